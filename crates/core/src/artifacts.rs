@@ -1,0 +1,211 @@
+//! Small, inspectable JSON artifacts passed between stages.
+//!
+//! Heavy media crosses stage boundaries as files; everything a late stage needs
+//! to *decide* what to do travels in these, so re-running it never re-decodes
+//! or re-analyses what did not change.
+
+use crate::warp::Warp;
+use serde::{Deserialize, Serialize};
+
+/// An exact frame rate, e.g. 30000/1001.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rational {
+    pub num: u32,
+    pub den: u32,
+}
+
+impl Rational {
+    pub fn as_f64(self) -> f64 {
+        self.num as f64 / self.den.max(1) as f64
+    }
+
+    /// Parse "24", "24/1", "30000/1001" or "29.97" (snapped to the NTSC rates).
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if let Some((n, d)) = text.split_once('/') {
+            let (num, den) = (n.trim().parse().ok()?, d.trim().parse().ok()?);
+            return (num > 0 && den > 0).then_some(Self { num, den });
+        }
+        let v: f64 = text.parse().ok()?;
+        if !(v.is_finite() && v > 0.0 && v <= 1000.0) {
+            return None;
+        }
+        for ntsc in [24u32, 30, 60] {
+            let r = Self {
+                num: ntsc * 1000,
+                den: 1001,
+            };
+            if (r.as_f64() - v).abs() < 0.005 {
+                return Some(r);
+            }
+        }
+        if (v - v.round()).abs() < 1e-9 {
+            return Some(Self {
+                num: v.round() as u32,
+                den: 1,
+            });
+        }
+        Some(Self {
+            num: (v * 1000.0).round() as u32,
+            den: 1000,
+        })
+    }
+}
+
+impl std::fmt::Display for Rational {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.num, self.den)
+    }
+}
+
+/// What the pipeline needs to know about the source picture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VideoInfo {
+    pub width: u32,
+    pub height: u32,
+    /// Average frame rate.
+    pub fps: Rational,
+    /// Presentation time of every frame in seconds, from the first frame at 0.
+    pub frame_times: Vec<f64>,
+    /// Stream duration in seconds (last frame's end).
+    pub duration: f64,
+    /// True when the frame intervals are not all equal.
+    pub vfr: bool,
+}
+
+impl VideoInfo {
+    pub fn frame_count(&self) -> usize {
+        self.frame_times.len()
+    }
+
+    /// Fractional frame index shown at source time `s` (clamped to the stream).
+    pub fn position_at(&self, s: f64) -> f64 {
+        let times = &self.frame_times;
+        let last = times.len().saturating_sub(1);
+        if times.len() < 2 || s <= times[0] {
+            return 0.0;
+        }
+        if s >= times[last] {
+            return last as f64;
+        }
+        let i = times.partition_point(|&t| t <= s) - 1;
+        let span = times[i + 1] - times[i];
+        i as f64 + if span > 0.0 { (s - times[i]) / span } else { 0.0 }
+    }
+}
+
+/// How much to trust an alignment, with the figures behind the score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Confidence {
+    /// 0 (no evidence the two audios say the same thing) .. 1 (clean match).
+    pub score: f64,
+    /// Mean feature distance along the alignment path, over speech.
+    pub path_cost: f64,
+    /// Mean feature distance between unrelated speech frames (the chance level).
+    pub chance_cost: f64,
+    /// Share of the path's speech that moves at a plausible rate (0.5x..2x).
+    pub plausible_rate_share: f64,
+    /// Seconds of detected speech in source and target.
+    pub source_speech_s: f64,
+    pub target_speech_s: f64,
+    /// Human-readable warnings (empty when the alignment looks sound).
+    pub warnings: Vec<String>,
+}
+
+/// Output of `analyze`: the warp plus everything downstream stages need.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alignment {
+    pub warp: Warp,
+    pub source_duration: f64,
+    pub target_duration: f64,
+    pub video: VideoInfo,
+    pub confidence: Confidence,
+    /// Number of externally supplied anchors (e.g. matched words) that constrained the alignment.
+    pub anchors_used: usize,
+}
+
+/// Output of `retime`: for every output frame, the fractional source frame it shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FramePlan {
+    pub fps: Rational,
+    pub width: u32,
+    pub height: u32,
+    pub source_frames: usize,
+    /// Non-decreasing fractional source frame indices, one per output frame.
+    pub positions: Vec<f64>,
+}
+
+impl FramePlan {
+    pub fn duration(&self) -> f64 {
+        self.positions.len() as f64 / self.fps.as_f64()
+    }
+}
+
+/// A run of output frames that a nearest-frame resample would show as one frozen picture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FreezeSegment {
+    /// First output frame of the run (it shows `source_frame` for the first time).
+    pub start_frame: usize,
+    /// Number of output frames in the run, all showing the same source frame (>= 2).
+    pub frames: usize,
+    pub source_frame: usize,
+    pub start_s: f64,
+    pub duration_s: f64,
+    /// "minor" (1 repeated frame), "moderate" (2-3) or "severe" (4 or more).
+    pub severity: String,
+}
+
+/// Output of `predict-freeze`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FreezePlan {
+    pub fps: Rational,
+    pub output_frames: usize,
+    /// Output frames that repeat their predecessor under nearest-frame resampling.
+    pub repeated_frames: usize,
+    /// Source frames never shown under nearest-frame resampling.
+    pub dropped_frames: usize,
+    pub segments: Vec<FreezeSegment>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rates() {
+        assert_eq!(Rational::parse("24"), Some(Rational { num: 24, den: 1 }));
+        assert_eq!(
+            Rational::parse("30000/1001"),
+            Some(Rational {
+                num: 30000,
+                den: 1001
+            })
+        );
+        assert_eq!(
+            Rational::parse("29.97"),
+            Some(Rational {
+                num: 30000,
+                den: 1001
+            })
+        );
+        assert_eq!(Rational::parse("0"), None);
+        assert_eq!(Rational::parse("x"), None);
+        assert_eq!(Rational::parse("5/0"), None);
+    }
+
+    #[test]
+    fn position_interpolates_between_frame_times() {
+        let v = VideoInfo {
+            width: 2,
+            height: 2,
+            fps: Rational { num: 10, den: 1 },
+            frame_times: vec![0.0, 0.1, 0.3],
+            duration: 0.4,
+            vfr: true,
+        };
+        assert_eq!(v.position_at(-1.0), 0.0);
+        assert!((v.position_at(0.05) - 0.5).abs() < 1e-12);
+        assert!((v.position_at(0.2) - 1.5).abs() < 1e-12);
+        assert_eq!(v.position_at(9.0), 2.0);
+    }
+}

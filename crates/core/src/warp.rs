@@ -1,0 +1,278 @@
+//! The time warp: a strictly increasing, piecewise-linear map between source
+//! time and target time.
+//!
+//! A `Warp` can only be built from knots that increase in both coordinates and
+//! whose local rate stays within [`Warp::MIN_RATE`, `Warp::MAX_RATE`], so it is
+//! invertible everywhere and its per-frame "timecode v2" form is strictly
+//! increasing by construction (no +1 ms bumps needed).
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum WarpError {
+    #[error("a warp needs at least two knots, got {0}")]
+    TooFewKnots(usize),
+    #[error("knot {index} is not finite")]
+    NotFinite { index: usize },
+    #[error("knot {index} does not increase: ({source_s:.4}s, {target_s:.4}s) follows ({prev_source_s:.4}s, {prev_target_s:.4}s)")]
+    NotIncreasing {
+        index: usize,
+        source_s: f64,
+        target_s: f64,
+        prev_source_s: f64,
+        prev_target_s: f64,
+    },
+    #[error("segment ending at knot {index} has rate {rate:.3} (target s per source s), outside [{min}, {max}]")]
+    RateOutOfRange {
+        index: usize,
+        rate: f64,
+        min: f64,
+        max: f64,
+    },
+    #[error("frame timestamps round to non-increasing milliseconds at frame {frame}; frame rate too high for ms timecodes")]
+    TimecodeCollision { frame: usize },
+}
+
+/// One correspondence: the picture at `source` seconds is shown at `target` seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Knot {
+    pub source: f64,
+    pub target: f64,
+}
+
+/// Strictly increasing piecewise-linear map between source and target time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Knot>", into = "Vec<Knot>")]
+pub struct Warp {
+    knots: Vec<Knot>,
+}
+
+impl Warp {
+    /// Slowest allowed picture: one source second spread over 8 target seconds.
+    pub const MAX_RATE: f64 = 8.0;
+    /// Fastest allowed picture: 8 source seconds squeezed into one target second.
+    pub const MIN_RATE: f64 = 1.0 / 8.0;
+
+    pub fn new(knots: Vec<Knot>) -> Result<Self, WarpError> {
+        if knots.len() < 2 {
+            return Err(WarpError::TooFewKnots(knots.len()));
+        }
+        for (index, k) in knots.iter().enumerate() {
+            if !k.source.is_finite() || !k.target.is_finite() {
+                return Err(WarpError::NotFinite { index });
+            }
+        }
+        for (index, pair) in knots.windows(2).enumerate() {
+            let (a, b) = (pair[0], pair[1]);
+            if b.source <= a.source || b.target <= a.target {
+                return Err(WarpError::NotIncreasing {
+                    index: index + 1,
+                    source_s: b.source,
+                    target_s: b.target,
+                    prev_source_s: a.source,
+                    prev_target_s: a.target,
+                });
+            }
+            let rate = (b.target - a.target) / (b.source - a.source);
+            // A tiny tolerance so rates clamped to the bound survive float rounding.
+            if !(Self::MIN_RATE * (1.0 - 1e-9)..=Self::MAX_RATE * (1.0 + 1e-9)).contains(&rate) {
+                return Err(WarpError::RateOutOfRange {
+                    index: index + 1,
+                    rate,
+                    min: Self::MIN_RATE,
+                    max: Self::MAX_RATE,
+                });
+            }
+        }
+        Ok(Self { knots })
+    }
+
+    /// The identity over `[0, duration]`.
+    pub fn identity(duration: f64) -> Result<Self, WarpError> {
+        Self::new(vec![
+            Knot { source: 0.0, target: 0.0 },
+            Knot {
+                source: duration,
+                target: duration,
+            },
+        ])
+    }
+
+    pub fn knots(&self) -> &[Knot] {
+        &self.knots
+    }
+
+    pub fn source_range(&self) -> (f64, f64) {
+        (self.knots[0].source, self.knots[self.knots.len() - 1].source)
+    }
+
+    pub fn target_range(&self) -> (f64, f64) {
+        (self.knots[0].target, self.knots[self.knots.len() - 1].target)
+    }
+
+    /// Source time shown at target time `t` (linear extrapolation outside the knots).
+    pub fn source_at(&self, t: f64) -> f64 {
+        let seg = self.segment_by(t, |k| k.target);
+        let (a, b) = (self.knots[seg], self.knots[seg + 1]);
+        a.source + (t - a.target) * (b.source - a.source) / (b.target - a.target)
+    }
+
+    /// Target time at which source time `s` is shown (linear extrapolation outside the knots).
+    pub fn target_at(&self, s: f64) -> f64 {
+        let seg = self.segment_by(s, |k| k.source);
+        let (a, b) = (self.knots[seg], self.knots[seg + 1]);
+        a.target + (s - a.source) * (b.target - a.target) / (b.source - a.source)
+    }
+
+    /// Local rate d(target)/d(source) at source time `s`: above 1 the picture slows down.
+    pub fn rate_at_source(&self, s: f64) -> f64 {
+        let seg = self.segment_by(s, |k| k.source);
+        let (a, b) = (self.knots[seg], self.knots[seg + 1]);
+        (b.target - a.target) / (b.source - a.source)
+    }
+
+    /// Index of the segment whose span (by `coord`) holds `x`, clamped to the ends.
+    fn segment_by(&self, x: f64, coord: impl Fn(&Knot) -> f64) -> usize {
+        let i = self.knots.partition_point(|k| coord(k) <= x);
+        i.saturating_sub(1).min(self.knots.len() - 2)
+    }
+
+    /// New timestamp in whole milliseconds for each source frame time, strictly increasing.
+    pub fn timecodes_ms(&self, frame_times: &[f64]) -> Result<Vec<i64>, WarpError> {
+        let mut out = Vec::with_capacity(frame_times.len());
+        for (frame, &s) in frame_times.iter().enumerate() {
+            let ms = (self.target_at(s) * 1000.0).round() as i64;
+            if out.last().is_some_and(|&prev| ms <= prev) {
+                return Err(WarpError::TimecodeCollision { frame });
+            }
+            out.push(ms);
+        }
+        Ok(out)
+    }
+}
+
+impl TryFrom<Vec<Knot>> for Warp {
+    type Error = WarpError;
+    fn try_from(knots: Vec<Knot>) -> Result<Self, WarpError> {
+        Warp::new(knots)
+    }
+}
+
+impl From<Warp> for Vec<Knot> {
+    fn from(w: Warp) -> Self {
+        w.knots
+    }
+}
+
+/// Render "timecode format v2": a header, then one integer millisecond timestamp per frame.
+pub fn format_timecodes_v2(timecodes_ms: &[i64]) -> String {
+    let mut s = String::with_capacity(timecodes_ms.len() * 8 + 24);
+    s.push_str("# timecode format v2\n");
+    for ms in timecodes_ms {
+        let _ = writeln!(s, "{ms}");
+    }
+    s
+}
+
+/// Parse "timecode format v2" text back into milliseconds (fractional values allowed).
+pub fn parse_timecodes_v2(text: &str) -> Result<Vec<f64>, String> {
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(h) if h.trim() == "# timecode format v2" => {}
+        _ => return Err("missing '# timecode format v2' header on line 1".into()),
+    }
+    let mut out: Vec<f64> = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let v: f64 = line
+            .parse()
+            .map_err(|_| format!("line {}: '{line}' is not a number", i + 2))?;
+        if out.last().is_some_and(|&p| v <= p) {
+            return Err(format!("line {}: timestamps must strictly increase", i + 2));
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(source: f64, target: f64) -> Knot {
+        Knot { source, target }
+    }
+
+    #[test]
+    fn rejects_non_monotone_knots() {
+        let err = Warp::new(vec![k(0.0, 0.0), k(1.0, 1.0), k(0.9, 2.0)]).unwrap_err();
+        assert!(matches!(err, WarpError::NotIncreasing { index: 2, .. }));
+        let err = Warp::new(vec![k(0.0, 0.0), k(1.0, 1.0), k(2.0, 1.0)]).unwrap_err();
+        assert!(matches!(err, WarpError::NotIncreasing { index: 2, .. }));
+    }
+
+    #[test]
+    fn rejects_extreme_rates_and_nan() {
+        assert!(matches!(
+            Warp::new(vec![k(0.0, 0.0), k(1.0, 9.0)]),
+            Err(WarpError::RateOutOfRange { .. })
+        ));
+        assert!(matches!(
+            Warp::new(vec![k(0.0, 0.0), k(f64::NAN, 1.0)]),
+            Err(WarpError::NotFinite { index: 1 })
+        ));
+        assert_eq!(Warp::new(vec![k(0.0, 0.0)]), Err(WarpError::TooFewKnots(1)));
+    }
+
+    #[test]
+    fn deserialising_validates_too() {
+        let bad = r#"[{"source":0,"target":0},{"source":1,"target":1},{"source":0.5,"target":2}]"#;
+        assert!(serde_json::from_str::<Warp>(bad).is_err());
+        let good = r#"[{"source":0,"target":0},{"source":1,"target":2}]"#;
+        let w: Warp = serde_json::from_str(good).unwrap();
+        assert_eq!(w.target_at(0.5), 1.0);
+    }
+
+    #[test]
+    fn forward_and_inverse_agree() {
+        let w = Warp::new(vec![k(0.0, 0.0), k(1.0, 2.0), k(3.0, 3.0), k(4.0, 5.0)]).unwrap();
+        for i in 0..=400 {
+            let s = i as f64 / 100.0;
+            let t = w.target_at(s);
+            assert!((w.source_at(t) - s).abs() < 1e-9, "s={s}");
+        }
+        assert_eq!(w.target_at(0.5), 1.0);
+        assert_eq!(w.source_at(2.5), 2.0);
+        assert_eq!(w.rate_at_source(2.0), 0.5);
+        // Extrapolates with the end segments.
+        assert_eq!(w.target_at(5.0), 7.0);
+        assert_eq!(w.source_at(-1.0), -0.5);
+    }
+
+    #[test]
+    fn timecodes_are_strictly_increasing_integers() {
+        let w = Warp::new(vec![k(0.0, 0.0), k(1.0, 0.125), k(2.0, 8.125)]).unwrap();
+        let frames: Vec<f64> = (0..240).map(|i| i as f64 / 120.0).collect();
+        let tc = w.timecodes_ms(&frames).unwrap();
+        assert_eq!(tc.len(), 240);
+        assert!(tc.windows(2).all(|p| p[1] > p[0]));
+        assert_eq!(tc[0], 0);
+        assert_eq!(tc[120], 125);
+        let text = format_timecodes_v2(&tc);
+        assert!(text.starts_with("# timecode format v2\n0\n"));
+        let back = parse_timecodes_v2(&text).unwrap();
+        assert_eq!(back.len(), 240);
+        assert_eq!(back[239], *tc.last().unwrap() as f64);
+    }
+
+    #[test]
+    fn timecode_parser_rejects_bad_text() {
+        assert!(parse_timecodes_v2("0\n1\n").is_err());
+        assert!(parse_timecodes_v2("# timecode format v2\n0\n0\n").is_err());
+        assert!(parse_timecodes_v2("# timecode format v2\n0\nabc\n").is_err());
+    }
+}
