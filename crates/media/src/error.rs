@@ -1,0 +1,48 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("{0}: no such file")]
+    NotFound(PathBuf),
+    #[error("{path}: not a media file ffmpeg can read ({detail})")]
+    NotMedia { path: PathBuf, detail: String },
+    #[error("{0}: has no video stream; pass a video file as the source")]
+    NoVideo(PathBuf),
+    #[error("{0}: has no audio stream; pass a file with the new narration as the target")]
+    NoAudio(PathBuf),
+    #[error("{0}: the {1} stream is empty (zero length)")]
+    Empty(PathBuf, &'static str),
+    #[error("ffmpeg is not installed or not on PATH ({0}); install it (Debian: apt-get install ffmpeg)")]
+    MissingTool(String),
+    #[error("{what} failed: {detail}")]
+    Tool { what: String, detail: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl MediaError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> MediaError {
+        let context = context.into();
+        move |source| MediaError::Io { context, source }
+    }
+}
+
+impl From<MediaError> for vantage_core::StageError {
+    fn from(e: MediaError) -> Self {
+        use vantage_core::StageError;
+        match e {
+            MediaError::Cancelled => StageError::Cancelled,
+            MediaError::NotFound(_)
+            | MediaError::NotMedia { .. }
+            | MediaError::NoVideo(_)
+            | MediaError::NoAudio(_)
+            | MediaError::Empty(..) => StageError::InvalidInput(e.to_string()),
+            other => StageError::Failed(other.to_string()),
+        }
+    }
+}

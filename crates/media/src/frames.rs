@@ -1,0 +1,284 @@
+//! Streaming raw-frame decode and encode over pipes.
+//!
+//! Frames are planar YUV 4:2:0 (what nearly every source already is), so no
+//! colour conversion happens on either side of the pipe.
+
+use crate::process::{ffmpeg, Running};
+use crate::MediaError;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{ChildStdin, ChildStdout, Stdio};
+use vantage_core::{CancelToken, Rational};
+
+/// One planar YUV 4:2:0 picture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+impl Frame {
+    pub fn byte_len(width: u32, height: u32) -> usize {
+        let (w, h) = (width as usize, height as usize);
+        w * h + 2 * w.div_ceil(2) * h.div_ceil(2)
+    }
+
+    /// A black frame.
+    pub fn black(width: u32, height: u32) -> Self {
+        let luma = width as usize * height as usize;
+        let mut data = vec![128u8; Self::byte_len(width, height)];
+        data[..luma].fill(16);
+        Self { width, height, data }
+    }
+
+    /// The luma plane, row-major.
+    pub fn luma(&self) -> &[u8] {
+        &self.data[..self.width as usize * self.height as usize]
+    }
+
+    pub fn luma_mut(&mut self) -> &mut [u8] {
+        let n = self.width as usize * self.height as usize;
+        &mut self.data[..n]
+    }
+}
+
+/// Decodes the first video stream of a file, one frame at a time.
+pub struct FrameReader {
+    running: Option<Running>,
+    stdout: ChildStdout,
+    width: u32,
+    height: u32,
+    frames_read: usize,
+}
+
+impl FrameReader {
+    /// Start decoding `path`, whose picture is `width` x `height` (from [`crate::probe`]).
+    pub fn open(path: &Path, width: u32, height: u32) -> Result<Self, MediaError> {
+        let p = path.to_string_lossy();
+        // passthrough: every coded frame exactly once, no rate conversion.
+        let mut cmd = ffmpeg(&[
+            "-i", &p, "-map", "0:v:0", "-an", "-sn", "-fps_mode", "passthrough", "-f", "rawvideo",
+            "-pix_fmt", "yuv420p", "pipe:1",
+        ]);
+        cmd.as_inner_mut().stdin(Stdio::null());
+        let mut running = Running::spawn(cmd, &format!("decoding {}", path.display()))?;
+        let stdout = running
+            .child
+            .take_stdout()
+            .ok_or_else(|| MediaError::Tool {
+                what: "decoder".into(),
+                detail: "no stdout pipe".into(),
+            })?;
+        Ok(Self {
+            running: Some(running),
+            stdout,
+            width,
+            height,
+            frames_read: 0,
+        })
+    }
+
+    pub fn frames_read(&self) -> usize {
+        self.frames_read
+    }
+
+    /// Read the next frame into `frame` (reusing its buffer). `Ok(false)` at the end.
+    pub fn read_into(&mut self, frame: &mut Frame) -> Result<bool, MediaError> {
+        let len = Frame::byte_len(self.width, self.height);
+        frame.width = self.width;
+        frame.height = self.height;
+        frame.data.resize(len, 0);
+        let mut filled = 0;
+        while filled < len {
+            match self.stdout.read(&mut frame.data[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(MediaError::io("reading decoded frames")(e)),
+            }
+        }
+        if filled == 0 {
+            return Ok(false);
+        }
+        if filled < len {
+            let running = self.running.take();
+            return Err(match running {
+                Some(r) => r.failure(format!("decoder stopped inside frame {}", self.frames_read)),
+                None => MediaError::Tool {
+                    what: "decoder".into(),
+                    detail: "truncated frame".into(),
+                },
+            });
+        }
+        self.frames_read += 1;
+        Ok(true)
+    }
+
+    /// Read the next frame into a new buffer.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, MediaError> {
+        let mut f = Frame::black(self.width, self.height);
+        Ok(self.read_into(&mut f)?.then_some(f))
+    }
+
+    /// Stop decoding early (the rest of the stream is not needed).
+    pub fn close(mut self) {
+        if let Some(r) = self.running.take() {
+            r.abort();
+        }
+    }
+
+    /// Wait for the decoder after the last frame and report its failure, if any.
+    pub fn finish(mut self, cancel: &CancelToken) -> Result<(), MediaError> {
+        match self.running.take() {
+            Some(r) => r.finish(cancel),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for FrameReader {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.abort();
+        }
+    }
+}
+
+/// How the single lossy encode of a render is done.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodeSettings {
+    pub codec: String,
+    pub crf: u32,
+    pub preset: String,
+}
+
+impl Default for EncodeSettings {
+    fn default() -> Self {
+        Self {
+            codec: "libx264".into(),
+            crf: 18,
+            preset: "veryfast".into(),
+        }
+    }
+}
+
+impl EncodeSettings {
+    /// Lossless H.264, for intermediates and generated test media.
+    pub fn lossless() -> Self {
+        Self {
+            codec: "libx264".into(),
+            crf: 0,
+            preset: "ultrafast".into(),
+        }
+    }
+
+    pub fn args(&self) -> Vec<String> {
+        let mut a = vec!["-c:v".to_string(), self.codec.clone()];
+        if self.codec.starts_with("libx26") {
+            a.extend(["-preset".into(), self.preset.clone(), "-crf".into(), self.crf.to_string()]);
+            if self.crf == 0 && self.codec == "libx264" {
+                a.extend(["-qp".into(), "0".into()]);
+            }
+        }
+        a
+    }
+}
+
+/// Encodes raw frames piped in at a constant rate into an MP4.
+pub struct FrameWriter {
+    running: Option<Running>,
+    stdin: Option<ChildStdin>,
+    width: u32,
+    height: u32,
+    frames_written: usize,
+}
+
+impl FrameWriter {
+    pub fn create(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: Rational,
+        settings: &EncodeSettings,
+    ) -> Result<Self, MediaError> {
+        let size = format!("{width}x{height}");
+        let rate = fps.to_string();
+        let out = path.to_string_lossy();
+        let mut args: Vec<String> = [
+            "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", &size, "-framerate", &rate, "-i",
+            "pipe:0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(settings.args());
+        args.extend(
+            ["-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", &out]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = ffmpeg(&arg_refs);
+        cmd.as_inner_mut().stdout(Stdio::null());
+        let mut running = Running::spawn(cmd, &format!("encoding {}", path.display()))?;
+        let stdin = running.child.take_stdin();
+        Ok(Self {
+            running: Some(running),
+            stdin,
+            width,
+            height,
+            frames_written: 0,
+        })
+    }
+
+    pub fn frames_written(&self) -> usize {
+        self.frames_written
+    }
+
+    pub fn write(&mut self, frame: &Frame) -> Result<(), MediaError> {
+        if frame.width != self.width || frame.height != self.height {
+            return Err(MediaError::Tool {
+                what: "encoder".into(),
+                detail: format!(
+                    "frame is {}x{}, stream is {}x{}",
+                    frame.width, frame.height, self.width, self.height
+                ),
+            });
+        }
+        let result = match self.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(&frame.data),
+            None => Err(std::io::ErrorKind::BrokenPipe.into()),
+        };
+        if result.is_err() {
+            self.stdin = None;
+            return Err(match self.running.take() {
+                Some(r) => r.failure(format!("encoder stopped at frame {}", self.frames_written)),
+                None => MediaError::Tool {
+                    what: "encoder".into(),
+                    detail: "closed".into(),
+                },
+            });
+        }
+        self.frames_written += 1;
+        Ok(())
+    }
+
+    /// Close the pipe and wait for the encoder to write the file.
+    pub fn finish(mut self, cancel: &CancelToken) -> Result<(), MediaError> {
+        drop(self.stdin.take());
+        match self.running.take() {
+            Some(r) => r.finish(cancel),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for FrameWriter {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        if let Some(r) = self.running.take() {
+            r.abort();
+        }
+    }
+}

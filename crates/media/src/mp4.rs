@@ -1,0 +1,299 @@
+//! Give every frame of an MP4 a new presentation time without re-encoding.
+//!
+//! ffmpeg first copies the video stream into a fresh MP4 whose `moov` box sits
+//! at the end of the file; we then rewrite that `moov`'s timing boxes (`stts`,
+//! `ctts`, `elst` and the durations in `mdhd`/`tkhd`/`mvhd`). Sample data and
+//! chunk offsets are untouched because everything before `moov` stays in place.
+
+use crate::process::run_ffmpeg;
+use crate::MediaError;
+use std::path::Path;
+use vantage_core::CancelToken;
+
+/// Copy the first video stream of `input` to `output`, presenting frame `k`
+/// (in presentation order) at `timecodes_ms[k]` milliseconds.
+pub fn restamp_video(
+    input: &Path,
+    timecodes_ms: &[f64],
+    output: &Path,
+    cancel: &CancelToken,
+) -> Result<(), MediaError> {
+    let scratch = output.with_extension("copy.mp4");
+    let (i, s) = (input.to_string_lossy(), scratch.to_string_lossy());
+    run_ffmpeg(
+        &[
+            "-i", &i, "-map", "0:v:0", "-c", "copy", "-an", "-sn", "-dn",
+            "-video_track_timescale", "1000", "-f", "mp4", &s,
+        ],
+        "copying the video stream",
+        cancel,
+    )?;
+    let bytes = std::fs::read(&scratch).map_err(MediaError::io("reading stream copy"))?;
+    let _ = std::fs::remove_file(&scratch);
+    let rewritten = rewrite(&bytes, timecodes_ms).map_err(|detail| MediaError::Tool {
+        what: "rewriting MP4 timestamps".into(),
+        detail,
+    })?;
+    std::fs::write(output, rewritten).map_err(MediaError::io(format!("writing {}", output.display())))
+}
+
+struct Mp4Box {
+    kind: [u8; 4],
+    /// Offset of the box in its parent's payload (or the file), as read.
+    start: usize,
+    payload: Vec<u8>,
+    children: Option<Vec<Mp4Box>>,
+}
+
+const CONTAINERS: [&[u8; 4]; 6] = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"];
+
+fn parse_boxes(mut data: &[u8]) -> Result<Vec<Mp4Box>, String> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while data.len() >= 8 {
+        let size32 = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as u64;
+        let kind = [data[4], data[5], data[6], data[7]];
+        let (header, size) = match size32 {
+            0 => (8, data.len() as u64),
+            1 if data.len() >= 16 => (16, u64::from_be_bytes(data[8..16].try_into().map_err(|_| "bad box")?)),
+            s => (8, s),
+        };
+        if size < header as u64 || size > data.len() as u64 {
+            return Err(format!("box {} has an impossible size {size}", String::from_utf8_lossy(&kind)));
+        }
+        let payload = &data[header..size as usize];
+        let children = if CONTAINERS.contains(&&kind) {
+            Some(parse_boxes(payload)?)
+        } else {
+            None
+        };
+        out.push(Mp4Box {
+            kind,
+            start,
+            payload: payload.to_vec(),
+            children,
+        });
+        start += size as usize;
+        data = &data[size as usize..];
+    }
+    Ok(out)
+}
+
+fn serialize(b: &Mp4Box, out: &mut Vec<u8>) {
+    let body: Vec<u8> = match &b.children {
+        Some(children) => {
+            let mut v = Vec::new();
+            for c in children {
+                serialize(c, &mut v);
+            }
+            v
+        }
+        None => b.payload.clone(),
+    };
+    let size = body.len() as u64 + 8;
+    if size > u32::MAX as u64 {
+        out.extend_from_slice(&1u32.to_be_bytes());
+        out.extend_from_slice(&b.kind);
+        out.extend_from_slice(&(size + 8).to_be_bytes());
+    } else {
+        out.extend_from_slice(&(size as u32).to_be_bytes());
+        out.extend_from_slice(&b.kind);
+    }
+    out.extend_from_slice(&body);
+}
+
+fn child<'a>(b: &'a Mp4Box, kind: &[u8; 4]) -> Option<&'a Mp4Box> {
+    b.children.as_ref()?.iter().find(|c| &c.kind == kind)
+}
+
+fn child_mut<'a>(b: &'a mut Mp4Box, kind: &[u8; 4]) -> Option<&'a mut Mp4Box> {
+    b.children.as_mut()?.iter_mut().find(|c| &c.kind == kind)
+}
+
+fn be32(p: &[u8], at: usize) -> Result<u32, String> {
+    p.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(|| "truncated box".to_string())
+}
+
+/// Read (sample_count, value) runs of an stts/ctts payload.
+fn runs(payload: &[u8]) -> Result<Vec<(u32, u32)>, String> {
+    let n = be32(payload, 4)? as usize;
+    (0..n)
+        .map(|i| Ok((be32(payload, 8 + 8 * i)?, be32(payload, 12 + 8 * i)?)))
+        .collect()
+}
+
+fn runs_payload(version: u8, values: &[i64]) -> Vec<u8> {
+    let mut runs: Vec<(u32, i64)> = Vec::new();
+    for &v in values {
+        match runs.last_mut() {
+            Some((count, last)) if *last == v => *count += 1,
+            _ => runs.push((1, v)),
+        }
+    }
+    let mut p = vec![version, 0, 0, 0];
+    p.extend_from_slice(&(runs.len() as u32).to_be_bytes());
+    for (count, v) in runs {
+        p.extend_from_slice(&count.to_be_bytes());
+        p.extend_from_slice(&(v as u32).to_be_bytes());
+    }
+    p
+}
+
+/// Overwrite a duration field that is 32-bit in version 0 boxes and 64-bit in version 1.
+fn set_duration(payload: &mut [u8], v0_offset: usize, v1_offset: usize, value: u64) {
+    if payload.first() == Some(&1) {
+        if let Some(s) = payload.get_mut(v1_offset..v1_offset + 8) {
+            s.copy_from_slice(&value.to_be_bytes());
+        }
+    } else if let Some(s) = payload.get_mut(v0_offset..v0_offset + 4) {
+        s.copy_from_slice(&(value.min(u32::MAX as u64) as u32).to_be_bytes());
+    }
+}
+
+fn timescale(payload: &[u8]) -> Result<u32, String> {
+    // mdhd/mvhd: version 1 has 64-bit creation and modification times.
+    be32(payload, if payload.first() == Some(&1) { 20 } else { 12 })
+}
+
+fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
+    let top = parse_boxes(file)?;
+    let moov_index = top
+        .iter()
+        .position(|b| &b.kind == b"moov")
+        .ok_or("no moov box")?;
+    if moov_index != top.len() - 1 {
+        return Err("moov is not at the end of the file".into());
+    }
+    let prefix_len = top[moov_index].start;
+    let mut moov = top.into_iter().nth(moov_index).ok_or("no moov box")?;
+    let movie_scale = timescale(&child(&moov, b"mvhd").ok_or("no mvhd")?.payload)? as f64;
+
+    let traks = moov.children.as_mut().ok_or("empty moov")?;
+    let trak = traks
+        .iter_mut()
+        .find(|t| {
+            child(t, b"mdia")
+                .and_then(|m| child(m, b"hdlr"))
+                .is_some_and(|h| h.payload.get(8..12) == Some(b"vide"))
+        })
+        .ok_or("no video track")?;
+    let mdia = child_mut(trak, b"mdia").ok_or("no mdia")?;
+    let media_scale = timescale(&child(mdia, b"mdhd").ok_or("no mdhd")?.payload)? as f64;
+    let stbl = child_mut(child_mut(mdia, b"minf").ok_or("no minf")?, b"stbl").ok_or("no stbl")?;
+
+    // Old decode and composition times, to recover presentation order.
+    let mut dts = Vec::new();
+    let mut t = 0i64;
+    for (count, delta) in runs(&child(stbl, b"stts").ok_or("no stts")?.payload)? {
+        for _ in 0..count {
+            dts.push(t);
+            t += delta as i64;
+        }
+    }
+    let n = dts.len();
+    if n != timecodes_ms.len() {
+        return Err(format!(
+            "the timecodes list {} frames but the video has {n}",
+            timecodes_ms.len()
+        ));
+    }
+    if n < 2 {
+        return Err("need at least two frames".into());
+    }
+    let mut offsets = vec![0i64; n];
+    if let Some(ctts) = child(stbl, b"ctts") {
+        let signed = ctts.payload.first() == Some(&1);
+        let mut i = 0;
+        for (count, off) in runs(&ctts.payload)? {
+            for _ in 0..count {
+                if let Some(o) = offsets.get_mut(i) {
+                    *o = if signed { off as i32 as i64 } else { off as i64 };
+                }
+                i += 1;
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| dts[i] + offsets[i]);
+
+    // New presentation time of each sample (decode order), in media units from 0.
+    let to_units = |ms: f64| ((ms - timecodes_ms[0]) * media_scale / 1000.0).round() as i64;
+    let mut pts = vec![0i64; n];
+    for (rank, &sample) in order.iter().enumerate() {
+        pts[sample] = to_units(timecodes_ms[rank]);
+    }
+    let sorted: Vec<i64> = timecodes_ms.iter().map(|&ms| to_units(ms)).collect();
+    if sorted.windows(2).any(|w| w[1] <= w[0]) {
+        return Err("timecodes must strictly increase".into());
+    }
+    // Decode times: the sorted presentation times, delayed enough that no
+    // frame is decoded after it is shown. The edit list hides the delay.
+    let delay = (0..n).map(|i| sorted[i] - pts[i]).max().unwrap_or(0).max(0);
+    let new_dts: Vec<i64> = sorted.clone();
+    let last_delta = sorted[n - 1] - sorted[n - 2];
+    let deltas: Vec<i64> = (0..n)
+        .map(|i| if i + 1 < n { new_dts[i + 1] - new_dts[i] } else { last_delta })
+        .collect();
+    let comp: Vec<i64> = (0..n).map(|i| pts[i] + delay - new_dts[i]).collect();
+    let media_duration = (sorted[n - 1] + last_delta) as u64;
+    let movie_duration = (media_duration as f64 * movie_scale / media_scale).round() as u64;
+
+    let children = stbl.children.as_mut().ok_or("empty stbl")?;
+    for b in children.iter_mut() {
+        if &b.kind == b"stts" {
+            b.payload = runs_payload(0, &deltas);
+        }
+    }
+    children.retain(|b| &b.kind != b"ctts");
+    if comp.iter().any(|&c| c != 0) {
+        let pos = children
+            .iter()
+            .position(|b| &b.kind == b"stts")
+            .map_or(children.len(), |p| p + 1);
+        children.insert(
+            pos,
+            Mp4Box {
+                kind: *b"ctts",
+                start: 0,
+                payload: runs_payload(0, &comp),
+                children: None,
+            },
+        );
+    }
+    if let Some(mdhd) = child_mut(mdia, b"mdhd") {
+        set_duration(&mut mdhd.payload, 16, 24, media_duration);
+    }
+
+    // One edit: show the whole media from the first presented frame.
+    let mut elst = vec![0u8, 0, 0, 0];
+    elst.extend_from_slice(&1u32.to_be_bytes());
+    elst.extend_from_slice(&(movie_duration.min(u32::MAX as u64) as u32).to_be_bytes());
+    elst.extend_from_slice(&(delay as i32).to_be_bytes());
+    elst.extend_from_slice(&[0, 1, 0, 0]);
+    let edts = Mp4Box {
+        kind: *b"edts",
+        start: 0,
+        payload: Vec::new(),
+        children: Some(vec![Mp4Box {
+            kind: *b"elst",
+            start: 0,
+            payload: elst,
+            children: None,
+        }]),
+    };
+    let trak_children = trak.children.as_mut().ok_or("empty trak")?;
+    trak_children.retain(|b| &b.kind != b"edts");
+    let tkhd_pos = trak_children.iter().position(|b| &b.kind == b"tkhd").ok_or("no tkhd")?;
+    set_duration(&mut trak_children[tkhd_pos].payload, 20, 28, movie_duration);
+    trak_children.insert(tkhd_pos + 1, edts);
+    if let Some(mvhd) = child_mut(&mut moov, b"mvhd") {
+        set_duration(&mut mvhd.payload, 16, 24, movie_duration);
+    }
+
+    let mut out = file[..prefix_len].to_vec();
+    serialize(&moov, &mut out);
+    Ok(out)
+}

@@ -1,0 +1,213 @@
+//! Probe a media file: streams, codecs, rate, real frame timestamps.
+
+use crate::process::run_ffprobe;
+use crate::MediaError;
+use serde::Deserialize;
+use std::path::Path;
+use vantage_core::{Rational, VideoInfo};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AudioStream {
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u32,
+    pub duration: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MediaInfo {
+    pub format: String,
+    pub duration: f64,
+    pub video: Option<VideoInfo>,
+    pub video_codec: Option<String>,
+    pub audio: Option<AudioStream>,
+}
+
+impl MediaInfo {
+    /// The video stream, or a clear error naming the file.
+    pub fn require_video(&self, path: &Path) -> Result<&VideoInfo, MediaError> {
+        let v = self
+            .video
+            .as_ref()
+            .ok_or_else(|| MediaError::NoVideo(path.to_path_buf()))?;
+        if v.frame_times.is_empty() || v.duration <= 0.0 {
+            return Err(MediaError::Empty(path.to_path_buf(), "video"));
+        }
+        Ok(v)
+    }
+
+    /// The audio stream, or a clear error naming the file.
+    pub fn require_audio(&self, path: &Path) -> Result<&AudioStream, MediaError> {
+        let a = self
+            .audio
+            .as_ref()
+            .ok_or_else(|| MediaError::NoAudio(path.to_path_buf()))?;
+        if a.duration <= 0.0 {
+            return Err(MediaError::Empty(path.to_path_buf(), "audio"));
+        }
+        Ok(a)
+    }
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    streams: Vec<Stream>,
+    format: Option<Format>,
+}
+
+#[derive(Deserialize)]
+struct Stream {
+    index: usize,
+    codec_type: Option<String>,
+    codec_name: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    avg_frame_rate: Option<String>,
+    r_frame_rate: Option<String>,
+    sample_rate: Option<String>,
+    channels: Option<u32>,
+    duration: Option<String>,
+    nb_frames: Option<String>,
+    #[serde(default)]
+    disposition: Disposition,
+}
+
+#[derive(Deserialize, Default)]
+struct Disposition {
+    #[serde(default)]
+    attached_pic: u8,
+}
+
+#[derive(Deserialize)]
+struct Format {
+    format_name: Option<String>,
+    duration: Option<String>,
+}
+
+fn num(s: &Option<String>) -> Option<f64> {
+    s.as_deref()?.parse().ok().filter(|v: &f64| v.is_finite())
+}
+
+/// Probe `path`. Fails with a clear message when the file is missing or not media.
+pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
+    if !path.is_file() {
+        return Err(MediaError::NotFound(path.to_path_buf()));
+    }
+    let p = path.to_string_lossy();
+    let (ok, out, err) = run_ffprobe(&["-print_format", "json", "-show_format", "-show_streams", &p])?;
+    if !ok {
+        return Err(MediaError::NotMedia {
+            path: path.to_path_buf(),
+            detail: if err.is_empty() { "ffprobe failed".into() } else { err },
+        });
+    }
+    let parsed: Probe = serde_json::from_str(&out).map_err(|e| MediaError::NotMedia {
+        path: path.to_path_buf(),
+        detail: format!("unreadable ffprobe output: {e}"),
+    })?;
+    let format = parsed.format.as_ref();
+    let format_name = format.and_then(|f| f.format_name.clone()).unwrap_or_default();
+    // ffprobe "reads" plain text files as tty/ANSI art: that is not media for us.
+    if parsed.streams.is_empty() || format_name == "tty" {
+        return Err(MediaError::NotMedia {
+            path: path.to_path_buf(),
+            detail: "no audio or video streams found".into(),
+        });
+    }
+    let format_duration = format.and_then(|f| num(&f.duration)).unwrap_or(0.0);
+
+    let audio = parsed
+        .streams
+        .iter()
+        .find(|s| s.codec_type.as_deref() == Some("audio"))
+        .map(|s| AudioStream {
+            codec: s.codec_name.clone().unwrap_or_default(),
+            sample_rate: s.sample_rate.as_deref().and_then(|r| r.parse().ok()).unwrap_or(0),
+            channels: s.channels.unwrap_or(0),
+            duration: num(&s.duration).unwrap_or(format_duration),
+        });
+
+    let video_stream = parsed.streams.iter().find(|s| {
+        s.codec_type.as_deref() == Some("video") && s.disposition.attached_pic == 0
+    });
+    let (video, video_codec) = match video_stream {
+        None => (None, None),
+        Some(s) => (
+            Some(probe_video(path, s, format_duration)?),
+            s.codec_name.clone(),
+        ),
+    };
+    Ok(MediaInfo {
+        format: format_name,
+        duration: format_duration,
+        video,
+        video_codec,
+        audio,
+    })
+}
+
+fn probe_video(path: &Path, s: &Stream, format_duration: f64) -> Result<VideoInfo, MediaError> {
+    let fps = s
+        .avg_frame_rate
+        .as_deref()
+        .and_then(Rational::parse)
+        .or_else(|| s.r_frame_rate.as_deref().and_then(Rational::parse))
+        .unwrap_or(Rational { num: 25, den: 1 });
+    let p = path.to_string_lossy();
+    let select = format!("{}", s.index);
+    // Packet timestamps come from the container index: no decoding needed.
+    let (ok, out, _) = run_ffprobe(&[
+        "-select_streams",
+        &select,
+        "-show_entries",
+        "packet=pts_time",
+        "-of",
+        "csv=p=0",
+        &p,
+    ])?;
+    let mut times: Vec<f64> = if ok {
+        out.lines()
+            .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+            .filter(|t: &f64| t.is_finite())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if times.is_empty() {
+        // Containers without timestamps: fall back to a constant rate.
+        let n = num(&s.nb_frames)
+            .map(|n| n as usize)
+            .unwrap_or_else(|| (num(&s.duration).unwrap_or(format_duration) * fps.as_f64()).round() as usize);
+        times = (0..n).map(|i| i as f64 / fps.as_f64()).collect();
+    }
+    times.sort_by(f64::total_cmp);
+    times.dedup();
+    let first = times.first().copied().unwrap_or(0.0);
+    for t in &mut times {
+        *t -= first;
+    }
+    let intervals: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let median = median(&intervals).unwrap_or(1.0 / fps.as_f64());
+    let vfr = intervals
+        .iter()
+        .any(|d| (d - median).abs() > (0.0015f64).max(0.05 * median));
+    let duration = times.last().map(|t| t + median).unwrap_or(0.0);
+    Ok(VideoInfo {
+        width: s.width.unwrap_or(0),
+        height: s.height.unwrap_or(0),
+        fps,
+        frame_times: times,
+        duration,
+        vfr,
+    })
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    Some(s[s.len() / 2])
+}
