@@ -1,0 +1,15 @@
+//! `analyze`: align the source's speech to the target's, without a transcript.
+//!
+//! features (MFCC, 10 ms hop, per-file normalisation) -> voice activity ->
+//! multi-resolution DTW with slope constraints and free pauses -> a smoothed,
+//! strictly increasing [`vantage_core::Warp`] plus confidence figures.
+
+mod align;
+mod dtw;
+mod features;
+mod stage;
+mod vad;
+
+pub use align::{align, Anchor, AlignError, AlignOptions, AlignResult};
+pub use features::{mfcc, HOP_S};
+pub use stage::Analyze;

@@ -136,6 +136,32 @@ pub struct FramePlan {
 }
 
 impl FramePlan {
+    /// Sample the alignment at `fps`: output frame k, shown at k/fps in the
+    /// target's timeline, shows the source at `warp.source_at(k/fps)`. The plan
+    /// covers the whole target audio.
+    pub fn from_alignment(alignment: &Alignment, fps: Rational) -> Self {
+        let count = (alignment.target_duration * fps.as_f64()).round().max(1.0) as usize;
+        let positions = (0..count)
+            .map(|k| {
+                let t = k as f64 / fps.as_f64();
+                alignment.video.position_at(alignment.warp.source_at(t))
+            })
+            .collect();
+        Self {
+            fps,
+            width: alignment.video.width,
+            height: alignment.video.height,
+            source_frames: alignment.video.frame_count(),
+            positions,
+        }
+    }
+
+    /// The frame a nearest-frame resample shows for each output frame.
+    pub fn nearest_frames(&self) -> impl Iterator<Item = usize> + '_ {
+        let last = self.source_frames.saturating_sub(1);
+        self.positions.iter().map(move |p| (p.round().max(0.0) as usize).min(last))
+    }
+
     pub fn duration(&self) -> f64 {
         self.positions.len() as f64 / self.fps.as_f64()
     }

@@ -150,6 +150,8 @@ pub enum ParamKind {
     Float { min: f64, max: f64 },
     Choice(&'static [&'static str]),
     Text,
+    /// A frame rate ("24", "30000/1001", "29.97") or "source" for the source's own rate.
+    Rate,
     /// A list of strings (e.g. a command line).
     TextList,
     /// A map from name to port type name (e.g. an exec stage's declared outputs).
@@ -164,6 +166,7 @@ impl ParamKind {
             ParamKind::Float { min, max } => format!("a number in {min}..={max}"),
             ParamKind::Choice(c) => format!("one of {}", c.join(", ")),
             ParamKind::Text => "a string".into(),
+            ParamKind::Rate => "a frame rate such as 24, 25, 30000/1001, or \"source\"".into(),
             ParamKind::TextList => "a list of strings".into(),
             ParamKind::PortMap => format!(
                 "a map of name: type (types: {})",
@@ -194,6 +197,18 @@ impl ParamKind {
                 Value::Number(n) => Ok(Value::String(n.to_string())),
                 _ => bad(),
             },
+            ParamKind::Rate => {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => return bad(),
+                };
+                if text == "source" || crate::Rational::parse(&text).is_some() {
+                    Ok(Value::String(text))
+                } else {
+                    bad()
+                }
+            }
             ParamKind::TextList => match v.as_array() {
                 Some(items) if !items.is_empty() => items
                     .iter()
@@ -375,6 +390,16 @@ impl StageContext {
             .ok_or_else(|| StageError::Failed(format!("parameter '{name}' is not a string")))
     }
 
+    /// A `ParamKind::Rate` parameter, with "source" resolved to `source_rate`.
+    pub fn param_rate(&self, name: &str, source_rate: crate::Rational) -> Result<crate::Rational, StageError> {
+        let text = self.param_str(name)?;
+        if text == "source" {
+            return Ok(source_rate);
+        }
+        crate::Rational::parse(text)
+            .ok_or_else(|| StageError::InvalidInput(format!("parameter '{name}': '{text}' is not a frame rate")))
+    }
+
     pub fn report(&self, fraction: f32, message: &str) {
         (self.progress)(fraction.clamp(0.0, 1.0), message);
     }
@@ -447,6 +472,10 @@ mod tests {
         let c = ParamKind::Choice(&["a", "b"]);
         assert!(c.check(&Value::from("a")).is_ok());
         assert!(c.check(&Value::from("z")).unwrap_err().contains("one of a, b"));
+        let r = ParamKind::Rate;
+        assert_eq!(r.check(&Value::from(24)).unwrap(), Value::from("24"));
+        assert!(r.check(&Value::from("source")).is_ok());
+        assert!(r.check(&Value::from("fast")).is_err());
         let m = ParamKind::PortMap;
         assert!(m.check(&serde_json::json!({"x": "wav"})).is_ok());
         assert!(m.check(&serde_json::json!({"x": "nope"})).is_err());

@@ -1,0 +1,354 @@
+//! From two speech signals to a warp and a confidence.
+
+use crate::dtw::{dtw, Window};
+use crate::features::{mfcc, normalise, DIMS, HOP_S};
+use crate::vad::speech_frames;
+use serde::{Deserialize, Serialize};
+use vantage_core::{Confidence, Knot, Warp};
+
+/// A known correspondence (e.g. the same word found in both transcripts).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub source: f64,
+    pub target: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct AlignOptions {
+    /// Largest accepted ratio between the two speech spans (either way round).
+    pub max_length_ratio: f64,
+    /// Half-width of the path smoothing, in seconds.
+    pub smoothing_s: f64,
+    /// Known correspondences that narrow the search (sorted or not; conflicting ones are dropped).
+    pub anchors: Vec<Anchor>,
+}
+
+impl Default for AlignOptions {
+    fn default() -> Self {
+        Self {
+            max_length_ratio: 3.0,
+            smoothing_s: 0.05,
+            anchors: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AlignError {
+    #[error("no speech found in the {0} audio (it is silent or too quiet); check that the right file was passed")]
+    NoSpeech(&'static str),
+    #[error("the source speaks for {source_s:.1} s but the target for {target_s:.1} s (ratio {ratio:.1}, limit {limit:.1}); they cannot be the same words at a plausible pace: check the files")]
+    LengthMismatch {
+        source_s: f64,
+        target_s: f64,
+        ratio: f64,
+        limit: f64,
+    },
+    #[error("could not build a warp: {0}")]
+    Warp(String),
+}
+
+pub struct AlignResult {
+    pub warp: Warp,
+    pub confidence: Confidence,
+    pub anchors_used: usize,
+}
+
+/// Speech part of one signal, with normalised features.
+struct Side {
+    frames: Vec<[f32; DIMS]>,
+    silent: Vec<bool>,
+    /// Index of the first kept frame in the whole signal.
+    first: usize,
+    speech_s: f64,
+}
+
+fn prepare(samples: &[f32], which: &'static str) -> Result<Side, AlignError> {
+    let mut f = mfcc(samples);
+    let speech = speech_frames(&f.energy_db);
+    let speech_frames_count = speech.iter().filter(|&&s| s).count();
+    if speech_frames_count < 25 {
+        return Err(AlignError::NoSpeech(which));
+    }
+    normalise(&mut f.frames, &speech);
+    let first = speech.iter().position(|&s| s).unwrap_or(0);
+    let last = speech.iter().rposition(|&s| s).unwrap_or(speech.len() - 1);
+    Ok(Side {
+        frames: f.frames[first..=last].to_vec(),
+        silent: speech[first..=last].iter().map(|s| !s).collect(),
+        first,
+        speech_s: speech_frames_count as f64 * HOP_S,
+    })
+}
+
+fn distance(a: &[f32; DIMS], b: &[f32; DIMS]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt() / (DIMS as f32).sqrt()
+}
+
+/// Average every `factor` frames (a frame is silent only if all of its group are).
+fn decimate(side: &Side, factor: usize) -> (Vec<[f32; DIMS]>, Vec<bool>) {
+    side.frames
+        .chunks(factor)
+        .zip(side.silent.chunks(factor))
+        .map(|(fs, ss)| {
+            let mut avg = [0f32; DIMS];
+            for f in fs {
+                for d in 0..DIMS {
+                    avg[d] += f[d] / fs.len() as f32;
+                }
+            }
+            (avg, ss.iter().all(|&s| s))
+        })
+        .unzip()
+}
+
+/// Align `source` to `target` (both 16 kHz mono). Durations are those of the
+/// picture and of the target audio: the warp covers both completely.
+pub fn align(
+    source: &[f32],
+    target: &[f32],
+    source_duration: f64,
+    target_duration: f64,
+    opts: &AlignOptions,
+) -> Result<AlignResult, AlignError> {
+    let src = prepare(source, "source")?;
+    let tgt = prepare(target, "target")?;
+    let (n, m) = (src.frames.len(), tgt.frames.len());
+    let ratio = (m as f64 / n as f64).max(n as f64 / m as f64);
+    if ratio > opts.max_length_ratio {
+        return Err(AlignError::LengthMismatch {
+            source_s: n as f64 * HOP_S,
+            target_s: m as f64 * HOP_S,
+            ratio,
+            limit: opts.max_length_ratio,
+        });
+    }
+    let anchors = frame_anchors(&opts.anchors, &src, &tgt);
+
+    const FACTOR: usize = 4;
+    let path = if n * m <= 4_000_000 {
+        let window = anchored_band(n, m, &anchors, 1, n.max(m));
+        run(n, m, &window, cost(&src.frames, &tgt.frames, &src.silent, &tgt.silent), &src.silent, &tgt.silent)
+    } else {
+        // Coarse pass at 40 ms in a band, then a full-resolution pass around its path.
+        let (cs, css) = decimate(&src, FACTOR);
+        let (ct, cts) = decimate(&tgt, FACTOR);
+        let radius = (cs.len().max(ct.len()) / 4).clamp(50, 750);
+        let band = anchored_band(cs.len(), ct.len(), &anchors, FACTOR, radius);
+        let coarse = run(cs.len(), ct.len(), &band, cost(&cs, &ct, &css, &cts), &css, &cts)?;
+        let window = Window::around_path(&coarse, FACTOR, n, m, 2 * FACTOR);
+        run(n, m, &window, cost(&src.frames, &tgt.frames, &src.silent, &tgt.silent), &src.silent, &tgt.silent)
+    }?;
+
+    let knots = path_to_knots(&path, &src, &tgt, opts.smoothing_s, source_duration, target_duration);
+    let warp = Warp::new(knots).map_err(|e| AlignError::Warp(e.to_string()))?;
+    let confidence = confidence(&path, &src, &tgt, &warp);
+    Ok(AlignResult {
+        warp,
+        confidence,
+        anchors_used: anchors.len(),
+    })
+}
+
+/// Feature distance, except that two silent frames match for free.
+fn cost<'a>(
+    fa: &'a [[f32; DIMS]],
+    fb: &'a [[f32; DIMS]],
+    sa: &'a [bool],
+    sb: &'a [bool],
+) -> impl Fn(usize, usize) -> f32 + Copy + 'a {
+    move |i, j| if sa[i] && sb[j] { 0.0 } else { distance(&fa[i], &fb[j]) }
+}
+
+/// DTW with the slope limits, falling back to unconstrained straight moves
+/// when the window admits no slope-limited path.
+fn run(
+    n: usize,
+    m: usize,
+    window: &Window,
+    cost: impl Fn(usize, usize) -> f32 + Copy,
+    silent_s: &[bool],
+    silent_t: &[bool],
+) -> Result<Vec<(usize, usize)>, AlignError> {
+    let free = |i: usize, j: usize| silent_s[i] && silent_t[j];
+    dtw(n, m, window, cost, free, true)
+        .or_else(|| dtw(n, m, window, cost, free, false))
+        .ok_or_else(|| AlignError::Warp("no alignment path inside the search window".into()))
+}
+
+/// Anchors as (source frame, target frame) inside the trimmed speech, monotone.
+fn frame_anchors(anchors: &[Anchor], src: &Side, tgt: &Side) -> Vec<(usize, usize)> {
+    let mut sorted: Vec<Anchor> = anchors.to_vec();
+    sorted.sort_by(|a, b| a.source.total_cmp(&b.source));
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for a in sorted {
+        let i = (a.source / HOP_S).round() as isize - src.first as isize;
+        let j = (a.target / HOP_S).round() as isize - tgt.first as isize;
+        if i <= 0 || j <= 0 || i as usize >= src.frames.len() - 1 || j as usize >= tgt.frames.len() - 1 {
+            continue;
+        }
+        // Drop anchors that would make the correspondence go backwards.
+        if out.last().is_some_and(|&(pi, pj)| i as usize <= pi || j as usize <= pj) {
+            continue;
+        }
+        out.push((i as usize, j as usize));
+    }
+    out
+}
+
+/// A band around the piecewise-linear line through the anchors, narrowing near each anchor.
+fn anchored_band(n: usize, m: usize, anchors: &[(usize, usize)], factor: usize, radius: usize) -> Window {
+    if anchors.is_empty() {
+        return Window::band(n, m, radius);
+    }
+    let mut line = vec![(0usize, 0usize)];
+    line.extend(anchors.iter().map(|&(i, j)| (i / factor, j / factor)));
+    line.push((n - 1, m - 1));
+    let near = (25 / factor).max(2); // 250 ms around an anchor
+    let (mut lo, mut hi) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        let k = line.partition_point(|&(li, _)| li <= i).clamp(1, line.len() - 1);
+        let ((i0, j0), (i1, j1)) = (line[k - 1], line[k]);
+        let c = if i1 > i0 {
+            j0 as f64 + (i - i0) as f64 * (j1 as f64 - j0 as f64) / (i1 - i0) as f64
+        } else {
+            j0 as f64
+        };
+        let from_anchor = (i - i0).min(i1.saturating_sub(i));
+        let r = radius.min(near + from_anchor);
+        let c = c.round() as usize;
+        lo.push(c.saturating_sub(r));
+        hi.push((c + r + 1).min(m));
+    }
+    Window { lo, hi }
+}
+
+/// Smooth the staircase path into strictly increasing knots and extend it
+/// over the lead-in and tail silences.
+fn path_to_knots(
+    path: &[(usize, usize)],
+    src: &Side,
+    tgt: &Side,
+    smoothing_s: f64,
+    source_duration: f64,
+    target_duration: f64,
+) -> Vec<Knot> {
+    let half = ((smoothing_s / HOP_S).round() as usize).max(1);
+    let len = path.len();
+    // Moving average of a non-decreasing sequence is non-decreasing.
+    let mut prefix = vec![(0f64, 0f64); len + 1];
+    for (k, &(i, j)) in path.iter().enumerate() {
+        prefix[k + 1] = (prefix[k].0 + i as f64, prefix[k].1 + j as f64);
+    }
+    let mut knots: Vec<Knot> = Vec::new();
+    for k in 0..len {
+        // Shrink the window near the ends so the endpoints stay pinned.
+        let h = half.min(k).min(len - 1 - k);
+        let (a, b) = (k - h, k + h + 1);
+        let count = (b - a) as f64;
+        let i = (prefix[b].0 - prefix[a].0) / count;
+        let j = (prefix[b].1 - prefix[a].1) / count;
+        let knot = Knot {
+            source: (src.first as f64 + i) * HOP_S,
+            target: (tgt.first as f64 + j) * HOP_S,
+        };
+        // Flat stretches (the middle of a pause) are bridged by one straight segment.
+        if knots
+            .last()
+            .is_none_or(|p| knot.source > p.source + 1e-4 && knot.target > p.target + 1e-4)
+        {
+            knots.push(knot);
+        }
+    }
+    let (first, last) = (knots[0], knots[knots.len() - 1]);
+    if let Some(lead) = end_knot(first.source, first.target) {
+        knots.insert(0, Knot { source: first.source - lead.0, target: first.target - lead.1 });
+    }
+    if let Some(tail) = end_knot(source_duration - last.source, target_duration - last.target) {
+        knots.push(Knot { source: last.source + tail.0, target: last.target + tail.1 });
+    }
+    knots
+}
+
+/// Span (source, target) covered by a lead-in or tail of `ds` source and `dt`
+/// target seconds: both wholly when their ratio is within 1/2..2, otherwise as
+/// much as a 2x (or 1/2x) rate allows from the speech edge. What is left over
+/// shows the first/last frame held, or is skipped.
+fn end_knot(ds: f64, dt: f64) -> Option<(f64, f64)> {
+    if ds < 0.005 || dt < 0.005 {
+        return None;
+    }
+    let rate = dt / ds;
+    Some(if rate > 2.0 {
+        (ds, 2.0 * ds)
+    } else if rate < 0.5 {
+        (2.0 * dt, dt)
+    } else {
+        (ds, dt)
+    })
+}
+
+fn confidence(path: &[(usize, usize)], src: &Side, tgt: &Side, warp: &Warp) -> Confidence {
+    let speech_cells: Vec<f32> = path
+        .iter()
+        .filter(|&&(i, j)| !src.silent[i] && !tgt.silent[j])
+        .map(|&(i, j)| distance(&src.frames[i], &tgt.frames[j]))
+        .collect();
+    let path_cost = mean(&speech_cells);
+    // Chance level: distances between pseudo-random speech frames of the two sides.
+    let si: Vec<usize> = (0..src.frames.len()).filter(|&i| !src.silent[i]).collect();
+    let tj: Vec<usize> = (0..tgt.frames.len()).filter(|&j| !tgt.silent[j]).collect();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound.max(1) as u64) as usize
+    };
+    let chance: Vec<f32> = (0..4000)
+        .map(|_| distance(&src.frames[si[next(si.len())]], &tgt.frames[tj[next(tj.len())]]))
+        .collect();
+    let chance_cost = mean(&chance);
+    let rates: Vec<bool> = tj
+        .iter()
+        .map(|&j| {
+            let t = (tgt.first + j) as f64 * HOP_S;
+            let r = (warp.source_at(t + 0.02) - warp.source_at(t - 0.02)) / 0.04;
+            (0.5..=2.0).contains(&r)
+        })
+        .collect();
+    let plausible_rate_share = rates.iter().filter(|&&r| r).count() as f64 / rates.len().max(1) as f64;
+    let ratio = path_cost / chance_cost.max(1e-6);
+    // Matching speech sits well under chance (about 0.5-0.7 of it); unrelated speech near 0.9-1.
+    let score = ((0.95 - ratio) / 0.35).clamp(0.0, 1.0) * plausible_rate_share.clamp(0.0, 1.0);
+    let mut warnings = Vec::new();
+    if ratio > 0.85 {
+        warnings.push(format!(
+            "the audios barely match (path cost {:.0}% of chance): the source and target may not say the same words",
+            ratio * 100.0
+        ));
+    }
+    if plausible_rate_share < 0.8 {
+        warnings.push(format!(
+            "only {:.0}% of the target's speech maps at a plausible pace (0.5x-2x)",
+            plausible_rate_share * 100.0
+        ));
+    }
+    Confidence {
+        score,
+        path_cost,
+        chance_cost,
+        plausible_rate_share,
+        source_speech_s: src.speech_s,
+        target_speech_s: tgt.speech_s,
+        warnings,
+    }
+}
+
+fn mean(v: &[f32]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64
+    }
+}

@@ -1,0 +1,199 @@
+//! Mel-frequency cepstra at a 10 ms hop.
+
+/// Analysis hop in seconds.
+pub const HOP_S: f64 = 0.010;
+const RATE: usize = 16_000;
+const HOP: usize = 160;
+const WINDOW: usize = 400;
+const FFT: usize = 512;
+const MELS: usize = 40;
+/// Cepstral coefficients kept (c0..c15).
+pub const DIMS: usize = 16;
+
+/// Per-frame features and log energy (dBFS).
+pub struct Features {
+    pub frames: Vec<[f32; DIMS]>,
+    pub energy_db: Vec<f32>,
+}
+
+/// MFCCs of 16 kHz mono samples, one frame per 10 ms.
+pub fn mfcc(samples: &[f32]) -> Features {
+    let n_frames = samples.len().div_ceil(HOP);
+    let window: Vec<f32> = (0..WINDOW)
+        .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / WINDOW as f32).cos())
+        .collect();
+    let bank = mel_bank();
+    let dct: Vec<[f32; MELS]> = (0..DIMS)
+        .map(|k| {
+            let mut row = [0f32; MELS];
+            for (m, r) in row.iter_mut().enumerate() {
+                *r = (std::f32::consts::PI * k as f32 * (m as f32 + 0.5) / MELS as f32).cos();
+            }
+            row
+        })
+        .collect();
+    let mut frames = Vec::with_capacity(n_frames);
+    let mut energy_db = Vec::with_capacity(n_frames);
+    let mut re = vec![0f32; FFT];
+    let mut im = vec![0f32; FFT];
+    for f in 0..n_frames {
+        // Frame f is centred on sample f*HOP.
+        let start = (f * HOP) as isize - (WINDOW / 2) as isize;
+        let mut power = 0f32;
+        let mut prev = 0f32;
+        for i in 0..FFT {
+            re[i] = 0.0;
+            im[i] = 0.0;
+            if i < WINDOW {
+                let idx = start + i as isize;
+                let x = if idx >= 0 && (idx as usize) < samples.len() {
+                    samples[idx as usize]
+                } else {
+                    0.0
+                };
+                power += x * x;
+                // Pre-emphasis flattens the spectral tilt of voiced speech.
+                re[i] = (x - 0.97 * prev) * window[i];
+                prev = x;
+            }
+        }
+        energy_db.push(10.0 * (power / WINDOW as f32 + 1e-10).log10());
+        fft(&mut re, &mut im);
+        let spec: Vec<f32> = (0..=FFT / 2).map(|k| re[k] * re[k] + im[k] * im[k]).collect();
+        let mut logmel = [0f32; MELS];
+        for (m, filter) in bank.iter().enumerate() {
+            let e: f32 = filter.iter().map(|&(k, w)| spec[k] * w).sum();
+            logmel[m] = (e + 1e-8).ln();
+        }
+        let mut c = [0f32; DIMS];
+        for (k, row) in dct.iter().enumerate() {
+            c[k] = row.iter().zip(&logmel).map(|(a, b)| a * b).sum();
+        }
+        frames.push(c);
+    }
+    Features { frames, energy_db }
+}
+
+/// Triangular filters on the HTK mel scale, 60 Hz .. 7.6 kHz, as sparse (bin, weight) lists.
+fn mel_bank() -> Vec<Vec<(usize, f32)>> {
+    let mel = |hz: f32| 2595.0 * (1.0 + hz / 700.0).log10();
+    let hz = |m: f32| 700.0 * (10f32.powf(m / 2595.0) - 1.0);
+    let (lo, hi) = (mel(60.0), mel(7600.0));
+    let edges: Vec<f32> = (0..MELS + 2)
+        .map(|i| hz(lo + (hi - lo) * i as f32 / (MELS + 1) as f32))
+        .collect();
+    let bin_hz = RATE as f32 / FFT as f32;
+    (0..MELS)
+        .map(|m| {
+            let (l, c, r) = (edges[m], edges[m + 1], edges[m + 2]);
+            (0..=FFT / 2)
+                .filter_map(|k| {
+                    let f = k as f32 * bin_hz;
+                    let w = if f > l && f <= c {
+                        (f - l) / (c - l)
+                    } else if f > c && f < r {
+                        (r - f) / (r - c)
+                    } else {
+                        0.0
+                    };
+                    (w > 0.0).then_some((k, w))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// In-place iterative radix-2 FFT (length must be a power of two).
+fn fft(re: &mut [f32], im: &mut [f32]) {
+    let n = re.len();
+    let mut j = 0;
+    for i in 1..n {
+        let mut bit = n >> 1;
+        while j & bit != 0 {
+            j ^= bit;
+            bit >>= 1;
+        }
+        j |= bit;
+        if i < j {
+            re.swap(i, j);
+            im.swap(i, j);
+        }
+    }
+    let mut len = 2;
+    while len <= n {
+        let ang = -2.0 * std::f32::consts::PI / len as f32;
+        for start in (0..n).step_by(len) {
+            for k in 0..len / 2 {
+                let (s, c) = (ang * k as f32).sin_cos();
+                let (a, b) = (start + k, start + k + len / 2);
+                let tr = re[b] * c - im[b] * s;
+                let ti = re[b] * s + im[b] * c;
+                re[b] = re[a] - tr;
+                im[b] = im[a] - ti;
+                re[a] += tr;
+                im[a] += ti;
+            }
+        }
+        len <<= 1;
+    }
+}
+
+/// Normalise each dimension to zero mean, unit variance over the frames where `use_frame` is set.
+pub fn normalise(frames: &mut [[f32; DIMS]], use_frame: &[bool]) {
+    let chosen: Vec<&[f32; DIMS]> = frames
+        .iter()
+        .zip(use_frame)
+        .filter_map(|(f, &u)| u.then_some(f))
+        .collect();
+    if chosen.is_empty() {
+        return;
+    }
+    let n = chosen.len() as f32;
+    let mut mean = [0f32; DIMS];
+    let mut var = [0f32; DIMS];
+    for f in &chosen {
+        for d in 0..DIMS {
+            mean[d] += f[d] / n;
+        }
+    }
+    for f in &chosen {
+        for d in 0..DIMS {
+            var[d] += (f[d] - mean[d]).powi(2) / n;
+        }
+    }
+    for f in frames.iter_mut() {
+        for d in 0..DIMS {
+            f[d] = (f[d] - mean[d]) / var[d].sqrt().max(1e-3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fft_finds_a_pure_tone() {
+        let mut re: Vec<f32> = (0..64)
+            .map(|i| (2.0 * std::f32::consts::PI * 5.0 * i as f32 / 64.0).cos())
+            .collect();
+        let mut im = vec![0f32; 64];
+        fft(&mut re, &mut im);
+        let mag: Vec<f32> = (0..32).map(|k| (re[k].powi(2) + im[k].powi(2)).sqrt()).collect();
+        let peak = mag.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        assert_eq!(peak, 5);
+        assert!((mag[5] - 32.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn one_frame_per_hop_and_energy_tracks_loudness() {
+        let mut s = vec![0f32; 16_000];
+        for (i, v) in s.iter_mut().enumerate().skip(8_000) {
+            *v = 0.5 * (i as f32 * 0.3).sin();
+        }
+        let f = mfcc(&s);
+        assert_eq!(f.frames.len(), 100);
+        assert!(f.energy_db[20] < -90.0);
+        assert!(f.energy_db[80] > -12.0);
+    }
+}

@@ -1,0 +1,98 @@
+//! The `analyze` stage.
+
+use crate::{align, Anchor, AlignError, AlignOptions};
+use serde_json::json;
+use vantage_core::warp::format_timecodes_v2;
+use vantage_core::{
+    Alignment, ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext, StageError,
+};
+use vantage_media::{probe, read_wav_mono, AUDIO_RATE};
+
+pub struct Analyze;
+
+impl Stage for Analyze {
+    fn kind(&self) -> &'static str {
+        "analyze"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn describe(&self) -> &'static str {
+        "align source speech to target speech (DTW on MFCCs); writes the warp and timecodes v2"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::new(
+                "max_length_ratio",
+                ParamKind::Float { min: 1.1, max: 10.0 },
+                json!(3.0),
+                "refuse to align when one side speaks this many times longer than the other",
+            ),
+            ParamSpec::new(
+                "smoothing_ms",
+                ParamKind::Float { min: 10.0, max: 500.0 },
+                json!(50.0),
+                "half-width of the smoothing applied to the alignment path",
+            ),
+        ]
+    }
+    fn ports(&self, _: &Params) -> Ports {
+        Ports {
+            inputs: vec![
+                Port::required("source", PortType::Wav),
+                Port::required("target", PortType::Wav),
+                Port::required("video", PortType::Video),
+                Port::optional("anchors", PortType::Json),
+            ],
+            outputs: vec![
+                Port::required("alignment", PortType::Alignment),
+                Port::required("timecodes", PortType::Timecodes),
+            ],
+        }
+    }
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        let video_path = ctx.input("video")?;
+        let video = probe(video_path)?.require_video(video_path)?.clone();
+        let (source, _) = read_wav_mono(ctx.input("source")?)?;
+        let (target, _) = read_wav_mono(ctx.input("target")?)?;
+        let target_duration = target.len() as f64 / AUDIO_RATE as f64;
+        if target_duration <= 0.0 {
+            return Err(StageError::InvalidInput("the target audio is empty (zero length)".into()));
+        }
+        let anchors: Vec<Anchor> = match ctx.optional_input("anchors") {
+            Some(_) => ctx.read_json("anchors")?,
+            None => Vec::new(),
+        };
+        ctx.report(0.1, "aligning speech");
+        let opts = AlignOptions {
+            max_length_ratio: ctx.param_f64("max_length_ratio")?,
+            smoothing_s: ctx.param_f64("smoothing_ms")? / 1000.0,
+            anchors,
+        };
+        let result = align(&source, &target, video.duration, target_duration, &opts).map_err(|e| match e {
+            AlignError::Warp(_) => StageError::Failed(e.to_string()),
+            _ => StageError::InvalidInput(e.to_string()),
+        })?;
+        for w in &result.confidence.warnings {
+            tracing::warn!(stage = %ctx.stage_name, "{w}");
+        }
+        let timecodes = result
+            .warp
+            .timecodes_ms(&video.frame_times)
+            .map_err(|e| StageError::Failed(e.to_string()))?;
+        let alignment = Alignment {
+            warp: result.warp,
+            source_duration: video.duration,
+            target_duration,
+            video,
+            confidence: result.confidence,
+            anchors_used: result.anchors_used,
+        };
+        ctx.write_json("alignment", &alignment)?;
+        let path = ctx.output("timecodes")?;
+        std::fs::write(path, format_timecodes_v2(&timecodes))
+            .map_err(StageError::io(format!("writing {}", path.display())))?;
+        ctx.report(1.0, &format!("confidence {:.2}", alignment.confidence.score));
+        Ok(())
+    }
+}
