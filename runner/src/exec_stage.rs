@@ -1,0 +1,133 @@
+//! `exec`: run an external command as a stage, cached like any other.
+//!
+//! ```yaml
+//! louder:
+//!   uses: exec
+//!   inputs: { audio: target-audio.audio }
+//!   params:
+//!     command: [sox, "{in.audio}", "{out.audio}", gain, "3"]
+//!     outputs: { audio: wav }
+//! ```
+//!
+//! `{in.NAME}` and `{out.NAME}` in the command are replaced by file paths;
+//! `{threads}` by the CPU slots granted. The command's own version is not part
+//! of the cache key: add a `version` param when the tool changes behaviour.
+
+use serde_json::{json, Value};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use vantage_core::{ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext, StageError};
+
+pub struct Exec;
+
+impl Stage for Exec {
+    fn kind(&self) -> &'static str {
+        "exec"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn describe(&self) -> &'static str {
+        "run an external command with declared inputs and outputs"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::required("command", ParamKind::TextList, "program and arguments, with {in.NAME}, {out.NAME}, {threads}"),
+            ParamSpec::required("outputs", ParamKind::PortMap, "declared outputs: name: type"),
+            ParamSpec::new("version", ParamKind::Text, json!(""), "free text; change it to invalidate cached results"),
+        ]
+    }
+    fn ports(&self, params: &Params) -> Ports {
+        let outputs = params
+            .get("outputs")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(name, ty)| Some(Port::required(name, PortType::parse(ty.as_str()?)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ports { inputs: Vec::new(), outputs }
+    }
+    fn open_inputs(&self) -> bool {
+        true
+    }
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        let words: Vec<String> = ctx
+            .param("command")?
+            .as_array()
+            .map(|a| a.iter().filter_map(|w| w.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let mut argv = Vec::with_capacity(words.len());
+        for w in &words {
+            argv.push(substitute(w, ctx)?);
+        }
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| StageError::InvalidInput("exec: empty command".into()))?;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| StageError::InvalidInput(format!("exec: cannot start '{program}': {e}")))?;
+        let mut stderr = child.stderr.take();
+        let collector = std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(s) = stderr.as_mut() {
+                let _ = s.read_to_string(&mut text);
+            }
+            text
+        });
+        let status = loop {
+            if ctx.cancel.is_cancelled() {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(StageError::Cancelled);
+            }
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(StageError::Failed(format!("exec: waiting for '{program}': {e}"))),
+            }
+        };
+        let stderr = collector.join().unwrap_or_default();
+        if !status.success() {
+            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+            return Err(StageError::Failed(format!(
+                "'{program}' exited with {status}: {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Replace `{in.X}`, `{out.X}` and `{threads}` in one argument.
+fn substitute(word: &str, ctx: &StageContext) -> Result<String, StageError> {
+    let mut out = String::new();
+    let mut rest = word;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else { break };
+        let token = &rest[open + 1..open + close];
+        let value = if token == "threads" {
+            Some(ctx.threads.to_string())
+        } else if let Some(name) = token.strip_prefix("in.") {
+            Some(ctx.input(name).map_err(|_| StageError::InvalidInput(format!("exec: {{{token}}} names no connected input")))?.display().to_string())
+        } else if let Some(name) = token.strip_prefix("out.") {
+            Some(ctx.output(name).map_err(|_| StageError::InvalidInput(format!("exec: {{{token}}} names no declared output")))?.display().to_string())
+        } else {
+            None
+        };
+        out.push_str(&rest[..open]);
+        match value {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&rest[open..=open + close]),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}

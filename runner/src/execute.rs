@@ -1,0 +1,421 @@
+//! Running a validated pipeline against the cache.
+
+use crate::events::{Event, EventSink};
+use crate::pipeline::{Pipeline, Source, StageNode};
+use crate::registry::Registry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use vantage_cache::{BlobRef, Cache, CacheError, Digest, Manifest, StageKey};
+use vantage_core::{CancelToken, StageContext, StageError};
+
+/// Which stages must run even when cached.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Force {
+    #[default]
+    None,
+    All,
+    Stages(BTreeSet<String>),
+}
+
+impl Force {
+    fn applies(&self, stage: &str) -> bool {
+        match self {
+            Force::None => false,
+            Force::All => true,
+            Force::Stages(s) => s.contains(stage),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub force: Force,
+    pub dry_run: bool,
+    pub cpu_slots: usize,
+    pub gpu_slots: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            force: Force::None,
+            dry_run: false,
+            cpu_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            gpu_slots: 1,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StageStatus {
+    Ran,
+    Cached,
+    WouldRun,
+}
+
+#[derive(Clone, Debug)]
+pub struct StageOutcome {
+    pub name: String,
+    pub status: StageStatus,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// Pipeline output name -> stored blob (absent in a dry run).
+    pub outputs: BTreeMap<String, PathBuf>,
+    pub stages: Vec<StageOutcome>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Inputs(String),
+    #[error("stage '{stage}' ({kind}) failed: {message}")]
+    Stage {
+        stage: String,
+        kind: String,
+        message: String,
+        /// True when the user's inputs are at fault (not a bug or a tool failure).
+        invalid_input: bool,
+    },
+    #[error("cancelled; finished stages are cached and the next run resumes from them")]
+    Cancelled,
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// Run `pipeline` on `inputs` (pipeline input name -> file).
+pub async fn execute(
+    pipeline: &Pipeline,
+    registry: &Registry,
+    inputs: &BTreeMap<String, PathBuf>,
+    cache: Arc<Cache>,
+    opts: &RunOptions,
+    events: EventSink,
+    cancel: CancelToken,
+) -> Result<RunOutcome, RunError> {
+    let started = Instant::now();
+    let input_digests = check_inputs(pipeline, registry, inputs, &cache)?;
+
+    let cpu = Arc::new(Semaphore::new(opts.cpu_slots.max(1)));
+    let gpu = Arc::new(Semaphore::new(opts.gpu_slots.max(1)));
+    // Outputs of finished stages: stage -> output name -> blob.
+    let mut finished: HashMap<String, BTreeMap<String, BlobRef>> = HashMap::new();
+    let mut outcomes: Vec<StageOutcome> = Vec::new();
+    let mut would_run: BTreeSet<String> = BTreeSet::new();
+    let mut started_set: BTreeSet<String> = BTreeSet::new();
+    let mut running: JoinSet<(String, Result<(Manifest, f64), RunError>)> = JoinSet::new();
+
+    loop {
+        // Launch (or satisfy from cache) every stage whose inputs are all known.
+        let mut progressed = true;
+        while progressed {
+            progressed = false;
+            for node in &pipeline.stages {
+                if started_set.contains(&node.name) {
+                    continue;
+                }
+                let deps = node.inputs.values().filter_map(|s| match s {
+                    Source::Stage { stage, .. } => Some(stage.as_str()),
+                    Source::Input(_) => None,
+                });
+                let deps: Vec<&str> = deps.collect();
+                if deps.iter().any(|d| would_run.contains(*d)) {
+                    // Dry run: downstream of something that would run.
+                    started_set.insert(node.name.clone());
+                    would_run.insert(node.name.clone());
+                    (events)(&Event::WouldRun { stage: node.name.clone() });
+                    outcomes.push(StageOutcome { name: node.name.clone(), status: StageStatus::WouldRun, seconds: 0.0 });
+                    progressed = true;
+                    continue;
+                }
+                if !deps.iter().all(|d| finished.contains_key(*d)) {
+                    continue;
+                }
+                started_set.insert(node.name.clone());
+                progressed = true;
+                let (key, input_paths) = stage_key(node, &input_digests, inputs, &finished, &cache);
+                if !opts.force.applies(&node.name) {
+                    if let Some(m) = cache.lookup(&key)? {
+                        (events)(&Event::Cached { stage: node.name.clone() });
+                        outcomes.push(StageOutcome { name: node.name.clone(), status: StageStatus::Cached, seconds: 0.0 });
+                        finished.insert(node.name.clone(), m.outputs);
+                        continue;
+                    }
+                }
+                if opts.dry_run {
+                    would_run.insert(node.name.clone());
+                    (events)(&Event::WouldRun { stage: node.name.clone() });
+                    outcomes.push(StageOutcome { name: node.name.clone(), status: StageStatus::WouldRun, seconds: 0.0 });
+                    continue;
+                }
+                (events)(&Event::Queued { stage: node.name.clone(), key: key.short() });
+                running.spawn(run_stage(
+                    node.clone(),
+                    key,
+                    input_paths,
+                    Arc::clone(&cache),
+                    Arc::clone(&cpu),
+                    Arc::clone(&gpu),
+                    opts.cpu_slots.max(1),
+                    Arc::clone(&events),
+                    cancel.clone(),
+                ));
+            }
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (name, result) = joined.map_err(|e| RunError::Stage {
+            stage: "?".into(),
+            kind: "?".into(),
+            message: format!("stage task panicked: {e}"),
+            invalid_input: false,
+        })?;
+        match result {
+            Ok((manifest, seconds)) => {
+                outcomes.push(StageOutcome { name: name.clone(), status: StageStatus::Ran, seconds });
+                finished.insert(name, manifest.outputs);
+            }
+            Err(e) => {
+                // Stop the siblings; what already finished stays cached.
+                cancel.cancel();
+                while running.join_next().await.is_some() {}
+                return Err(e);
+            }
+        }
+    }
+    if cancel.is_cancelled() {
+        return Err(RunError::Cancelled);
+    }
+
+    let mut outputs = BTreeMap::new();
+    if !opts.dry_run {
+        for (name, src) in &pipeline.outputs {
+            let path = match src {
+                Source::Input(i) => inputs[i].clone(),
+                Source::Stage { stage, output } => finished
+                    .get(stage)
+                    .and_then(|o| o.get(output))
+                    .map(|b| cache.blob_path(&b.digest))
+                    .ok_or_else(|| RunError::Inputs(format!("output '{name}' was not produced")))?,
+            };
+            outputs.insert(name.clone(), path);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let ran = outcomes.iter().filter(|o| o.status == StageStatus::Ran).count();
+    let cached = outcomes.iter().filter(|o| o.status == StageStatus::Cached).count();
+    (events)(&Event::Finished { seconds, ran, cached });
+    Ok(RunOutcome { outputs, stages: outcomes, seconds })
+}
+
+/// Every declared input present, readable and of the right kind; digests of each.
+fn check_inputs(
+    pipeline: &Pipeline,
+    registry: &Registry,
+    inputs: &BTreeMap<String, PathBuf>,
+    cache: &Cache,
+) -> Result<HashMap<String, Digest>, RunError> {
+    let mut problems = Vec::new();
+    for name in inputs.keys() {
+        if !pipeline.inputs.iter().any(|i| &i.name == name) {
+            problems.push(format!(
+                "-i {name}=...: {} has no input '{name}' (inputs: {})",
+                pipeline.path.display(),
+                pipeline.inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    let mut digests = HashMap::new();
+    for decl in &pipeline.inputs {
+        let Some(path) = inputs.get(&decl.name) else {
+            problems.push(format!("missing input '{}' ({}): pass -i {}=FILE", decl.name, decl.ty, decl.name));
+            continue;
+        };
+        if !path.is_file() {
+            problems.push(format!("input '{}': {}: no such file", decl.name, path.display()));
+            continue;
+        }
+        if let Err(msg) = registry.check_input(decl.ty, path) {
+            problems.push(format!("input '{}': {msg}", decl.name));
+            continue;
+        }
+        digests.insert(decl.name.clone(), cache.file_digest(path)?);
+    }
+    if problems.is_empty() {
+        Ok(digests)
+    } else {
+        Err(RunError::Inputs(problems.join("\n")))
+    }
+}
+
+/// The cache key of a stage whose inputs are all known, and its input files.
+fn stage_key(
+    node: &StageNode,
+    input_digests: &HashMap<String, Digest>,
+    inputs: &BTreeMap<String, PathBuf>,
+    finished: &HashMap<String, BTreeMap<String, BlobRef>>,
+    cache: &Cache,
+) -> (StageKey, BTreeMap<String, PathBuf>) {
+    let mut digests = BTreeMap::new();
+    let mut paths = BTreeMap::new();
+    for (port, src) in &node.inputs {
+        let (digest, path) = match src {
+            Source::Input(name) => (input_digests[name], inputs[name].clone()),
+            Source::Stage { stage, output } => {
+                let blob = &finished[stage][output];
+                (blob.digest, cache.blob_path(&blob.digest))
+            }
+        };
+        digests.insert(port.clone(), digest);
+        paths.insert(port.clone(), path);
+    }
+    let key = StageKey::new(
+        node.kind(),
+        node.stage.version(),
+        &node.params,
+        &digests,
+        &node.stage.weight_digests(&node.params),
+    );
+    (key, paths)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_stage(
+    node: StageNode,
+    key: StageKey,
+    input_paths: BTreeMap<String, PathBuf>,
+    cache: Arc<Cache>,
+    cpu: Arc<Semaphore>,
+    gpu: Arc<Semaphore>,
+    total_cpu: usize,
+    events: EventSink,
+    cancel: CancelToken,
+) -> (String, Result<(Manifest, f64), RunError>) {
+    let name = node.name.clone();
+    let result = async {
+        let resources = node.stage.resources(&node.params);
+        let slots = resources.cpu.clamp(1, total_cpu) as u32;
+        let _cpu = cpu.acquire_many(slots).await.map_err(|_| RunError::Cancelled)?;
+        let _gpu = if resources.gpu {
+            Some(gpu.acquire().await.map_err(|_| RunError::Cancelled)?)
+        } else {
+            None
+        };
+        if cancel.is_cancelled() {
+            return Err(RunError::Cancelled);
+        }
+        (events)(&Event::Started { stage: name.clone() });
+        let scratch = cache.scratch_dir(&name)?;
+        let outputs: BTreeMap<String, PathBuf> = node
+            .ports
+            .outputs
+            .iter()
+            .map(|p| (p.name.clone(), scratch.join(format!("{}.{}", p.name, p.ty.extension()))))
+            .collect();
+        let last_message = Arc::new(std::sync::Mutex::new(String::new()));
+        let progress = {
+            let (events, stage, last) = (Arc::clone(&events), name.clone(), Arc::clone(&last_message));
+            Arc::new(move |fraction: f32, message: &str| {
+                if let Ok(mut l) = last.lock() {
+                    *l = message.to_string();
+                }
+                (events)(&Event::Progress {
+                    stage: stage.clone(),
+                    percent: fraction * 100.0,
+                    message: message.to_string(),
+                })
+            })
+        };
+        let ctx = StageContext {
+            stage_name: name.clone(),
+            inputs: input_paths,
+            outputs: outputs.clone(),
+            params: node.params.clone(),
+            cancel: cancel.clone(),
+            threads: slots as usize,
+            progress,
+        };
+        let clock = Instant::now();
+        let stage = Arc::clone(&node.stage);
+        let ran = tokio::task::spawn_blocking(move || stage.run(&ctx)).await;
+        let ran = ran.unwrap_or_else(|e| Err(StageError::Failed(format!("stage panicked: {e}"))));
+        let seconds = clock.elapsed().as_secs_f64();
+        let fail = |message: String, invalid_input: bool| RunError::Stage {
+            stage: name.clone(),
+            kind: node.kind().to_string(),
+            message,
+            invalid_input,
+        };
+        let stored = match ran {
+            Err(StageError::Cancelled) => Err(RunError::Cancelled),
+            Err(e @ StageError::InvalidInput(_)) => Err(fail(e.to_string(), true)),
+            Err(e) => Err(fail(e.to_string(), false)),
+            Ok(()) => {
+                let mut blobs = BTreeMap::new();
+                let mut missing = None;
+                for (out_name, path) in &outputs {
+                    if !path.is_file() {
+                        missing = Some(out_name.clone());
+                        break;
+                    }
+                    blobs.insert(out_name.clone(), cache.put_file(path)?);
+                }
+                match missing {
+                    Some(m) => Err(fail(format!("finished without writing its output '{m}'"), false)),
+                    None => {
+                        let manifest = Manifest {
+                            stage: name.clone(),
+                            kind: node.kind().to_string(),
+                            created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+                            seconds,
+                            outputs: blobs,
+                        };
+                        cache.record(&key, &manifest)?;
+                        Ok((manifest, seconds))
+                    }
+                }
+            }
+        };
+        let _ = std::fs::remove_dir_all(&scratch);
+        match &stored {
+            Ok(_) => {
+                let message = last_message.lock().map(|m| m.clone()).unwrap_or_default();
+                (events)(&Event::Done { stage: name.clone(), seconds, message })
+            }
+            Err(RunError::Cancelled) => {}
+            Err(e) => (events)(&Event::Failed { stage: name.clone(), error: e.to_string() }),
+        }
+        stored
+    }
+    .await;
+    (name, result)
+}
+
+/// Copy a finished artifact to a user's path atomically: a partial copy never
+/// replaces an existing file.
+pub fn deliver(blob: &Path, dest: &Path) -> std::io::Result<()> {
+    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.partial-{}",
+        dest.file_name().map_or("out".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    std::fs::copy(blob, &tmp)?;
+    let mut perms = std::fs::metadata(&tmp)?.permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&tmp, perms)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, dest).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
