@@ -54,7 +54,8 @@ fn canonical_json(params: &BTreeMap<String, Value>) -> String {
     fn sort(v: &Value) -> Value {
         match v {
             Value::Object(m) => {
-                let sorted: BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, sort(v))).collect();
+                let sorted: BTreeMap<&String, Value> =
+                    m.iter().map(|(k, v)| (k, sort(v))).collect();
                 serde_json::to_value(sorted).unwrap_or(Value::Null)
             }
             Value::Array(a) => Value::Array(a.iter().map(sort).collect()),

@@ -119,7 +119,9 @@ impl Cache {
         }
         let db = match sled::Config::new().path(root.join("index")).open() {
             Ok(db) => db,
-            Err(sled::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock || e.to_string().contains("lock") => {
+            Err(sled::Error::Io(e))
+                if e.kind() == io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
+            {
                 return Err(CacheError::Locked(root));
             }
             Err(e) => return Err(e.into()),
@@ -151,7 +153,13 @@ impl Cache {
             .unwrap_or(0);
         let safe: String = label
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let dir = self
             .root
@@ -193,7 +201,8 @@ impl Cache {
                 fs::File::open(&tmp)
                     .and_then(|f| f.sync_all())
                     .map_err(io_err("syncing blob copy"))?;
-                fs::rename(&tmp, &dest).map_err(io_err(format!("publishing {}", dest.display())))?;
+                fs::rename(&tmp, &dest)
+                    .map_err(io_err(format!("publishing {}", dest.display())))?;
             }
         }
         if let Ok(d) = fs::File::open(parent) {
@@ -267,8 +276,10 @@ impl Cache {
 
     /// Digest of a user's file, re-hashed only when its size, mtime or inode changed.
     pub fn file_digest(&self, path: &Path) -> Result<Digest, CacheError> {
-        let canonical = fs::canonicalize(path).map_err(io_err(format!("reading {}", path.display())))?;
-        let meta = fs::metadata(&canonical).map_err(io_err(format!("reading {}", path.display())))?;
+        let canonical =
+            fs::canonicalize(path).map_err(io_err(format!("reading {}", path.display())))?;
+        let meta =
+            fs::metadata(&canonical).map_err(io_err(format!("reading {}", path.display())))?;
         let (size, mtime_ns, inode) = file_identity(&meta);
         let memo_key = canonical.to_string_lossy().into_owned();
         if let Some(raw) = self.files.get(memo_key.as_bytes())? {
@@ -329,7 +340,10 @@ impl Cache {
             entries: self.entries.len(),
             blobs: blobs.len(),
             blob_bytes: blobs.iter().map(|(_, s)| s).sum(),
-            unreferenced_blobs: blobs.iter().filter(|(p, _)| !referenced.contains(p)).count(),
+            unreferenced_blobs: blobs
+                .iter()
+                .filter(|(p, _)| !referenced.contains(p))
+                .count(),
             memoised_files: self.files.len(),
         }
     }
@@ -337,7 +351,11 @@ impl Cache {
     /// Drop entries unused for longer than `max_age_s`, then least recently used
     /// entries until the referenced blobs fit in `max_bytes`, then every blob no
     /// entry references.
-    pub fn gc(&self, max_age_s: Option<u64>, max_bytes: Option<u64>) -> Result<GcReport, CacheError> {
+    pub fn gc(
+        &self,
+        max_age_s: Option<u64>,
+        max_bytes: Option<u64>,
+    ) -> Result<GcReport, CacheError> {
         let mut report = GcReport::default();
         let now = now_unix();
         let mut live: Vec<(sled::IVec, u64, u64)> = Vec::new(); // key, last used, bytes
@@ -424,7 +442,11 @@ fn hex_of(bytes: &[u8]) -> String {
 fn file_identity(meta: &fs::Metadata) -> (u64, i128, u64) {
     use std::os::unix::fs::MetadataExt;
     let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
-    (meta.len(), mtime_ns, meta.ino() ^ meta.dev().rotate_left(32))
+    (
+        meta.len(),
+        mtime_ns,
+        meta.ino() ^ meta.dev().rotate_left(32),
+    )
 }
 
 #[cfg(not(unix))]

@@ -19,17 +19,74 @@ fn key_of(
 
 #[test]
 fn key_is_stable_and_every_component_changes_it() {
-    let base = key_of("analyze", 1, json!({"a": 1, "b": "x"}), &[("src", b"1")], &["w1"]);
+    let base = key_of(
+        "analyze",
+        1,
+        json!({"a": 1, "b": "x"}),
+        &[("src", b"1")],
+        &["w1"],
+    );
     // Stable: same inputs give the same key, whatever the param insertion order.
-    assert_eq!(base, key_of("analyze", 1, json!({"b": "x", "a": 1}), &[("src", b"1")], &["w1"]));
+    assert_eq!(
+        base,
+        key_of(
+            "analyze",
+            1,
+            json!({"b": "x", "a": 1}),
+            &[("src", b"1")],
+            &["w1"]
+        )
+    );
     let variants = [
-        key_of("retime", 1, json!({"a": 1, "b": "x"}), &[("src", b"1")], &["w1"]),
-        key_of("analyze", 2, json!({"a": 1, "b": "x"}), &[("src", b"1")], &["w1"]),
-        key_of("analyze", 1, json!({"a": 2, "b": "x"}), &[("src", b"1")], &["w1"]),
-        key_of("analyze", 1, json!({"a": 1, "b": "x"}), &[("src", b"2")], &["w1"]),
-        key_of("analyze", 1, json!({"a": 1, "b": "x"}), &[("other", b"1")], &["w1"]),
-        key_of("analyze", 1, json!({"a": 1, "b": "x"}), &[("src", b"1")], &["w2"]),
-        key_of("analyze", 1, json!({"a": 1, "b": "x"}), &[("src", b"1")], &[]),
+        key_of(
+            "retime",
+            1,
+            json!({"a": 1, "b": "x"}),
+            &[("src", b"1")],
+            &["w1"],
+        ),
+        key_of(
+            "analyze",
+            2,
+            json!({"a": 1, "b": "x"}),
+            &[("src", b"1")],
+            &["w1"],
+        ),
+        key_of(
+            "analyze",
+            1,
+            json!({"a": 2, "b": "x"}),
+            &[("src", b"1")],
+            &["w1"],
+        ),
+        key_of(
+            "analyze",
+            1,
+            json!({"a": 1, "b": "x"}),
+            &[("src", b"2")],
+            &["w1"],
+        ),
+        key_of(
+            "analyze",
+            1,
+            json!({"a": 1, "b": "x"}),
+            &[("other", b"1")],
+            &["w1"],
+        ),
+        key_of(
+            "analyze",
+            1,
+            json!({"a": 1, "b": "x"}),
+            &[("src", b"1")],
+            &["w2"],
+        ),
+        key_of(
+            "analyze",
+            1,
+            json!({"a": 1, "b": "x"}),
+            &[("src", b"1")],
+            &[],
+        ),
     ];
     for (i, v) in variants.iter().enumerate() {
         assert_ne!(base, *v, "variant {i} did not change the key");
@@ -46,7 +103,10 @@ fn blobs_round_trip_and_entries_need_their_blobs() {
     let cache = Cache::open(dir.path()).unwrap();
     let blob = cache.put_bytes(b"hello").unwrap();
     assert_eq!(blob.digest, Digest::of(b"hello"));
-    assert_eq!(std::fs::read(cache.blob_path(&blob.digest)).unwrap(), b"hello");
+    assert_eq!(
+        std::fs::read(cache.blob_path(&blob.digest)).unwrap(),
+        b"hello"
+    );
 
     let key = key_of("k", 1, json!({}), &[], &[]);
     assert!(cache.lookup(&key).unwrap().is_none());
@@ -61,9 +121,17 @@ fn blobs_round_trip_and_entries_need_their_blobs() {
     assert_eq!(cache.lookup(&key).unwrap(), Some(manifest.clone()));
 
     // Recording a manifest whose blob is absent is refused.
-    let missing = BlobRef { digest: Digest::of(b"nope"), size: 4 };
-    let bad = Manifest { outputs: [("out".to_string(), missing)].into(), ..manifest };
-    assert!(cache.record(&key_of("k2", 1, json!({}), &[], &[]), &bad).is_err());
+    let missing = BlobRef {
+        digest: Digest::of(b"nope"),
+        size: 4,
+    };
+    let bad = Manifest {
+        outputs: [("out".to_string(), missing)].into(),
+        ..manifest
+    };
+    assert!(cache
+        .record(&key_of("k2", 1, json!({}), &[], &[]), &bad)
+        .is_err());
 
     // A blob deleted by hand turns the entry into a miss instead of an error.
     let path = cache.blob_path(&blob.digest);
@@ -114,7 +182,10 @@ fn gc_and_verify() {
     };
     cache.record(&key, &manifest).unwrap();
     let stats = cache.stats();
-    assert_eq!((stats.entries, stats.blobs, stats.unreferenced_blobs), (1, 2, 1));
+    assert_eq!(
+        (stats.entries, stats.blobs, stats.unreferenced_blobs),
+        (1, 2, 1)
+    );
 
     let report = cache.gc(None, None).unwrap();
     assert_eq!(report.blobs_removed, 1);
@@ -133,7 +204,15 @@ fn gc_and_verify() {
     assert!(cache.lookup(&key).unwrap().is_none());
 
     // A byte budget of zero evicts everything.
-    cache.record(&key, &Manifest { outputs: [("out".to_string(), cache.put_bytes(b"x").unwrap())].into(), ..manifest }).unwrap();
+    cache
+        .record(
+            &key,
+            &Manifest {
+                outputs: [("out".to_string(), cache.put_bytes(b"x").unwrap())].into(),
+                ..manifest
+            },
+        )
+        .unwrap();
     assert_eq!(cache.gc(None, Some(0)).unwrap().entries_removed, 1);
     assert_eq!(cache.stats().blobs, 0);
 }

@@ -7,16 +7,40 @@ use std::sync::Arc;
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// Inputs are ready; waiting for a CPU/GPU slot.
-    Queued { stage: String, key: String },
-    Started { stage: String },
-    Progress { stage: String, percent: f32, message: String },
+    Queued {
+        stage: String,
+        key: String,
+    },
+    Started {
+        stage: String,
+    },
+    Progress {
+        stage: String,
+        percent: f32,
+        message: String,
+    },
     /// Outputs reused from the cache.
-    Cached { stage: String },
-    Done { stage: String, seconds: f64, message: String },
-    Failed { stage: String, error: String },
+    Cached {
+        stage: String,
+    },
+    Done {
+        stage: String,
+        seconds: f64,
+        message: String,
+    },
+    Failed {
+        stage: String,
+        error: String,
+    },
     /// Dry run: the stage is not in the cache (or depends on one that is not).
-    WouldRun { stage: String },
-    Finished { seconds: f64, ran: usize, cached: usize },
+    WouldRun {
+        stage: String,
+    },
+    Finished {
+        seconds: f64,
+        ran: usize,
+        cached: usize,
+    },
 }
 
 impl Event {

@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use vantage_core::{ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext, StageError};
+use vantage_core::{
+    ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext, StageError,
+};
 
 pub struct Exec;
 
@@ -33,9 +35,22 @@ impl Stage for Exec {
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
-            ParamSpec::required("command", ParamKind::TextList, "program and arguments, with {in.NAME}, {out.NAME}, {threads}"),
-            ParamSpec::required("outputs", ParamKind::PortMap, "declared outputs: name: type"),
-            ParamSpec::new("version", ParamKind::Text, json!(""), "free text; change it to invalidate cached results"),
+            ParamSpec::required(
+                "command",
+                ParamKind::TextList,
+                "program and arguments, with {in.NAME}, {out.NAME}, {threads}",
+            ),
+            ParamSpec::required(
+                "outputs",
+                ParamKind::PortMap,
+                "declared outputs: name: type",
+            ),
+            ParamSpec::new(
+                "version",
+                ParamKind::Text,
+                json!(""),
+                "free text; change it to invalidate cached results",
+            ),
         ]
     }
     fn ports(&self, params: &Params) -> Ports {
@@ -44,11 +59,16 @@ impl Stage for Exec {
             .and_then(Value::as_object)
             .map(|m| {
                 m.iter()
-                    .filter_map(|(name, ty)| Some(Port::required(name, PortType::parse(ty.as_str()?)?)))
+                    .filter_map(|(name, ty)| {
+                        Some(Port::required(name, PortType::parse(ty.as_str()?)?))
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        Ports { inputs: Vec::new(), outputs }
+        Ports {
+            inputs: Vec::new(),
+            outputs,
+        }
     }
     fn open_inputs(&self) -> bool {
         true
@@ -57,7 +77,11 @@ impl Stage for Exec {
         let words: Vec<String> = ctx
             .param("command")?
             .as_array()
-            .map(|a| a.iter().filter_map(|w| w.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|w| w.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut argv = Vec::with_capacity(words.len());
         for w in &words {
@@ -72,7 +96,9 @@ impl Stage for Exec {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| StageError::InvalidInput(format!("exec: cannot start '{program}': {e}")))?;
+            .map_err(|e| {
+                StageError::InvalidInput(format!("exec: cannot start '{program}': {e}"))
+            })?;
         let mut stderr = child.stderr.take();
         let collector = std::thread::spawn(move || {
             let mut text = String::new();
@@ -90,7 +116,11 @@ impl Stage for Exec {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => return Err(StageError::Failed(format!("exec: waiting for '{program}': {e}"))),
+                Err(e) => {
+                    return Err(StageError::Failed(format!(
+                        "exec: waiting for '{program}': {e}"
+                    )))
+                }
             }
         };
         let stderr = collector.join().unwrap_or_default();
@@ -110,14 +140,34 @@ fn substitute(word: &str, ctx: &StageContext) -> Result<String, StageError> {
     let mut out = String::new();
     let mut rest = word;
     while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else { break };
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
         let token = &rest[open + 1..open + close];
         let value = if token == "threads" {
             Some(ctx.threads.to_string())
         } else if let Some(name) = token.strip_prefix("in.") {
-            Some(ctx.input(name).map_err(|_| StageError::InvalidInput(format!("exec: {{{token}}} names no connected input")))?.display().to_string())
+            Some(
+                ctx.input(name)
+                    .map_err(|_| {
+                        StageError::InvalidInput(format!(
+                            "exec: {{{token}}} names no connected input"
+                        ))
+                    })?
+                    .display()
+                    .to_string(),
+            )
         } else if let Some(name) = token.strip_prefix("out.") {
-            Some(ctx.output(name).map_err(|_| StageError::InvalidInput(format!("exec: {{{token}}} names no declared output")))?.display().to_string())
+            Some(
+                ctx.output(name)
+                    .map_err(|_| {
+                        StageError::InvalidInput(format!(
+                            "exec: {{{token}}} names no declared output"
+                        ))
+                    })?
+                    .display()
+                    .to_string(),
+            )
         } else {
             None
         };

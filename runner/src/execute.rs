@@ -130,8 +130,14 @@ pub async fn execute(
                     // Dry run: downstream of something that would run.
                     started_set.insert(node.name.clone());
                     would_run.insert(node.name.clone());
-                    (events)(&Event::WouldRun { stage: node.name.clone() });
-                    outcomes.push(StageOutcome { name: node.name.clone(), status: StageStatus::WouldRun, seconds: 0.0 });
+                    (events)(&Event::WouldRun {
+                        stage: node.name.clone(),
+                    });
+                    outcomes.push(StageOutcome {
+                        name: node.name.clone(),
+                        status: StageStatus::WouldRun,
+                        seconds: 0.0,
+                    });
                     progressed = true;
                     continue;
                 }
@@ -143,19 +149,34 @@ pub async fn execute(
                 let (key, input_paths) = stage_key(node, &input_digests, inputs, &finished, &cache);
                 if !opts.force.applies(&node.name) {
                     if let Some(m) = cache.lookup(&key)? {
-                        (events)(&Event::Cached { stage: node.name.clone() });
-                        outcomes.push(StageOutcome { name: node.name.clone(), status: StageStatus::Cached, seconds: 0.0 });
+                        (events)(&Event::Cached {
+                            stage: node.name.clone(),
+                        });
+                        outcomes.push(StageOutcome {
+                            name: node.name.clone(),
+                            status: StageStatus::Cached,
+                            seconds: 0.0,
+                        });
                         finished.insert(node.name.clone(), m.outputs);
                         continue;
                     }
                 }
                 if opts.dry_run {
                     would_run.insert(node.name.clone());
-                    (events)(&Event::WouldRun { stage: node.name.clone() });
-                    outcomes.push(StageOutcome { name: node.name.clone(), status: StageStatus::WouldRun, seconds: 0.0 });
+                    (events)(&Event::WouldRun {
+                        stage: node.name.clone(),
+                    });
+                    outcomes.push(StageOutcome {
+                        name: node.name.clone(),
+                        status: StageStatus::WouldRun,
+                        seconds: 0.0,
+                    });
                     continue;
                 }
-                (events)(&Event::Queued { stage: node.name.clone(), key: key.short() });
+                (events)(&Event::Queued {
+                    stage: node.name.clone(),
+                    key: key.short(),
+                });
                 running.spawn(run_stage(
                     node.clone(),
                     key,
@@ -180,7 +201,11 @@ pub async fn execute(
         })?;
         match result {
             Ok((manifest, seconds)) => {
-                outcomes.push(StageOutcome { name: name.clone(), status: StageStatus::Ran, seconds });
+                outcomes.push(StageOutcome {
+                    name: name.clone(),
+                    status: StageStatus::Ran,
+                    seconds,
+                });
                 finished.insert(name, manifest.outputs);
             }
             Err(e) => {
@@ -210,10 +235,24 @@ pub async fn execute(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    let ran = outcomes.iter().filter(|o| o.status == StageStatus::Ran).count();
-    let cached = outcomes.iter().filter(|o| o.status == StageStatus::Cached).count();
-    (events)(&Event::Finished { seconds, ran, cached });
-    Ok(RunOutcome { outputs, stages: outcomes, seconds })
+    let ran = outcomes
+        .iter()
+        .filter(|o| o.status == StageStatus::Ran)
+        .count();
+    let cached = outcomes
+        .iter()
+        .filter(|o| o.status == StageStatus::Cached)
+        .count();
+    (events)(&Event::Finished {
+        seconds,
+        ran,
+        cached,
+    });
+    Ok(RunOutcome {
+        outputs,
+        stages: outcomes,
+        seconds,
+    })
 }
 
 /// Every declared input present, readable and of the right kind; digests of each.
@@ -229,18 +268,30 @@ fn check_inputs(
             problems.push(format!(
                 "-i {name}=...: {} has no input '{name}' (inputs: {})",
                 pipeline.path.display(),
-                pipeline.inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+                pipeline
+                    .inputs
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }
     let mut digests = HashMap::new();
     for decl in &pipeline.inputs {
         let Some(path) = inputs.get(&decl.name) else {
-            problems.push(format!("missing input '{}' ({}): pass -i {}=FILE", decl.name, decl.ty, decl.name));
+            problems.push(format!(
+                "missing input '{}' ({}): pass -i {}=FILE",
+                decl.name, decl.ty, decl.name
+            ));
             continue;
         };
         if !path.is_file() {
-            problems.push(format!("input '{}': {}: no such file", decl.name, path.display()));
+            problems.push(format!(
+                "input '{}': {}: no such file",
+                decl.name,
+                path.display()
+            ));
             continue;
         }
         if let Err(msg) = registry.check_input(decl.ty, path) {
@@ -303,7 +354,10 @@ async fn run_stage(
     let result = async {
         let resources = node.stage.resources(&node.params);
         let slots = resources.cpu.clamp(1, total_cpu) as u32;
-        let _cpu = cpu.acquire_many(slots).await.map_err(|_| RunError::Cancelled)?;
+        let _cpu = cpu
+            .acquire_many(slots)
+            .await
+            .map_err(|_| RunError::Cancelled)?;
         let _gpu = if resources.gpu {
             Some(gpu.acquire().await.map_err(|_| RunError::Cancelled)?)
         } else {
@@ -312,17 +366,25 @@ async fn run_stage(
         if cancel.is_cancelled() {
             return Err(RunError::Cancelled);
         }
-        (events)(&Event::Started { stage: name.clone() });
+        (events)(&Event::Started {
+            stage: name.clone(),
+        });
         let scratch = cache.scratch_dir(&name)?;
         let outputs: BTreeMap<String, PathBuf> = node
             .ports
             .outputs
             .iter()
-            .map(|p| (p.name.clone(), scratch.join(format!("{}.{}", p.name, p.ty.extension()))))
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    scratch.join(format!("{}.{}", p.name, p.ty.extension())),
+                )
+            })
             .collect();
         let last_message = Arc::new(std::sync::Mutex::new(String::new()));
         let progress = {
-            let (events, stage, last) = (Arc::clone(&events), name.clone(), Arc::clone(&last_message));
+            let (events, stage, last) =
+                (Arc::clone(&events), name.clone(), Arc::clone(&last_message));
             Arc::new(move |fraction: f32, message: &str| {
                 if let Ok(mut l) = last.lock() {
                     *l = message.to_string();
@@ -369,12 +431,17 @@ async fn run_stage(
                     blobs.insert(out_name.clone(), cache.put_file(path)?);
                 }
                 match missing {
-                    Some(m) => Err(fail(format!("finished without writing its output '{m}'"), false)),
+                    Some(m) => Err(fail(
+                        format!("finished without writing its output '{m}'"),
+                        false,
+                    )),
                     None => {
                         let manifest = Manifest {
                             stage: name.clone(),
                             kind: node.kind().to_string(),
-                            created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+                            created_unix: SystemTime::now()
+                                .duration_since(UNIX_EPOCH)
+                                .map_or(0, |d| d.as_secs()),
                             seconds,
                             outputs: blobs,
                         };
@@ -388,10 +455,17 @@ async fn run_stage(
         match &stored {
             Ok(_) => {
                 let message = last_message.lock().map(|m| m.clone()).unwrap_or_default();
-                (events)(&Event::Done { stage: name.clone(), seconds, message })
+                (events)(&Event::Done {
+                    stage: name.clone(),
+                    seconds,
+                    message,
+                })
             }
             Err(RunError::Cancelled) => {}
-            Err(e) => (events)(&Event::Failed { stage: name.clone(), error: e.to_string() }),
+            Err(e) => (events)(&Event::Failed {
+                stage: name.clone(),
+                error: e.to_string(),
+            }),
         }
         stored
     }
@@ -402,11 +476,15 @@ async fn run_stage(
 /// Copy a finished artifact to a user's path atomically: a partial copy never
 /// replaces an existing file.
 pub fn deliver(blob: &Path, dest: &Path) -> std::io::Result<()> {
-    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.partial-{}",
-        dest.file_name().map_or("out".into(), |n| n.to_string_lossy()),
+        dest.file_name()
+            .map_or("out".into(), |n| n.to_string_lossy()),
         std::process::id()
     ));
     std::fs::copy(blob, &tmp)?;

@@ -17,6 +17,10 @@ mod registry;
 
 pub use events::{Event, EventSink};
 pub use exec_stage::Exec;
-pub use execute::{deliver, execute, Force, RunError, RunOptions, RunOutcome, StageOutcome, StageStatus};
-pub use pipeline::{Override, Pipeline, PipelineError, PipelineErrors, PipelineInput, Source, StageNode};
+pub use execute::{
+    deliver, execute, Force, RunError, RunOptions, RunOutcome, StageOutcome, StageStatus,
+};
+pub use pipeline::{
+    Override, Pipeline, PipelineError, PipelineErrors, PipelineInput, Source, StageNode,
+};
 pub use registry::{InputCheck, Registry};

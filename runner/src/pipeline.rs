@@ -81,7 +81,11 @@ impl StageNode {
         self.stage.kind()
     }
     pub fn output_type(&self, name: &str) -> Option<PortType> {
-        self.ports.outputs.iter().find(|p| p.name == name).map(|p| p.ty)
+        self.ports
+            .outputs
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.ty)
     }
 }
 
@@ -211,7 +215,11 @@ fn valid_name(name: &str) -> bool {
 
 impl Pipeline {
     /// Read and validate a pipeline file.
-    pub fn load(path: &Path, registry: &Registry, overrides: &[Override]) -> Result<Self, PipelineErrors> {
+    pub fn load(
+        path: &Path,
+        registry: &Registry,
+        overrides: &[Override],
+    ) -> Result<Self, PipelineErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             PipelineErrors(vec![PipelineError {
                 file: path.to_path_buf(),
@@ -223,7 +231,12 @@ impl Pipeline {
     }
 
     /// Validate pipeline text (`path` is used in messages).
-    pub fn parse(text: &str, path: &Path, registry: &Registry, overrides: &[Override]) -> Result<Self, PipelineErrors> {
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        registry: &Registry,
+        overrides: &[Override],
+    ) -> Result<Self, PipelineErrors> {
         let mut c = Checker {
             file: path,
             text,
@@ -240,7 +253,10 @@ impl Pipeline {
             }
         };
         let Yaml::Mapping(top) = &doc else {
-            c.error(&[], "a pipeline is a mapping with inputs, stages and outputs".into());
+            c.error(
+                &[],
+                "a pipeline is a mapping with inputs, stages and outputs".into(),
+            );
             return Err(PipelineErrors(c.errors));
         };
         for (key, _) in entries(Some(&doc)) {
@@ -250,7 +266,9 @@ impl Pipeline {
         }
         let get = |k: &str| top.get(Yaml::String(k.into()));
         let name = get("name").and_then(as_str).unwrap_or_else(|| {
-            path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
         });
         let description = get("description").and_then(as_str).unwrap_or_default();
 
@@ -298,10 +316,17 @@ impl Pipeline {
     }
 }
 
-fn source_type(inputs: &[PipelineInput], stages: &[StageNode], source: &Source) -> Option<PortType> {
+fn source_type(
+    inputs: &[PipelineInput],
+    stages: &[StageNode],
+    source: &Source,
+) -> Option<PortType> {
     match source {
         Source::Input(name) => inputs.iter().find(|i| &i.name == name).map(|i| i.ty),
-        Source::Stage { stage, output } => stages.iter().find(|s| &s.name == stage)?.output_type(output),
+        Source::Stage { stage, output } => stages
+            .iter()
+            .find(|s| &s.name == stage)?
+            .output_type(output),
     }
 }
 
@@ -315,19 +340,28 @@ fn parse_inputs(c: &mut Checker, v: Option<&Yaml>) -> Vec<PipelineInput> {
         let (ty, help) = match &decl {
             Yaml::Mapping(m) => (
                 m.get(Yaml::String("type".into())).and_then(as_str),
-                m.get(Yaml::String("help".into())).and_then(as_str).unwrap_or_default(),
+                m.get(Yaml::String("help".into()))
+                    .and_then(as_str)
+                    .unwrap_or_default(),
             ),
             other => (as_str(other), String::new()),
         };
         if !valid_name(&name) {
-            c.error(&["inputs", &name], format!("input name '{name}' may only use letters, digits, '-' and '_'"));
+            c.error(
+                &["inputs", &name],
+                format!("input name '{name}' may only use letters, digits, '-' and '_'"),
+            );
             continue;
         }
         match ty.as_deref().and_then(PortType::parse) {
             Some(ty) => out.push(PipelineInput { name, ty, help }),
             None => c.error(
                 &["inputs", &name],
-                format!("input '{name}' has unknown type {:?} (types: {})", ty.unwrap_or_default(), type_names()),
+                format!(
+                    "input '{name}' has unknown type {:?} (types: {})",
+                    ty.unwrap_or_default(),
+                    type_names()
+                ),
             ),
         }
     }
@@ -344,7 +378,11 @@ fn check_params(
     let mut params = Params::new();
     for (pname, value, from_cli) in given {
         let at = ["stages", stage_name, "params", pname.as_str()];
-        let origin = if from_cli { format!("--set {stage_name}.{pname}") } else { format!("parameter '{pname}'") };
+        let origin = if from_cli {
+            format!("--set {stage_name}.{pname}")
+        } else {
+            format!("parameter '{pname}'")
+        };
         match specs.iter().find(|s| s.name == pname) {
             None => {
                 let known: Vec<&str> = specs.iter().map(|s| s.name).collect();
@@ -374,14 +412,23 @@ fn check_params(
             }
             None => c.error(
                 &["stages", stage_name, "params"],
-                format!("stage '{stage_name}' ({kind}) needs parameter '{}': {}", spec.name, spec.kind.describe()),
+                format!(
+                    "stage '{stage_name}' ({kind}) needs parameter '{}': {}",
+                    spec.name,
+                    spec.kind.describe()
+                ),
             ),
         }
     }
     params
 }
 
-fn parse_stages(c: &mut Checker, v: Option<&Yaml>, registry: &Registry, overrides: &[Override]) -> Vec<StageNode> {
+fn parse_stages(
+    c: &mut Checker,
+    v: Option<&Yaml>,
+    registry: &Registry,
+    overrides: &[Override],
+) -> Vec<StageNode> {
     let declared = entries(v);
     if declared.is_empty() {
         c.error(&["stages"], "the pipeline has no stages".into());
@@ -395,7 +442,11 @@ fn parse_stages(c: &mut Checker, v: Option<&Yaml>, registry: &Registry, override
                     o.stage,
                     o.param,
                     o.stage,
-                    declared.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                    declared
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }
@@ -404,26 +455,46 @@ fn parse_stages(c: &mut Checker, v: Option<&Yaml>, registry: &Registry, override
     for (name, decl) in declared {
         let at = ["stages", name.as_str()];
         if !valid_name(&name) || name == "inputs" {
-            c.error(&at, format!("stage name '{name}' must use letters, digits, '-' and '_' and not be 'inputs'"));
+            c.error(
+                &at,
+                format!(
+                    "stage name '{name}' must use letters, digits, '-' and '_' and not be 'inputs'"
+                ),
+            );
             continue;
         }
         let Yaml::Mapping(m) = &decl else {
-            c.error(&at, format!("stage '{name}' must be a mapping with 'uses', 'inputs' and 'params'"));
+            c.error(
+                &at,
+                format!("stage '{name}' must be a mapping with 'uses', 'inputs' and 'params'"),
+            );
             continue;
         };
         for (key, _) in entries(Some(&decl)) {
             if !["uses", "inputs", "params", "description"].contains(&key.as_str()) {
-                c.error(&["stages", &name, &key], format!("stage '{name}': unknown key '{key}' (expected uses, inputs, params)"));
+                c.error(
+                    &["stages", &name, &key],
+                    format!("stage '{name}': unknown key '{key}' (expected uses, inputs, params)"),
+                );
             }
         }
         let Some(kind) = m.get(Yaml::String("uses".into())).and_then(as_str) else {
-            c.error(&at, format!("stage '{name}' has no 'uses:' (one of: {})", registry.kinds().collect::<Vec<_>>().join(", ")));
+            c.error(
+                &at,
+                format!(
+                    "stage '{name}' has no 'uses:' (one of: {})",
+                    registry.kinds().collect::<Vec<_>>().join(", ")
+                ),
+            );
             continue;
         };
         let Some(stage) = registry.get(&kind).cloned() else {
             c.error(
                 &["stages", &name, "uses"],
-                format!("stage '{name}' uses unknown stage type '{kind}' (available: {})", registry.kinds().collect::<Vec<_>>().join(", ")),
+                format!(
+                    "stage '{name}' uses unknown stage type '{kind}' (available: {})",
+                    registry.kinds().collect::<Vec<_>>().join(", ")
+                ),
             );
             continue;
         };
@@ -442,7 +513,13 @@ fn parse_stages(c: &mut Checker, v: Option<&Yaml>, registry: &Registry, override
             let at = ["stages", name.as_str(), "inputs", port.as_str()];
             if !stage.open_inputs() && !ports.inputs.iter().any(|p| p.name == port) {
                 let known: Vec<&str> = ports.inputs.iter().map(|p| p.name.as_str()).collect();
-                c.error(&at, format!("stage '{name}' ({kind}) has no input '{port}' (inputs: {})", known.join(", ")));
+                c.error(
+                    &at,
+                    format!(
+                        "stage '{name}' ({kind}) has no input '{port}' (inputs: {})",
+                        known.join(", ")
+                    ),
+                );
                 continue;
             }
             match as_str(&reference).as_deref().and_then(Source::parse) {
@@ -454,7 +531,13 @@ fn parse_stages(c: &mut Checker, v: Option<&Yaml>, registry: &Registry, override
         }
         for p in ports.inputs.iter().filter(|p| p.required) {
             if !inputs.contains_key(&p.name) {
-                c.error(&["stages", &name, "inputs"], format!("stage '{name}' ({kind}) needs input '{}' ({})", p.name, p.ty));
+                c.error(
+                    &["stages", &name, "inputs"],
+                    format!(
+                        "stage '{name}' ({kind}) needs input '{}' ({})",
+                        p.name, p.ty
+                    ),
+                );
             }
         }
         out.push(StageNode {
@@ -483,15 +566,31 @@ fn check_references(c: &mut Checker, inputs: &[PipelineInput], stages: &[StageNo
                 Some(given) if expected.accepts(given) => {}
                 Some(given) => c.error(
                     &at,
-                    format!("input '{port}' of stage '{}' expects {expected} but {src} is {given}", node.name),
+                    format!(
+                        "input '{port}' of stage '{}' expects {expected} but {src} is {given}",
+                        node.name
+                    ),
                 ),
-                None => c.error(&at, missing_source(inputs, stages, src, &format!("input '{port}' of stage '{}'", node.name))),
+                None => c.error(
+                    &at,
+                    missing_source(
+                        inputs,
+                        stages,
+                        src,
+                        &format!("input '{port}' of stage '{}'", node.name),
+                    ),
+                ),
             }
         }
     }
 }
 
-fn missing_source(inputs: &[PipelineInput], stages: &[StageNode], src: &Source, user: &str) -> String {
+fn missing_source(
+    inputs: &[PipelineInput],
+    stages: &[StageNode],
+    src: &Source,
+    user: &str,
+) -> String {
     match src {
         Source::Input(name) => format!(
             "{user} reads {src}, but the pipeline declares no input '{name}' (inputs: {})",
@@ -511,7 +610,12 @@ fn missing_source(inputs: &[PipelineInput], stages: &[StageNode], src: &Source, 
     }
 }
 
-fn parse_outputs(c: &mut Checker, v: Option<&Yaml>, inputs: &[PipelineInput], stages: &[StageNode]) -> Vec<(String, Source)> {
+fn parse_outputs(
+    c: &mut Checker,
+    v: Option<&Yaml>,
+    inputs: &[PipelineInput],
+    stages: &[StageNode],
+) -> Vec<(String, Source)> {
     let declared = entries(v);
     if declared.is_empty() {
         c.error(&["outputs"], "the pipeline declares no outputs".into());
@@ -522,11 +626,17 @@ fn parse_outputs(c: &mut Checker, v: Option<&Yaml>, inputs: &[PipelineInput], st
         match as_str(&reference).as_deref().and_then(Source::parse) {
             Some(src) => {
                 if source_type(inputs, stages, &src).is_none() {
-                    c.error(&at, missing_source(inputs, stages, &src, &format!("output '{name}'")));
+                    c.error(
+                        &at,
+                        missing_source(inputs, stages, &src, &format!("output '{name}'")),
+                    );
                 }
                 out.push((name, src));
             }
-            None => c.error(&at, format!("output '{name}': expected STAGE.OUTPUT, got {reference:?}")),
+            None => c.error(
+                &at,
+                format!("output '{name}': expected STAGE.OUTPUT, got {reference:?}"),
+            ),
         }
     }
     out
@@ -550,9 +660,14 @@ fn build_graph(c: &mut Checker, stages: &mut Vec<StageNode>) -> DiGraph<String, 
     }
     match toposort(&graph, None) {
         Ok(order) => {
-            let rank: HashMap<&String, usize> = order.iter().enumerate().map(|(r, &n)| (&graph[n], r)).collect();
+            let rank: HashMap<&String, usize> = order
+                .iter()
+                .enumerate()
+                .map(|(r, &n)| (&graph[n], r))
+                .collect();
             let mut ranks: Vec<usize> = stages.iter().map(|s| rank[&s.name]).collect();
-            let mut paired: Vec<(usize, StageNode)> = ranks.drain(..).zip(stages.drain(..)).collect();
+            let mut paired: Vec<(usize, StageNode)> =
+                ranks.drain(..).zip(stages.drain(..)).collect();
             paired.sort_by_key(|(r, _)| *r);
             stages.extend(paired.into_iter().map(|(_, s)| s));
         }
@@ -562,7 +677,10 @@ fn build_graph(c: &mut Checker, stages: &mut Vec<StageNode>) -> DiGraph<String, 
                 if scc.len() > 1 || self_loop {
                     let cycle = describe_cycle(&graph, &scc);
                     let first = graph[scc[0]].clone();
-                    c.error(&["stages", &first], format!("the stages form a cycle: {cycle}"));
+                    c.error(
+                        &["stages", &first],
+                        format!("the stages form a cycle: {cycle}"),
+                    );
                 }
             }
         }
@@ -597,5 +715,8 @@ fn describe_cycle(graph: &DiGraph<String, String>, scc: &[NodeIndex]) -> String 
     path.push(start);
     let end = path.len() - 1;
     path[1..end].reverse();
-    path.iter().map(|&n| graph[n].as_str()).collect::<Vec<_>>().join(" -> ")
+    path.iter()
+        .map(|&n| graph[n].as_str())
+        .collect::<Vec<_>>()
+        .join(" -> ")
 }

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use vantage_cache::Cache;
 use vantage_core::{
-    CancelToken, ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext, StageError,
+    CancelToken, ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext,
+    StageError,
 };
 use vantage_runner::{execute, Event, Exec, Force, Pipeline, Registry, RunError, RunOptions};
 
@@ -27,13 +28,21 @@ impl Stage for Append {
     fn params(&self) -> Vec<ParamSpec> {
         vec![
             ParamSpec::new("suffix", ParamKind::Text, json!("+"), "what to append"),
-            ParamSpec::new("repeat", ParamKind::Int { min: 1, max: 5 }, json!(1), "how often"),
+            ParamSpec::new(
+                "repeat",
+                ParamKind::Int { min: 1, max: 5 },
+                json!(1),
+                "how often",
+            ),
             ParamSpec::new("fail", ParamKind::Bool, json!(false), "fail on purpose"),
         ]
     }
     fn ports(&self, _: &Params) -> Ports {
         Ports {
-            inputs: vec![Port::required("text", PortType::File), Port::optional("extra", PortType::Json)],
+            inputs: vec![
+                Port::required("text", PortType::File),
+                Port::optional("extra", PortType::Json),
+            ],
             outputs: vec![Port::required("text", PortType::Json)],
         }
     }
@@ -42,7 +51,8 @@ impl Stage for Append {
         if ctx.param("fail")?.as_bool() == Some(true) {
             return Err(StageError::InvalidInput("asked to fail".into()));
         }
-        let mut text = std::fs::read_to_string(ctx.input("text")?).map_err(StageError::io("read"))?;
+        let mut text =
+            std::fs::read_to_string(ctx.input("text")?).map_err(StageError::io("read"))?;
         if let Some(extra) = ctx.optional_input("extra") {
             text.push_str(&std::fs::read_to_string(extra).map_err(StageError::io("read"))?);
         }
@@ -89,7 +99,9 @@ fn parse(text: &str, runs: &Arc<AtomicUsize>) -> Result<Pipeline, String> {
 }
 
 fn parse_err(text: &str) -> String {
-    parse(text, &Arc::new(AtomicUsize::new(0))).err().expect("pipeline should be rejected")
+    parse(text, &Arc::new(AtomicUsize::new(0)))
+        .err()
+        .expect("pipeline should be rejected")
 }
 
 #[test]
@@ -105,35 +117,62 @@ fn valid_pipeline_is_sorted_topologically() {
 
 #[test]
 fn unknown_stage_type_names_file_line_and_choices() {
-    let e = parse_err(&CHAIN.replace("uses: append\n    inputs:\n      text: a.text", "uses: apend\n    inputs:\n      text: a.text"));
+    let e = parse_err(&CHAIN.replace(
+        "uses: append\n    inputs:\n      text: a.text",
+        "uses: apend\n    inputs:\n      text: a.text",
+    ));
     assert!(e.contains("p.yaml:11:"), "{e}");
-    assert!(e.contains("unknown stage type 'apend'") && e.contains("available: append, exec"), "{e}");
+    assert!(
+        e.contains("unknown stage type 'apend'") && e.contains("available: append, exec"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_input_and_output_names() {
-    let e = parse_err(&CHAIN.replace("text: a.text\n    params:\n      suffix: B", "txt: a.text\n    params:\n      suffix: B"));
-    assert!(e.contains("p.yaml:13:") && e.contains("has no input 'txt'"), "{e}");
+    let e = parse_err(&CHAIN.replace(
+        "text: a.text\n    params:\n      suffix: B",
+        "txt: a.text\n    params:\n      suffix: B",
+    ));
+    assert!(
+        e.contains("p.yaml:13:") && e.contains("has no input 'txt'"),
+        "{e}"
+    );
     assert!(e.contains("needs input 'text'"), "{e}");
     let e = parse_err(&CHAIN.replace("text: c.text", "text: c.txt"));
-    assert!(e.contains("p.yaml:22:") && e.contains("stage 'c' (append) has no output 'txt'"), "{e}");
+    assert!(
+        e.contains("p.yaml:22:") && e.contains("stage 'c' (append) has no output 'txt'"),
+        "{e}"
+    );
     let e = parse_err(&CHAIN.replace("inputs.seed", "inputs.sed"));
-    assert!(e.contains("p.yaml:7:") && e.contains("declares no input 'sed'"), "{e}");
+    assert!(
+        e.contains("p.yaml:7:") && e.contains("declares no input 'sed'"),
+        "{e}"
+    );
 }
 
 #[test]
 fn type_mismatch_is_reported() {
     // c.extra wants json; feeding it the pipeline's plain file is a mismatch.
     let e = parse_err(&CHAIN.replace("extra: a.text", "extra: inputs.seed"));
-    assert!(e.contains("p.yaml:20:") && e.contains("expects json but inputs.seed is file"), "{e}");
+    assert!(
+        e.contains("p.yaml:20:") && e.contains("expects json but inputs.seed is file"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_parameters_are_reported() {
     let e = parse_err(&CHAIN.replace("suffix: B", "repeat: 9"));
-    assert!(e.contains("p.yaml:15:") && e.contains("an integer in 1..=5"), "{e}");
+    assert!(
+        e.contains("p.yaml:15:") && e.contains("an integer in 1..=5"),
+        "{e}"
+    );
     let e = parse_err(&CHAIN.replace("suffix: B", "sufix: B"));
-    assert!(e.contains("no parameter 'sufix'") && e.contains("known: suffix, repeat, fail"), "{e}");
+    assert!(
+        e.contains("no parameter 'sufix'") && e.contains("known: suffix, repeat, fail"),
+        "{e}"
+    );
     let e = parse_err(&CHAIN.replace("suffix: B", "fail: maybe"));
     assert!(e.contains("true or false"), "{e}");
 }
@@ -141,23 +180,35 @@ fn bad_parameters_are_reported() {
 #[test]
 fn cycles_are_named() {
     let e = parse_err(&CHAIN.replace("text: inputs.seed", "text: c.text"));
-    assert!(e.contains("p.yaml:16: the stages form a cycle: c -> a -> c"), "{e}");
+    assert!(
+        e.contains("p.yaml:16: the stages form a cycle: c -> a -> c"),
+        "{e}"
+    );
 }
 
 #[test]
 fn yaml_syntax_errors_have_a_line() {
     let e = parse_err("name: x\nstages:\n  a: [\n");
-    assert!(e.starts_with("p.yaml:") && e.contains("not valid YAML"), "{e}");
+    assert!(
+        e.starts_with("p.yaml:") && e.contains("not valid YAML"),
+        "{e}"
+    );
 }
 
 #[test]
 fn set_overrides_are_validated() {
     let runs = Arc::new(AtomicUsize::new(0));
     let bad = vantage_runner::Override::parse("zz.suffix=1").unwrap();
-    let e = Pipeline::parse(CHAIN, Path::new("p.yaml"), &registry(&runs), &[bad]).err().unwrap().to_string();
+    let e = Pipeline::parse(CHAIN, Path::new("p.yaml"), &registry(&runs), &[bad])
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("there is no stage 'zz'"), "{e}");
     let bad = vantage_runner::Override::parse("b.repeat=0").unwrap();
-    let e = Pipeline::parse(CHAIN, Path::new("p.yaml"), &registry(&runs), &[bad]).err().unwrap().to_string();
+    let e = Pipeline::parse(CHAIN, Path::new("p.yaml"), &registry(&runs), &[bad])
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("--set b.repeat"), "{e}");
 }
 
@@ -172,11 +223,23 @@ impl Run {
         let dir = tempfile::tempdir().unwrap();
         let seed = dir.path().join("seed.txt");
         std::fs::write(&seed, "s").unwrap();
-        Self { dir, runs: Arc::new(AtomicUsize::new(0)), seed }
+        Self {
+            dir,
+            runs: Arc::new(AtomicUsize::new(0)),
+            seed,
+        }
     }
 
-    fn go(&self, text: &str, overrides: &[&str], force: Force) -> (Result<String, RunError>, Vec<Event>) {
-        let overrides: Vec<_> = overrides.iter().map(|o| vantage_runner::Override::parse(o).unwrap()).collect();
+    fn go(
+        &self,
+        text: &str,
+        overrides: &[&str],
+        force: Force,
+    ) -> (Result<String, RunError>, Vec<Event>) {
+        let overrides: Vec<_> = overrides
+            .iter()
+            .map(|o| vantage_runner::Override::parse(o).unwrap())
+            .collect();
         let reg = registry(&self.runs);
         let p = Pipeline::parse(text, Path::new("p.yaml"), &reg, &overrides).unwrap();
         let cache = Arc::new(Cache::open(self.dir.path().join("cache")).unwrap());
@@ -186,9 +249,20 @@ impl Run {
             Arc::new(move |e: &Event| events.lock().unwrap().push(e.clone()))
         };
         let inputs = BTreeMap::from([("seed".to_string(), self.seed.clone())]);
-        let opts = RunOptions { force, ..RunOptions::default() };
+        let opts = RunOptions {
+            force,
+            ..RunOptions::default()
+        };
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let out = rt.block_on(execute(&p, &reg, &inputs, cache, &opts, sink, CancelToken::default()));
+        let out = rt.block_on(execute(
+            &p,
+            &reg,
+            &inputs,
+            cache,
+            &opts,
+            sink,
+            CancelToken::default(),
+        ));
         let out = out.map(|o| std::fs::read_to_string(&o.outputs["text"]).unwrap());
         let events = events.lock().unwrap().clone();
         (out, events)
@@ -239,14 +313,21 @@ fn a_failure_names_the_stage_and_keeps_finished_work() {
     let r = Run::new();
     let (out, events) = r.go(CHAIN, &["b.fail=true"], Force::None);
     match out {
-        Err(RunError::Stage { stage, message, invalid_input, .. }) => {
+        Err(RunError::Stage {
+            stage,
+            message,
+            invalid_input,
+            ..
+        }) => {
             assert_eq!(stage, "b");
             assert!(message.contains("asked to fail"));
             assert!(invalid_input);
         }
         other => panic!("expected a stage failure, got {other:?}"),
     }
-    assert!(events.iter().any(|e| matches!(e, Event::Failed { stage, .. } if stage == "b")));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Failed { stage, .. } if stage == "b")));
     let (_, events) = r.go(CHAIN, &[], Force::None);
     assert_eq!(statuses(&events), ["a:cached", "b:ran", "c:ran"]);
 }

@@ -1,0 +1,14 @@
+//! Test kit: media with exact ground truth, generated at test time.
+//!
+//! * [`speech`]: speech built word by word with espeak-ng, so every word's
+//!   start and end is known.
+//! * [`bars`]: a video whose frames show their own source time as bar
+//!   positions, and the inverse that reads the time back from a frame.
+//! * [`truth`]: the true source time for any target time, and error statistics.
+//! * [`vantage`]: running the built `vantage` binary.
+
+pub mod bars;
+pub mod case;
+pub mod speech;
+pub mod truth;
+pub mod vantage;

@@ -82,7 +82,12 @@ fn prepare(samples: &[f32], which: &'static str) -> Result<Side, AlignError> {
 }
 
 fn distance(a: &[f32; DIMS], b: &[f32; DIMS]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt() / (DIMS as f32).sqrt()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f32>()
+        .sqrt()
+        / (DIMS as f32).sqrt()
 }
 
 /// Average every `factor` frames (a frame is silent only if all of its group are).
@@ -128,19 +133,47 @@ pub fn align(
     const FACTOR: usize = 4;
     let path = if n * m <= 4_000_000 {
         let window = anchored_band(n, m, &anchors, 1, n.max(m));
-        run(n, m, &window, cost(&src.frames, &tgt.frames, &src.silent, &tgt.silent), &src.silent, &tgt.silent)
+        run(
+            n,
+            m,
+            &window,
+            cost(&src.frames, &tgt.frames, &src.silent, &tgt.silent),
+            &src.silent,
+            &tgt.silent,
+        )
     } else {
         // Coarse pass at 40 ms in a band, then a full-resolution pass around its path.
         let (cs, css) = decimate(&src, FACTOR);
         let (ct, cts) = decimate(&tgt, FACTOR);
         let radius = (cs.len().max(ct.len()) / 4).clamp(50, 750);
         let band = anchored_band(cs.len(), ct.len(), &anchors, FACTOR, radius);
-        let coarse = run(cs.len(), ct.len(), &band, cost(&cs, &ct, &css, &cts), &css, &cts)?;
+        let coarse = run(
+            cs.len(),
+            ct.len(),
+            &band,
+            cost(&cs, &ct, &css, &cts),
+            &css,
+            &cts,
+        )?;
         let window = Window::around_path(&coarse, FACTOR, n, m, 2 * FACTOR);
-        run(n, m, &window, cost(&src.frames, &tgt.frames, &src.silent, &tgt.silent), &src.silent, &tgt.silent)
+        run(
+            n,
+            m,
+            &window,
+            cost(&src.frames, &tgt.frames, &src.silent, &tgt.silent),
+            &src.silent,
+            &tgt.silent,
+        )
     }?;
 
-    let knots = path_to_knots(&path, &src, &tgt, opts.smoothing_s, source_duration, target_duration);
+    let knots = path_to_knots(
+        &path,
+        &src,
+        &tgt,
+        opts.smoothing_s,
+        source_duration,
+        target_duration,
+    );
     let warp = Warp::new(knots).map_err(|e| AlignError::Warp(e.to_string()))?;
     let confidence = confidence(&path, &src, &tgt, &warp);
     Ok(AlignResult {
@@ -157,7 +190,13 @@ fn cost<'a>(
     sa: &'a [bool],
     sb: &'a [bool],
 ) -> impl Fn(usize, usize) -> f32 + Copy + 'a {
-    move |i, j| if sa[i] && sb[j] { 0.0 } else { distance(&fa[i], &fb[j]) }
+    move |i, j| {
+        if sa[i] && sb[j] {
+            0.0
+        } else {
+            distance(&fa[i], &fb[j])
+        }
+    }
 }
 
 /// DTW with the slope limits, falling back to unconstrained straight moves
@@ -184,11 +223,18 @@ fn frame_anchors(anchors: &[Anchor], src: &Side, tgt: &Side) -> Vec<(usize, usiz
     for a in sorted {
         let i = (a.source / HOP_S).round() as isize - src.first as isize;
         let j = (a.target / HOP_S).round() as isize - tgt.first as isize;
-        if i <= 0 || j <= 0 || i as usize >= src.frames.len() - 1 || j as usize >= tgt.frames.len() - 1 {
+        if i <= 0
+            || j <= 0
+            || i as usize >= src.frames.len() - 1
+            || j as usize >= tgt.frames.len() - 1
+        {
             continue;
         }
         // Drop anchors that would make the correspondence go backwards.
-        if out.last().is_some_and(|&(pi, pj)| i as usize <= pi || j as usize <= pj) {
+        if out
+            .last()
+            .is_some_and(|&(pi, pj)| i as usize <= pi || j as usize <= pj)
+        {
             continue;
         }
         out.push((i as usize, j as usize));
@@ -197,7 +243,13 @@ fn frame_anchors(anchors: &[Anchor], src: &Side, tgt: &Side) -> Vec<(usize, usiz
 }
 
 /// A band around the piecewise-linear line through the anchors, narrowing near each anchor.
-fn anchored_band(n: usize, m: usize, anchors: &[(usize, usize)], factor: usize, radius: usize) -> Window {
+fn anchored_band(
+    n: usize,
+    m: usize,
+    anchors: &[(usize, usize)],
+    factor: usize,
+    radius: usize,
+) -> Window {
     if anchors.is_empty() {
         return Window::band(n, m, radius);
     }
@@ -207,7 +259,9 @@ fn anchored_band(n: usize, m: usize, anchors: &[(usize, usize)], factor: usize, 
     let near = (25 / factor).max(2); // 250 ms around an anchor
     let (mut lo, mut hi) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
-        let k = line.partition_point(|&(li, _)| li <= i).clamp(1, line.len() - 1);
+        let k = line
+            .partition_point(|&(li, _)| li <= i)
+            .clamp(1, line.len() - 1);
         let ((i0, j0), (i1, j1)) = (line[k - 1], line[k]);
         let c = if i1 > i0 {
             j0 as f64 + (i - i0) as f64 * (j1 as f64 - j0 as f64) / (i1 - i0) as f64
@@ -262,10 +316,19 @@ fn path_to_knots(
     }
     let (first, last) = (knots[0], knots[knots.len() - 1]);
     if let Some(lead) = end_knot(first.source, first.target) {
-        knots.insert(0, Knot { source: first.source - lead.0, target: first.target - lead.1 });
+        knots.insert(
+            0,
+            Knot {
+                source: first.source - lead.0,
+                target: first.target - lead.1,
+            },
+        );
     }
     if let Some(tail) = end_knot(source_duration - last.source, target_duration - last.target) {
-        knots.push(Knot { source: last.source + tail.0, target: last.target + tail.1 });
+        knots.push(Knot {
+            source: last.source + tail.0,
+            target: last.target + tail.1,
+        });
     }
     knots
 }
@@ -306,7 +369,12 @@ fn confidence(path: &[(usize, usize)], src: &Side, tgt: &Side, warp: &Warp) -> C
         (state % bound.max(1) as u64) as usize
     };
     let chance: Vec<f32> = (0..4000)
-        .map(|_| distance(&src.frames[si[next(si.len())]], &tgt.frames[tj[next(tj.len())]]))
+        .map(|_| {
+            distance(
+                &src.frames[si[next(si.len())]],
+                &tgt.frames[tj[next(tj.len())]],
+            )
+        })
         .collect();
     let chance_cost = mean(&chance);
     let rates: Vec<bool> = tj
@@ -317,7 +385,8 @@ fn confidence(path: &[(usize, usize)], src: &Side, tgt: &Side, warp: &Warp) -> C
             (0.5..=2.0).contains(&r)
         })
         .collect();
-    let plausible_rate_share = rates.iter().filter(|&&r| r).count() as f64 / rates.len().max(1) as f64;
+    let plausible_rate_share =
+        rates.iter().filter(|&&r| r).count() as f64 / rates.len().max(1) as f64;
     let ratio = path_cost / chance_cost.max(1e-6);
     // Matching speech sits well under chance (about 0.5-0.7 of it); unrelated speech near 0.9-1.
     let score = ((0.95 - ratio) / 0.35).clamp(0.0, 1.0) * plausible_rate_share.clamp(0.0, 1.0);

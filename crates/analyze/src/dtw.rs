@@ -27,7 +27,13 @@ impl Window {
     }
 
     /// The cells a coarse path covers, scaled up by `factor` and widened by `radius`.
-    pub fn around_path(path: &[(usize, usize)], factor: usize, n: usize, m: usize, radius: usize) -> Self {
+    pub fn around_path(
+        path: &[(usize, usize)],
+        factor: usize,
+        n: usize,
+        m: usize,
+        radius: usize,
+    ) -> Self {
         let coarse_rows = n.div_ceil(factor);
         let mut cmin = vec![usize::MAX; coarse_rows];
         let mut cmax = vec![0usize; coarse_rows];
@@ -40,7 +46,11 @@ impl Window {
         let (mut lo, mut hi) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for i in 0..n {
             let ci = (i / factor).min(coarse_rows - 1);
-            let (a, b) = if cmin[ci] == usize::MAX { (0, m) } else { (cmin[ci] * factor, (cmax[ci] + 1) * factor) };
+            let (a, b) = if cmin[ci] == usize::MAX {
+                (0, m)
+            } else {
+                (cmin[ci] * factor, (cmax[ci] + 1) * factor)
+            };
             lo.push(a.saturating_sub(radius));
             hi.push((b + radius).min(m));
         }
@@ -56,7 +66,11 @@ impl Window {
 
     #[cfg(test)]
     pub fn cells(&self) -> usize {
-        self.lo.iter().zip(&self.hi).map(|(l, h)| h.saturating_sub(*l)).sum()
+        self.lo
+            .iter()
+            .zip(&self.hi)
+            .map(|(l, h)| h.saturating_sub(*l))
+            .sum()
     }
 }
 
@@ -109,12 +123,24 @@ pub fn dtw(
                 consider(get(&acc, i - 1, j - 1) + 2.0 * c, DIAG);
             }
             if i >= 1 && j >= 2 && at(i, j - 1).is_some() {
-                consider(get(&acc, i - 1, j - 2) + 2.0 * cost(i, j - 1) + c, KNIGHT_ACROSS);
+                consider(
+                    get(&acc, i - 1, j - 2) + 2.0 * cost(i, j - 1) + c,
+                    KNIGHT_ACROSS,
+                );
             }
             if i >= 2 && j >= 1 && at(i - 1, j).is_some() {
-                consider(get(&acc, i - 2, j - 1) + 2.0 * cost(i - 1, j) + c, KNIGHT_DOWN);
+                consider(
+                    get(&acc, i - 2, j - 1) + 2.0 * cost(i - 1, j) + c,
+                    KNIGHT_DOWN,
+                );
             }
-            let straight = if free(i, j) { Some(1.0) } else if strict { None } else { Some(2.0) };
+            let straight = if free(i, j) {
+                Some(1.0)
+            } else if strict {
+                None
+            } else {
+                Some(2.0)
+            };
             if let Some(w) = straight {
                 if j >= 1 {
                     consider(get(&acc, i, j - 1) + w * c, ACROSS);
@@ -170,11 +196,22 @@ mod tests {
         let src: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
         let tgt: Vec<f32> = (0..99).map(|j| src[j / 2]).collect();
         let w = Window::band(50, 99, 100);
-        let path = dtw(50, 99, &w, |i, j| (src[i] - tgt[j]).abs(), |_, _| false, true).unwrap();
+        let path = dtw(
+            50,
+            99,
+            &w,
+            |i, j| (src[i] - tgt[j]).abs(),
+            |_, _| false,
+            true,
+        )
+        .unwrap();
         assert_eq!(path[0], (0, 0));
         assert_eq!(*path.last().unwrap(), (49, 98));
         for &(i, j) in &path {
-            assert!((j as i32 / 2 - i as i32).abs() <= 1, "cell ({i},{j}) off the truth");
+            assert!(
+                (j as i32 / 2 - i as i32).abs() <= 1,
+                "cell ({i},{j}) off the truth"
+            );
         }
     }
 
@@ -193,7 +230,15 @@ mod tests {
     fn path_stays_inside_the_window() {
         let coarse = vec![(0, 0), (1, 1), (2, 2), (3, 3)];
         let w = Window::around_path(&coarse, 4, 16, 16, 2);
-        let path = dtw(16, 16, &w, |i, j| (i as f32 - j as f32).abs(), |_, _| false, true).unwrap();
+        let path = dtw(
+            16,
+            16,
+            &w,
+            |i, j| (i as f32 - j as f32).abs(),
+            |_, _| false,
+            true,
+        )
+        .unwrap();
         assert!(path.iter().all(|&(i, j)| i == j));
         assert!(w.cells() < 16 * 16);
     }

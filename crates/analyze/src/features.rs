@@ -59,7 +59,9 @@ pub fn mfcc(samples: &[f32]) -> Features {
         }
         energy_db.push(10.0 * (power / WINDOW as f32 + 1e-10).log10());
         fft(&mut re, &mut im);
-        let spec: Vec<f32> = (0..=FFT / 2).map(|k| re[k] * re[k] + im[k] * im[k]).collect();
+        let spec: Vec<f32> = (0..=FFT / 2)
+            .map(|k| re[k] * re[k] + im[k] * im[k])
+            .collect();
         let mut logmel = [0f32; MELS];
         for (m, filter) in bank.iter().enumerate() {
             let e: f32 = filter.iter().map(|&(k, w)| spec[k] * w).sum();
@@ -179,8 +181,15 @@ mod tests {
             .collect();
         let mut im = vec![0f32; 64];
         fft(&mut re, &mut im);
-        let mag: Vec<f32> = (0..32).map(|k| (re[k].powi(2) + im[k].powi(2)).sqrt()).collect();
-        let peak = mag.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        let mag: Vec<f32> = (0..32)
+            .map(|k| (re[k].powi(2) + im[k].powi(2)).sqrt())
+            .collect();
+        let peak = mag
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
         assert_eq!(peak, 5);
         assert!((mag[5] - 32.0).abs() < 1e-3);
     }

@@ -10,6 +10,6 @@ mod features;
 mod stage;
 mod vad;
 
-pub use align::{align, Anchor, AlignError, AlignOptions, AlignResult};
+pub use align::{align, AlignError, AlignOptions, AlignResult, Anchor};
 pub use features::{mfcc, HOP_S};
 pub use stage::Analyze;

@@ -1,6 +1,6 @@
 //! The `analyze` stage.
 
-use crate::{align, Anchor, AlignError, AlignOptions};
+use crate::{align, AlignError, AlignOptions, Anchor};
 use serde_json::json;
 use vantage_core::warp::format_timecodes_v2;
 use vantage_core::{
@@ -24,13 +24,19 @@ impl Stage for Analyze {
         vec![
             ParamSpec::new(
                 "max_length_ratio",
-                ParamKind::Float { min: 1.1, max: 10.0 },
+                ParamKind::Float {
+                    min: 1.1,
+                    max: 10.0,
+                },
                 json!(3.0),
                 "refuse to align when one side speaks this many times longer than the other",
             ),
             ParamSpec::new(
                 "smoothing_ms",
-                ParamKind::Float { min: 10.0, max: 500.0 },
+                ParamKind::Float {
+                    min: 10.0,
+                    max: 500.0,
+                },
                 json!(50.0),
                 "half-width of the smoothing applied to the alignment path",
             ),
@@ -57,7 +63,9 @@ impl Stage for Analyze {
         let (target, _) = read_wav_mono(ctx.input("target")?)?;
         let target_duration = target.len() as f64 / AUDIO_RATE as f64;
         if target_duration <= 0.0 {
-            return Err(StageError::InvalidInput("the target audio is empty (zero length)".into()));
+            return Err(StageError::InvalidInput(
+                "the target audio is empty (zero length)".into(),
+            ));
         }
         let anchors: Vec<Anchor> = match ctx.optional_input("anchors") {
             Some(_) => ctx.read_json("anchors")?,
@@ -69,10 +77,12 @@ impl Stage for Analyze {
             smoothing_s: ctx.param_f64("smoothing_ms")? / 1000.0,
             anchors,
         };
-        let result = align(&source, &target, video.duration, target_duration, &opts).map_err(|e| match e {
-            AlignError::Warp(_) => StageError::Failed(e.to_string()),
-            _ => StageError::InvalidInput(e.to_string()),
-        })?;
+        let result = align(&source, &target, video.duration, target_duration, &opts).map_err(
+            |e| match e {
+                AlignError::Warp(_) => StageError::Failed(e.to_string()),
+                _ => StageError::InvalidInput(e.to_string()),
+            },
+        )?;
         for w in &result.confidence.warnings {
             tracing::warn!(stage = %ctx.stage_name, "{w}");
         }
@@ -92,7 +102,10 @@ impl Stage for Analyze {
         let path = ctx.output("timecodes")?;
         std::fs::write(path, format_timecodes_v2(&timecodes))
             .map_err(StageError::io(format!("writing {}", path.display())))?;
-        ctx.report(1.0, &format!("confidence {:.2}", alignment.confidence.score));
+        ctx.report(
+            1.0,
+            &format!("confidence {:.2}", alignment.confidence.score),
+        );
         Ok(())
     }
 }

@@ -90,7 +90,12 @@ impl VideoInfo {
         }
         let i = times.partition_point(|&t| t <= s) - 1;
         let span = times[i + 1] - times[i];
-        i as f64 + if span > 0.0 { (s - times[i]) / span } else { 0.0 }
+        i as f64
+            + if span > 0.0 {
+                (s - times[i]) / span
+            } else {
+                0.0
+            }
     }
 }
 
@@ -159,7 +164,9 @@ impl FramePlan {
     /// The frame a nearest-frame resample shows for each output frame.
     pub fn nearest_frames(&self) -> impl Iterator<Item = usize> + '_ {
         let last = self.source_frames.saturating_sub(1);
-        self.positions.iter().map(move |p| (p.round().max(0.0) as usize).min(last))
+        self.positions
+            .iter()
+            .map(move |p| (p.round().max(0.0) as usize).min(last))
     }
 
     pub fn duration(&self) -> f64 {

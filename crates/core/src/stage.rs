@@ -146,8 +146,14 @@ pub struct Ports {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ParamKind {
     Bool,
-    Int { min: i64, max: i64 },
-    Float { min: f64, max: f64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
     Choice(&'static [&'static str]),
     Text,
     /// A frame rate ("24", "30000/1001", "29.97") or "source" for the source's own rate.
@@ -367,9 +373,9 @@ impl StageContext {
     }
 
     pub fn param(&self, name: &str) -> Result<&Value, StageError> {
-        self.params
-            .get(name)
-            .ok_or_else(|| StageError::Failed(format!("parameter '{name}' missing after validation")))
+        self.params.get(name).ok_or_else(|| {
+            StageError::Failed(format!("parameter '{name}' missing after validation"))
+        })
     }
 
     pub fn param_f64(&self, name: &str) -> Result<f64, StageError> {
@@ -391,13 +397,18 @@ impl StageContext {
     }
 
     /// A `ParamKind::Rate` parameter, with "source" resolved to `source_rate`.
-    pub fn param_rate(&self, name: &str, source_rate: crate::Rational) -> Result<crate::Rational, StageError> {
+    pub fn param_rate(
+        &self,
+        name: &str,
+        source_rate: crate::Rational,
+    ) -> Result<crate::Rational, StageError> {
         let text = self.param_str(name)?;
         if text == "source" {
             return Ok(source_rate);
         }
-        crate::Rational::parse(text)
-            .ok_or_else(|| StageError::InvalidInput(format!("parameter '{name}': '{text}' is not a frame rate")))
+        crate::Rational::parse(text).ok_or_else(|| {
+            StageError::InvalidInput(format!("parameter '{name}': '{text}' is not a frame rate"))
+        })
     }
 
     pub fn report(&self, fraction: f32, message: &str) {
@@ -407,9 +418,13 @@ impl StageContext {
     /// Read and parse a JSON input artifact.
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, StageError> {
         let path = self.input(name)?;
-        let bytes = std::fs::read(path).map_err(StageError::io(format!("reading {}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(StageError::io(format!("reading {}", path.display())))?;
         serde_json::from_slice(&bytes).map_err(|e| {
-            StageError::InvalidInput(format!("input '{name}' ({}) is not valid: {e}", path.display()))
+            StageError::InvalidInput(format!(
+                "input '{name}' ({}) is not valid: {e}",
+                path.display()
+            ))
         })
     }
 
@@ -471,7 +486,10 @@ mod tests {
         assert!(f.check(&Value::from("x")).is_err());
         let c = ParamKind::Choice(&["a", "b"]);
         assert!(c.check(&Value::from("a")).is_ok());
-        assert!(c.check(&Value::from("z")).unwrap_err().contains("one of a, b"));
+        assert!(c
+            .check(&Value::from("z"))
+            .unwrap_err()
+            .contains("one of a, b"));
         let r = ParamKind::Rate;
         assert_eq!(r.check(&Value::from(24)).unwrap(), Value::from("24"));
         assert!(r.check(&Value::from("source")).is_ok());

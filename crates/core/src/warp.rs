@@ -69,7 +69,10 @@ impl Warp {
     /// The identity over `[0, duration]`.
     pub fn identity(duration: f64) -> Result<Self, WarpError> {
         Self::new(vec![
-            Knot { source: 0.0, target: 0.0 },
+            Knot {
+                source: 0.0,
+                target: 0.0,
+            },
             Knot {
                 source: duration,
                 target: duration,
@@ -82,11 +85,17 @@ impl Warp {
     }
 
     pub fn source_range(&self) -> (f64, f64) {
-        (self.knots[0].source, self.knots[self.knots.len() - 1].source)
+        (
+            self.knots[0].source,
+            self.knots[self.knots.len() - 1].source,
+        )
     }
 
     pub fn target_range(&self) -> (f64, f64) {
-        (self.knots[0].target, self.knots[self.knots.len() - 1].target)
+        (
+            self.knots[0].target,
+            self.knots[self.knots.len() - 1].target,
+        )
     }
 
     /// Source time shown at target time `t` (linear extrapolation outside the knots).
@@ -244,7 +253,10 @@ mod tests {
         // A 1000x speed-up cannot give every 24 fps frame its own millisecond.
         let fast = Warp::new(vec![k(0.0, 0.0), k(1000.0, 1.0)]).unwrap();
         let frames: Vec<f64> = (0..48).map(|i| i as f64 / 24.0).collect();
-        assert!(matches!(fast.timecodes_ms(&frames), Err(WarpError::TimecodeCollision { .. })));
+        assert!(matches!(
+            fast.timecodes_ms(&frames),
+            Err(WarpError::TimecodeCollision { .. })
+        ));
     }
 
     #[test]

@@ -10,8 +10,8 @@
 
 use serde_json::json;
 use vantage_core::{
-    FramePlan, ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage,
-    StageContext, StageError,
+    FramePlan, ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
+    StageError,
 };
 use vantage_media::{probe, EncodeSettings, Frame, FrameReader, FrameWriter};
 
@@ -87,9 +87,15 @@ pub fn render(
     let mut reader = FrameReader::open(source, video.width, video.height)?;
     let mut writer = FrameWriter::create(output, video.width, video.height, plan.fps, settings)?;
     // pair[0] is source frame `base`, pair[1] is `base + 1` when `has_next`.
-    let mut pair = [Frame::black(video.width, video.height), Frame::black(video.width, video.height)];
+    let mut pair = [
+        Frame::black(video.width, video.height),
+        Frame::black(video.width, video.height),
+    ];
     if !reader.read_into(&mut pair[0])? {
-        return Err(StageError::InvalidInput(format!("{} decodes to no frames", source.display())));
+        return Err(StageError::InvalidInput(format!(
+            "{} decodes to no frames",
+            source.display()
+        )));
     }
     let mut has_next = reader.read_into(&mut pair[1])?;
     let mut base = 0usize;
@@ -128,7 +134,15 @@ pub fn render(
 pub struct Interpolate;
 
 pub const PRESETS: &[&str] = &[
-    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
 ];
 
 impl Stage for Interpolate {
@@ -155,8 +169,18 @@ impl Stage for Interpolate {
                 json!(0.05),
                 "blend: positions this close (in frames) to a real frame copy it",
             ),
-            ParamSpec::new("crf", ParamKind::Int { min: 0, max: 51 }, json!(18), "x264 quality (lower is better)"),
-            ParamSpec::new("preset", ParamKind::Choice(PRESETS), json!("veryfast"), "x264 speed preset"),
+            ParamSpec::new(
+                "crf",
+                ParamKind::Int { min: 0, max: 51 },
+                json!(18),
+                "x264 quality (lower is better)",
+            ),
+            ParamSpec::new(
+                "preset",
+                ParamKind::Choice(PRESETS),
+                json!("veryfast"),
+                "x264 speed preset",
+            ),
         ]
     }
     fn ports(&self, _: &Params) -> Ports {
@@ -175,7 +199,9 @@ impl Stage for Interpolate {
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let plan: FramePlan = ctx.read_json("plan")?;
         let synthesis = match ctx.param_str("method")? {
-            "blend" => Synthesis::Blend { tolerance: ctx.param_f64("tolerance")? },
+            "blend" => Synthesis::Blend {
+                tolerance: ctx.param_f64("tolerance")?,
+            },
             _ => Synthesis::Duplicate,
         };
         let settings = EncodeSettings {
@@ -183,8 +209,18 @@ impl Stage for Interpolate {
             crf: ctx.param_i64("crf")? as u32,
             preset: ctx.param_str("preset")?.to_string(),
         };
-        let stats = render(ctx.input("video")?, &plan, synthesis, &settings, ctx.output("video")?, ctx)?;
-        ctx.report(1.0, &format!("{} frames, {} synthesised", stats.frames, stats.synthesised));
+        let stats = render(
+            ctx.input("video")?,
+            &plan,
+            synthesis,
+            &settings,
+            ctx.output("video")?,
+            ctx,
+        )?;
+        ctx.report(
+            1.0,
+            &format!("{} frames, {} synthesised", stats.frames, stats.synthesised),
+        );
         Ok(())
     }
 }

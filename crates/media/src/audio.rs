@@ -14,8 +14,20 @@ pub fn extract_audio(input: &Path, output: &Path, cancel: &CancelToken) -> Resul
     let rate = AUDIO_RATE.to_string();
     run_ffmpeg(
         &[
-            "-i", &i, "-map", "0:a:0", "-vn", "-ac", "1", "-ar", &rate, "-c:a", "pcm_s16le", "-f",
-            "wav", &o,
+            "-i",
+            &i,
+            "-map",
+            "0:a:0",
+            "-vn",
+            "-ac",
+            "1",
+            "-ar",
+            &rate,
+            "-c:a",
+            "pcm_s16le",
+            "-f",
+            "wav",
+            &o,
         ],
         &format!("extracting audio from {}", input.display()),
         cancel,
@@ -29,7 +41,10 @@ pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32), MediaError> {
         detail: format!("not a readable WAV: {e}"),
     })?;
     let spec = reader.spec();
-    if spec.channels != 1 || spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
+    if spec.channels != 1
+        || spec.bits_per_sample != 16
+        || spec.sample_format != hound::SampleFormat::Int
+    {
         return Err(MediaError::NotMedia {
             path: path.to_path_buf(),
             detail: format!(

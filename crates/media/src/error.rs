@@ -12,7 +12,9 @@ pub enum MediaError {
     NoAudio(PathBuf),
     #[error("{0}: the {1} stream is empty (zero length)")]
     Empty(PathBuf, &'static str),
-    #[error("ffmpeg is not installed or not on PATH ({0}); install it (Debian: apt-get install ffmpeg)")]
+    #[error(
+        "ffmpeg is not installed or not on PATH ({0}); install it (Debian: apt-get install ffmpeg)"
+    )]
     MissingTool(String),
     #[error("{what} failed: {detail}")]
     Tool { what: String, detail: String },

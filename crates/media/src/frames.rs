@@ -7,7 +7,7 @@ use crate::process::{ffmpeg, Running};
 use crate::MediaError;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{ChildStdin, ChildStdout, Stdio};
+use std::process::{ChildStdin, ChildStdout};
 use vantage_core::{CancelToken, Rational};
 
 /// One planar YUV 4:2:0 picture.
@@ -29,7 +29,11 @@ impl Frame {
         let luma = width as usize * height as usize;
         let mut data = vec![128u8; Self::byte_len(width, height)];
         data[..luma].fill(16);
-        Self { width, height, data }
+        Self {
+            width,
+            height,
+            data,
+        }
     }
 
     /// The luma plane, row-major.
@@ -57,12 +61,23 @@ impl FrameReader {
     pub fn open(path: &Path, width: u32, height: u32) -> Result<Self, MediaError> {
         let p = path.to_string_lossy();
         // passthrough: every coded frame exactly once, no rate conversion.
-        let mut cmd = ffmpeg(&[
-            "-i", &p, "-map", "0:v:0", "-an", "-sn", "-fps_mode", "passthrough", "-f", "rawvideo",
-            "-pix_fmt", "yuv420p", "pipe:1",
+        let cmd = ffmpeg(&[
+            "-i",
+            &p,
+            "-map",
+            "0:v:0",
+            "-an",
+            "-sn",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "pipe:1",
         ]);
-        cmd.as_inner_mut().stdin(Stdio::null());
         let mut running = Running::spawn(cmd, &format!("decoding {}", path.display()))?;
+        drop(running.child.take_stdin());
         let stdout = running
             .child
             .take_stdout()
@@ -176,7 +191,12 @@ impl EncodeSettings {
     pub fn args(&self) -> Vec<String> {
         let mut a = vec!["-c:v".to_string(), self.codec.clone()];
         if self.codec.starts_with("libx26") {
-            a.extend(["-preset".into(), self.preset.clone(), "-crf".into(), self.crf.to_string()]);
+            a.extend([
+                "-preset".into(),
+                self.preset.clone(),
+                "-crf".into(),
+                self.crf.to_string(),
+            ]);
             if self.crf == 0 && self.codec == "libx264" {
                 a.extend(["-qp".into(), "0".into()]);
             }
@@ -206,7 +226,15 @@ impl FrameWriter {
         let rate = fps.to_string();
         let out = path.to_string_lossy();
         let mut args: Vec<String> = [
-            "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", &size, "-framerate", &rate, "-i",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-s",
+            &size,
+            "-framerate",
+            &rate,
+            "-i",
             "pipe:0",
         ]
         .iter()
@@ -214,14 +242,22 @@ impl FrameWriter {
         .collect();
         args.extend(settings.args());
         args.extend(
-            ["-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", &out]
-                .iter()
-                .map(|s| s.to_string()),
+            [
+                "-pix_fmt",
+                "yuv420p",
+                "-movflags",
+                "+faststart",
+                "-f",
+                "mp4",
+                &out,
+            ]
+            .iter()
+            .map(|s| s.to_string()),
         );
         let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut cmd = ffmpeg(&arg_refs);
-        cmd.as_inner_mut().stdout(Stdio::null());
-        let mut running = Running::spawn(cmd, &format!("encoding {}", path.display()))?;
+        let mut running =
+            Running::spawn(ffmpeg(&arg_refs), &format!("encoding {}", path.display()))?;
+        drop(running.child.take_stdout());
         let stdin = running.child.take_stdin();
         Ok(Self {
             running: Some(running),

@@ -22,8 +22,20 @@ pub fn restamp_video(
     let (i, s) = (input.to_string_lossy(), scratch.to_string_lossy());
     run_ffmpeg(
         &[
-            "-i", &i, "-map", "0:v:0", "-c", "copy", "-an", "-sn", "-dn",
-            "-video_track_timescale", "1000", "-f", "mp4", &s,
+            "-i",
+            &i,
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-an",
+            "-sn",
+            "-dn",
+            "-video_track_timescale",
+            "1000",
+            "-f",
+            "mp4",
+            &s,
         ],
         "copying the video stream",
         cancel,
@@ -34,7 +46,8 @@ pub fn restamp_video(
         what: "rewriting MP4 timestamps".into(),
         detail,
     })?;
-    std::fs::write(output, rewritten).map_err(MediaError::io(format!("writing {}", output.display())))
+    std::fs::write(output, rewritten)
+        .map_err(MediaError::io(format!("writing {}", output.display())))
 }
 
 struct Mp4Box {
@@ -55,11 +68,17 @@ fn parse_boxes(mut data: &[u8]) -> Result<Vec<Mp4Box>, String> {
         let kind = [data[4], data[5], data[6], data[7]];
         let (header, size) = match size32 {
             0 => (8, data.len() as u64),
-            1 if data.len() >= 16 => (16, u64::from_be_bytes(data[8..16].try_into().map_err(|_| "bad box")?)),
+            1 if data.len() >= 16 => (
+                16,
+                u64::from_be_bytes(data[8..16].try_into().map_err(|_| "bad box")?),
+            ),
             s => (8, s),
         };
         if size < header as u64 || size > data.len() as u64 {
-            return Err(format!("box {} has an impossible size {size}", String::from_utf8_lossy(&kind)));
+            return Err(format!(
+                "box {} has an impossible size {size}",
+                String::from_utf8_lossy(&kind)
+            ));
         }
         let payload = &data[header..size as usize];
         let children = if CONTAINERS.contains(&&kind) {
@@ -210,7 +229,11 @@ fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
         for (count, off) in runs(&ctts.payload)? {
             for _ in 0..count {
                 if let Some(o) = offsets.get_mut(i) {
-                    *o = if signed { off as i32 as i64 } else { off as i64 };
+                    *o = if signed {
+                        off as i32 as i64
+                    } else {
+                        off as i64
+                    };
                 }
                 i += 1;
             }
@@ -235,7 +258,13 @@ fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
     let new_dts: Vec<i64> = sorted.clone();
     let last_delta = sorted[n - 1] - sorted[n - 2];
     let deltas: Vec<i64> = (0..n)
-        .map(|i| if i + 1 < n { new_dts[i + 1] - new_dts[i] } else { last_delta })
+        .map(|i| {
+            if i + 1 < n {
+                new_dts[i + 1] - new_dts[i]
+            } else {
+                last_delta
+            }
+        })
         .collect();
     let comp: Vec<i64> = (0..n).map(|i| pts[i] + delay - new_dts[i]).collect();
     let media_duration = (sorted[n - 1] + last_delta) as u64;
@@ -286,7 +315,10 @@ fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
     };
     let trak_children = trak.children.as_mut().ok_or("empty trak")?;
     trak_children.retain(|b| &b.kind != b"edts");
-    let tkhd_pos = trak_children.iter().position(|b| &b.kind == b"tkhd").ok_or("no tkhd")?;
+    let tkhd_pos = trak_children
+        .iter()
+        .position(|b| &b.kind == b"tkhd")
+        .ok_or("no tkhd")?;
     set_duration(&mut trak_children[tkhd_pos].payload, 20, 28, movie_duration);
     trak_children.insert(tkhd_pos + 1, edts);
     if let Some(mvhd) = child_mut(&mut moov, b"mvhd") {

@@ -95,11 +95,16 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
         return Err(MediaError::NotFound(path.to_path_buf()));
     }
     let p = path.to_string_lossy();
-    let (ok, out, err) = run_ffprobe(&["-print_format", "json", "-show_format", "-show_streams", &p])?;
+    let (ok, out, err) =
+        run_ffprobe(&["-print_format", "json", "-show_format", "-show_streams", &p])?;
     if !ok {
         return Err(MediaError::NotMedia {
             path: path.to_path_buf(),
-            detail: if err.is_empty() { "ffprobe failed".into() } else { err },
+            detail: if err.is_empty() {
+                "ffprobe failed".into()
+            } else {
+                err
+            },
         });
     }
     let parsed: Probe = serde_json::from_str(&out).map_err(|e| MediaError::NotMedia {
@@ -107,7 +112,9 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
         detail: format!("unreadable ffprobe output: {e}"),
     })?;
     let format = parsed.format.as_ref();
-    let format_name = format.and_then(|f| f.format_name.clone()).unwrap_or_default();
+    let format_name = format
+        .and_then(|f| f.format_name.clone())
+        .unwrap_or_default();
     // ffprobe "reads" plain text files as tty/ANSI art: that is not media for us.
     if parsed.streams.is_empty() || format_name == "tty" {
         return Err(MediaError::NotMedia {
@@ -123,14 +130,19 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
         .find(|s| s.codec_type.as_deref() == Some("audio"))
         .map(|s| AudioStream {
             codec: s.codec_name.clone().unwrap_or_default(),
-            sample_rate: s.sample_rate.as_deref().and_then(|r| r.parse().ok()).unwrap_or(0),
+            sample_rate: s
+                .sample_rate
+                .as_deref()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0),
             channels: s.channels.unwrap_or(0),
             duration: num(&s.duration).unwrap_or(format_duration),
         });
 
-    let video_stream = parsed.streams.iter().find(|s| {
-        s.codec_type.as_deref() == Some("video") && s.disposition.attached_pic == 0
-    });
+    let video_stream = parsed
+        .streams
+        .iter()
+        .find(|s| s.codec_type.as_deref() == Some("video") && s.disposition.attached_pic == 0);
     let (video, video_codec) = match video_stream {
         None => (None, None),
         Some(s) => (
@@ -176,9 +188,9 @@ fn probe_video(path: &Path, s: &Stream, format_duration: f64) -> Result<VideoInf
     };
     if times.is_empty() {
         // Containers without timestamps: fall back to a constant rate.
-        let n = num(&s.nb_frames)
-            .map(|n| n as usize)
-            .unwrap_or_else(|| (num(&s.duration).unwrap_or(format_duration) * fps.as_f64()).round() as usize);
+        let n = num(&s.nb_frames).map(|n| n as usize).unwrap_or_else(|| {
+            (num(&s.duration).unwrap_or(format_duration) * fps.as_f64()).round() as usize
+        });
         times = (0..n).map(|i| i as f64 / fps.as_f64()).collect();
     }
     times.sort_by(f64::total_cmp);

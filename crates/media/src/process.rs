@@ -3,8 +3,8 @@
 //! kill the child when the run is cancelled.
 
 use crate::MediaError;
-use ffmpeg_sidecar::command::FfmpegCommand;
 use ffmpeg_sidecar::child::FfmpegChild;
+use ffmpeg_sidecar::command::FfmpegCommand;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -31,7 +31,10 @@ pub(crate) struct Running {
 
 impl Running {
     pub fn spawn(mut cmd: FfmpegCommand, what: &str) -> Result<Self, MediaError> {
-        let mut child = cmd.spawn().map_err(|e| MediaError::MissingTool(e.to_string()))?;
+        // ffmpeg-sidecar insists on piped stdio; callers take and close what they do not use.
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| MediaError::MissingTool(e.to_string()))?;
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let drain = child.take_stderr().map(|pipe| {
             let sink = Arc::clone(&stderr);
@@ -103,10 +106,15 @@ impl Running {
 }
 
 /// Run ffmpeg to completion.
-pub(crate) fn run_ffmpeg(args: &[&str], what: &str, cancel: &CancelToken) -> Result<(), MediaError> {
-    let mut cmd = ffmpeg(args);
-    cmd.as_inner_mut().stdin(Stdio::null()).stdout(Stdio::null());
-    Running::spawn(cmd, what)?.finish(cancel)
+pub(crate) fn run_ffmpeg(
+    args: &[&str],
+    what: &str,
+    cancel: &CancelToken,
+) -> Result<(), MediaError> {
+    let mut running = Running::spawn(ffmpeg(args), what)?;
+    drop(running.child.take_stdin());
+    drop(running.child.take_stdout());
+    running.finish(cancel)
 }
 
 /// Run ffprobe and return its stdout.

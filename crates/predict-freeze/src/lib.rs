@@ -95,7 +95,11 @@ impl Stage for PredictFreeze {
         ctx.write_json("freezes", &freezes)?;
         ctx.report(
             1.0,
-            &format!("{} repeated frames in {} runs", freezes.repeated_frames, freezes.segments.len()),
+            &format!(
+                "{} repeated frames in {} runs",
+                freezes.repeated_frames,
+                freezes.segments.len()
+            ),
         );
         Ok(())
     }
@@ -123,8 +127,22 @@ mod tests {
         let f = predict(&p);
         assert_eq!(f.output_frames, 9);
         assert_eq!(f.segments.len(), 2);
-        assert_eq!((f.segments[0].start_frame, f.segments[0].frames, f.segments[0].severity.as_str()), (0, 2, "minor"));
-        assert_eq!((f.segments[1].start_frame, f.segments[1].frames, f.segments[1].severity.as_str()), (2, 5, "severe"));
+        assert_eq!(
+            (
+                f.segments[0].start_frame,
+                f.segments[0].frames,
+                f.segments[0].severity.as_str()
+            ),
+            (0, 2, "minor")
+        );
+        assert_eq!(
+            (
+                f.segments[1].start_frame,
+                f.segments[1].frames,
+                f.segments[1].severity.as_str()
+            ),
+            (2, 5, "severe")
+        );
         assert!((f.segments[1].start_s - 0.2).abs() < 1e-12);
         assert_eq!(f.repeated_frames, 5);
         assert_eq!(f.dropped_frames, 1);

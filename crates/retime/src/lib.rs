@@ -27,7 +27,12 @@ impl Stage for Retime {
         "frame plan: the fractional source frame each constant-rate output frame shows"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![ParamSpec::new("fps", ParamKind::Rate, json!("source"), "output frame rate")]
+        vec![ParamSpec::new(
+            "fps",
+            ParamKind::Rate,
+            json!("source"),
+            "output frame rate",
+        )]
     }
     fn ports(&self, _: &Params) -> Ports {
         Ports {
@@ -40,7 +45,10 @@ impl Stage for Retime {
         let fps = ctx.param_rate("fps", alignment.video.fps)?;
         let plan = FramePlan::from_alignment(&alignment, fps);
         ctx.write_json("plan", &plan)?;
-        ctx.report(1.0, &format!("{} output frames at {fps} fps", plan.positions.len()));
+        ctx.report(
+            1.0,
+            &format!("{} output frames at {fps} fps", plan.positions.len()),
+        );
         Ok(())
     }
 }

@@ -1,0 +1,89 @@
+//! `vantage sync`: the built-in sync pipeline with friendly flags.
+
+use super::run::{execute_and_deliver, CommonArgs};
+use crate::pipelines;
+use crate::registry::registry;
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use vantage_runner::Override;
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum Mode {
+    /// Nearest source frame (repeats where the picture slows down)
+    Off,
+    /// Cross-fade between the two nearest frames at the exact position
+    Blend,
+    /// Keep every source frame, restamp it (variable frame rate, no picture re-encode)
+    Vfr,
+}
+
+#[derive(Args)]
+pub struct SyncArgs {
+    /// Source video with the original speech
+    pub src_video: PathBuf,
+    /// New narration (any audio or video file with the same words)
+    pub target_audio: PathBuf,
+    /// Output video
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// How frames between source frames are made
+    #[arg(long, value_enum, default_value_t = Mode::Off)]
+    pub mode: Mode,
+    /// Output frame rate (default: the source's)
+    #[arg(long)]
+    pub fps: Option<String>,
+    /// Also write the timecodes (v2) here
+    #[arg(long)]
+    pub timecodes: Option<PathBuf>,
+    /// Also write the predicted freezes (JSON) here
+    #[arg(long)]
+    pub freezes: Option<PathBuf>,
+    /// Also write the alignment (warp + confidence, JSON) here
+    #[arg(long)]
+    pub alignment: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
+    let mut overrides = args.common.overrides()?;
+    let vfr = args.mode == Mode::Vfr;
+    let set = |text: String| Override::parse(&text).map_err(anyhow::Error::msg);
+    if !vfr {
+        let method = if args.mode == Mode::Blend {
+            "blend"
+        } else {
+            "duplicate"
+        };
+        overrides.insert(0, set(format!("interpolate.method={method}"))?);
+        if let Some(fps) = &args.fps {
+            overrides.insert(0, set(format!("retime.fps={fps}"))?);
+            overrides.insert(0, set(format!("predict-freeze.fps={fps}"))?);
+        }
+    } else if args.fps.is_some() {
+        anyhow::bail!("--fps does not apply to --mode vfr, which keeps the source frames");
+    }
+    let pipeline = pipelines::load(
+        if vfr { "sync-vfr" } else { "sync" },
+        &registry(),
+        &overrides,
+    )?;
+    let inputs = BTreeMap::from([
+        ("video".to_string(), args.src_video.clone()),
+        ("audio".to_string(), args.target_audio.clone()),
+    ]);
+    let mut outputs = vec![("video".to_string(), args.output.clone())];
+    for (name, path) in [
+        ("timecodes", &args.timecodes),
+        ("freezes", &args.freezes),
+        ("alignment", &args.alignment),
+    ] {
+        if let Some(p) = path {
+            outputs.push((name.to_string(), p.clone()));
+        }
+    }
+    execute_and_deliver(&pipeline, inputs, outputs, &args.common, cache_dir)
+}

@@ -1,0 +1,80 @@
+//! `vantage`: re-time a video so its picture follows a new audio track.
+
+mod commands;
+mod pipelines;
+mod progress;
+mod registry;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "vantage",
+    version,
+    about = "Re-time a video so its picture follows a new audio track"
+)]
+struct Cli {
+    /// Cache directory [default: $VANTAGE_HOME/cache, or ~/.cache/vantage/cache]
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline (a YAML file or a built-in name such as `sync`).
+    Run(commands::run::RunArgs),
+    /// Synchronise SRC_VIDEO to TARGET_AUDIO (runs the built-in sync pipeline).
+    Sync(commands::sync::SyncArgs),
+    /// Show a pipeline's stage graph.
+    Dag {
+        pipeline: String,
+        #[arg(long, value_enum, default_value_t = DagFormat::Text)]
+        format: DagFormat,
+    },
+    /// List the stage types a pipeline can use, with their ports and parameters.
+    Stages,
+    /// Inspect and maintain the cache.
+    Cache {
+        #[command(subcommand)]
+        action: commands::cache::CacheAction,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DagFormat {
+    Text,
+    Dot,
+    Mermaid,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VANTAGE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let cache_dir = cli.cache_dir.unwrap_or_else(commands::default_cache_dir);
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(args, &cache_dir),
+        Command::Sync(args) => commands::sync::sync(args, &cache_dir),
+        Command::Dag { pipeline, format } => commands::dag::dag(&pipeline, format),
+        Command::Stages => commands::stages::stages(),
+        Command::Cache { action } => commands::cache::cache(action, &cache_dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

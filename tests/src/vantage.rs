@@ -1,0 +1,37 @@
+//! Running the `vantage` binary built by this workspace.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Path of the `vantage` binary: `$VANTAGE_BIN`, or next to the running test/bench.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("VANTAGE_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/vantage
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = profile_dir.join("vantage");
+    assert!(
+        bin.is_file(),
+        "{} not found: build it first (cargo build -p vantage-cli, with --release for benchmarks) or set VANTAGE_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// Run `vantage ARGS` with its cache in `cache_dir`.
+pub fn run(cache_dir: &Path, args: &[&str]) -> Output {
+    Command::new(binary())
+        .arg("--cache-dir")
+        .arg(cache_dir)
+        .args(args)
+        .env("VANTAGE_LOG", "warn")
+        .output()
+        .expect("running vantage")
+}
+
+/// Stderr as text, for assertions and failure messages.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
