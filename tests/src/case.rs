@@ -2,7 +2,7 @@
 //! one voice, and the same words in another voice with other pauses.
 
 use crate::bars;
-use crate::speech::{script, sequence, speak, Voice};
+use crate::speech::{script, sequence, speak, Speech, Voice};
 use crate::truth::{Stats, Truth};
 use std::path::{Path, PathBuf};
 use vantage_core::{CancelToken, Rational};

@@ -70,7 +70,8 @@ fn say(word: &str, voice: &Voice) -> (Vec<i16>, u32) {
     assert!(out.status.success(), "espeak-ng failed for {word:?}");
     let mut reader = hound::WavReader::new(Cursor::new(out.stdout)).expect("espeak-ng wrote a WAV");
     let rate = reader.spec().sample_rate;
-    let samples: Vec<i16> = reader.samples::<i16>().map(|s| s.unwrap_or(0)).collect();
+    // Piped WAVs carry a placeholder length: read until the data actually ends.
+    let samples: Vec<i16> = reader.samples::<i16>().map_while(Result::ok).collect();
     let peak = samples
         .iter()
         .map(|s| s.unsigned_abs())

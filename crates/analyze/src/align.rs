@@ -17,8 +17,11 @@ pub struct Anchor {
 pub struct AlignOptions {
     /// Largest accepted ratio between the two speech spans (either way round).
     pub max_length_ratio: f64,
-    /// Half-width of the path smoothing, in seconds.
+    /// Half-width of the path smoothing inside long speech runs, in seconds.
     pub smoothing_s: f64,
+    /// Speech runs (no pause on either side) longer than this get knots from
+    /// the smoothed path instead of one straight segment.
+    pub max_linear_s: f64,
     /// Known correspondences that narrow the search (sorted or not; conflicting ones are dropped).
     pub anchors: Vec<Anchor>,
 }
@@ -28,6 +31,7 @@ impl Default for AlignOptions {
         Self {
             max_length_ratio: 3.0,
             smoothing_s: 0.05,
+            max_linear_s: 0.8,
             anchors: Vec::new(),
         }
     }
@@ -82,12 +86,8 @@ fn prepare(samples: &[f32], which: &'static str) -> Result<Side, AlignError> {
 }
 
 fn distance(a: &[f32; DIMS], b: &[f32; DIMS]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum::<f32>()
-        .sqrt()
-        / (DIMS as f32).sqrt()
+    let sum: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+    (sum / DIMS as f32).sqrt()
 }
 
 /// Average every `factor` frames (a frame is silent only if all of its group are).
@@ -166,14 +166,7 @@ pub fn align(
         )
     }?;
 
-    let knots = path_to_knots(
-        &path,
-        &src,
-        &tgt,
-        opts.smoothing_s,
-        source_duration,
-        target_duration,
-    );
+    let knots = path_to_knots(&path, &src, &tgt, opts, source_duration, target_duration);
     let warp = Warp::new(knots).map_err(|e| AlignError::Warp(e.to_string()))?;
     let confidence = confidence(&path, &src, &tgt, &warp);
     Ok(AlignResult {
@@ -183,6 +176,11 @@ pub fn align(
     })
 }
 
+/// Extra cost of matching speech against silence (about a third of the chance
+/// distance): a pause absorbs a length difference only where the other side
+/// has no pause to match it.
+const SPEECH_VS_SILENCE: f32 = 0.5;
+
 /// Feature distance, except that two silent frames match for free.
 fn cost<'a>(
     fa: &'a [[f32; DIMS]],
@@ -190,12 +188,10 @@ fn cost<'a>(
     sa: &'a [bool],
     sb: &'a [bool],
 ) -> impl Fn(usize, usize) -> f32 + Copy + 'a {
-    move |i, j| {
-        if sa[i] && sb[j] {
-            0.0
-        } else {
-            distance(&fa[i], &fb[j])
-        }
+    move |i, j| match (sa[i], sb[j]) {
+        (true, true) => 0.0,
+        (false, false) => distance(&fa[i], &fb[j]),
+        _ => distance(&fa[i], &fb[j]) + SPEECH_VS_SILENCE,
     }
 }
 
@@ -209,7 +205,7 @@ fn run(
     silent_s: &[bool],
     silent_t: &[bool],
 ) -> Result<Vec<(usize, usize)>, AlignError> {
-    let free = |i: usize, j: usize| silent_s[i] && silent_t[j];
+    let free = |i: usize, j: usize| silent_s[i] || silent_t[j];
     dtw(n, m, window, cost, free, true)
         .or_else(|| dtw(n, m, window, cost, free, false))
         .ok_or_else(|| AlignError::Warp("no alignment path inside the search window".into()))
@@ -277,31 +273,50 @@ fn anchored_band(
     Window { lo, hi }
 }
 
-/// Smooth the staircase path into strictly increasing knots and extend it
-/// over the lead-in and tail silences.
+/// Turn the staircase path into strictly increasing knots.
+///
+/// Knots go where the path crosses a speech/silence edge on either side: word
+/// edges are where the alignment is most reliable, and between them the picture
+/// moves at a constant rate (inside a word, and across a pause). Inside speech
+/// runs longer than `max_linear_s` (connected speech with no pause), extra knots
+/// follow the smoothed path every `max_linear_s / 2`. The lead-in and tail
+/// silences are added by [`end_knot`].
 fn path_to_knots(
     path: &[(usize, usize)],
     src: &Side,
     tgt: &Side,
-    smoothing_s: f64,
+    opts: &AlignOptions,
     source_duration: f64,
     target_duration: f64,
 ) -> Vec<Knot> {
-    let half = ((smoothing_s / HOP_S).round() as usize).max(1);
-    let len = path.len();
-    // Moving average of a non-decreasing sequence is non-decreasing.
-    let mut prefix = vec![(0f64, 0f64); len + 1];
-    for (k, &(i, j)) in path.iter().enumerate() {
-        prefix[k + 1] = (prefix[k].0 + i as f64, prefix[k].1 + j as f64);
+    let smoothed = smooth_path(path, opts.smoothing_s);
+    let state = |k: usize| (src.silent[path[k].0], tgt.silent[path[k].1]);
+    // Target length (frames) of the run of equal state each path cell is in.
+    let mut run_frames = vec![0usize; path.len()];
+    let mut start = 0;
+    for k in 1..=path.len() {
+        if k == path.len() || state(k) != state(start) {
+            let frames = path[k - 1].1 - path[start].1 + 1;
+            run_frames[start..k].fill(frames);
+            start = k;
+        }
     }
+    let long_run = (opts.max_linear_s / HOP_S) as usize;
+    let spacing = long_run / 2;
     let mut knots: Vec<Knot> = Vec::new();
-    for k in 0..len {
-        // Shrink the window near the ends so the endpoints stay pinned.
-        let h = half.min(k).min(len - 1 - k);
-        let (a, b) = (k - h, k + h + 1);
-        let count = (b - a) as f64;
-        let i = (prefix[b].0 - prefix[a].0) / count;
-        let j = (prefix[b].1 - prefix[a].1) / count;
+    let mut last_j = 0usize;
+    for k in 0..path.len() {
+        let edge =
+            k == 0 || k + 1 == path.len() || state(k) != state(k - 1) || state(k) != state(k + 1);
+        let in_long_speech = state(k) == (false, false) && run_frames[k] > long_run;
+        let (i, j) = if edge {
+            (path[k].0 as f64, path[k].1 as f64)
+        } else if in_long_speech && path[k].1 >= last_j + spacing {
+            smoothed[k]
+        } else {
+            continue;
+        };
+        last_j = path[k].1;
         let knot = Knot {
             source: (src.first as f64 + i) * HOP_S,
             target: (tgt.first as f64 + j) * HOP_S,
@@ -331,6 +346,27 @@ fn path_to_knots(
         });
     }
     knots
+}
+
+/// Moving average of the path over +-`smoothing_s` (non-decreasing, endpoints pinned).
+fn smooth_path(path: &[(usize, usize)], smoothing_s: f64) -> Vec<(f64, f64)> {
+    let half = ((smoothing_s / HOP_S).round() as usize).max(1);
+    let len = path.len();
+    let mut prefix = vec![(0f64, 0f64); len + 1];
+    for (k, &(i, j)) in path.iter().enumerate() {
+        prefix[k + 1] = (prefix[k].0 + i as f64, prefix[k].1 + j as f64);
+    }
+    (0..len)
+        .map(|k| {
+            let h = half.min(k).min(len - 1 - k);
+            let (a, b) = (k - h, k + h + 1);
+            let count = (b - a) as f64;
+            (
+                (prefix[b].0 - prefix[a].0) / count,
+                (prefix[b].1 - prefix[a].1) / count,
+            )
+        })
+        .collect()
 }
 
 /// Span (source, target) covered by a lead-in or tail of `ds` source and `dt`

@@ -7,8 +7,10 @@ const HOP: usize = 160;
 const WINDOW: usize = 400;
 const FFT: usize = 512;
 const MELS: usize = 40;
-/// Cepstral coefficients kept (c0..c15).
-pub const DIMS: usize = 16;
+/// Cepstral coefficients computed (c0..c15).
+const CEPSTRA: usize = 16;
+/// Feature dimensions: the cepstra and their time derivatives.
+pub const DIMS: usize = 2 * CEPSTRA;
 
 /// Per-frame features and log energy (dBFS).
 pub struct Features {
@@ -23,7 +25,7 @@ pub fn mfcc(samples: &[f32]) -> Features {
         .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / WINDOW as f32).cos())
         .collect();
     let bank = mel_bank();
-    let dct: Vec<[f32; MELS]> = (0..DIMS)
+    let dct: Vec<[f32; MELS]> = (0..CEPSTRA)
         .map(|k| {
             let mut row = [0f32; MELS];
             for (m, r) in row.iter_mut().enumerate() {
@@ -73,7 +75,30 @@ pub fn mfcc(samples: &[f32]) -> Features {
         }
         frames.push(c);
     }
+    add_deltas(&mut frames);
     Features { frames, energy_db }
+}
+
+/// Fill the upper half of each frame with the regression slope of the cepstra
+/// over +-2 frames: it marks onsets and transitions, which differ less between
+/// speakers than the spectra themselves.
+fn add_deltas(frames: &mut [[f32; DIMS]]) {
+    let n = frames.len();
+    let at = |i: isize| i.clamp(0, n as isize - 1) as usize;
+    let deltas: Vec<[f32; CEPSTRA]> = (0..n as isize)
+        .map(|t| {
+            let mut d = [0f32; CEPSTRA];
+            for (k, v) in d.iter_mut().enumerate() {
+                *v = (frames[at(t + 1)][k] - frames[at(t - 1)][k]
+                    + 2.0 * (frames[at(t + 2)][k] - frames[at(t - 2)][k]))
+                    / 10.0;
+            }
+            d
+        })
+        .collect();
+    for (f, d) in frames.iter_mut().zip(deltas) {
+        f[CEPSTRA..].copy_from_slice(&d);
+    }
 }
 
 /// Triangular filters on the HTK mel scale, 60 Hz .. 7.6 kHz, as sparse (bin, weight) lists.

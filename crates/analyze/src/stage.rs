@@ -38,7 +38,13 @@ impl Stage for Analyze {
                     max: 500.0,
                 },
                 json!(50.0),
-                "half-width of the smoothing applied to the alignment path",
+                "half-width of the path smoothing inside long runs of connected speech",
+            ),
+            ParamSpec::new(
+                "max_linear_ms",
+                ParamKind::Float { min: 100.0, max: 10000.0 },
+                json!(800.0),
+                "speech without a pause on either side longer than this follows the smoothed path; shorter runs (words) move at a constant rate",
             ),
         ]
     }
@@ -75,6 +81,7 @@ impl Stage for Analyze {
         let opts = AlignOptions {
             max_length_ratio: ctx.param_f64("max_length_ratio")?,
             smoothing_s: ctx.param_f64("smoothing_ms")? / 1000.0,
+            max_linear_s: ctx.param_f64("max_linear_ms")? / 1000.0,
             anchors,
         };
         let result = align(&source, &target, video.duration, target_duration, &opts).map_err(
@@ -86,10 +93,7 @@ impl Stage for Analyze {
         for w in &result.confidence.warnings {
             tracing::warn!(stage = %ctx.stage_name, "{w}");
         }
-        let timecodes = result
-            .warp
-            .timecodes_ms(&video.frame_times)
-            .map_err(|e| StageError::Failed(e.to_string()))?;
+        let timecodes = result.warp.timecodes_ms(&video.frame_times);
         let alignment = Alignment {
             warp: result.warp,
             source_duration: video.duration,

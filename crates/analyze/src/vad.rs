@@ -3,8 +3,10 @@
 /// Frames per second of the analysis.
 const FPS: usize = 100;
 
-/// Speech flags per frame. Gaps shorter than 120 ms (stop closures) are filled;
-/// bursts shorter than 40 ms (clicks) are dropped.
+/// Speech flags per frame. Bursts shorter than 40 ms (clicks) are dropped.
+/// Gaps are kept however short: even a 20 ms gap between words is a
+/// boundary the alignment can anchor on, and a stop closure inside a word
+/// that looks like one costs nothing where both sides have it.
 pub fn speech_frames(energy_db: &[f32]) -> Vec<bool> {
     if energy_db.is_empty() {
         return Vec::new();
@@ -16,28 +18,24 @@ pub fn speech_frames(energy_db: &[f32]) -> Vec<bool> {
     // Absolute floor: nothing under -55 dBFS counts as speech.
     let threshold = (low + 0.25 * (high - low)).max(high - 40.0).max(-55.0);
     let mut speech: Vec<bool> = energy_db.iter().map(|&e| e > threshold).collect();
-    fill_runs(&mut speech, false, FPS * 12 / 100);
-    fill_runs(&mut speech, true, FPS * 4 / 100);
+    drop_bursts(&mut speech, FPS * 4 / 100);
     speech
 }
 
-/// Flip interior runs of `value` shorter than `min_len` frames.
-fn fill_runs(flags: &mut [bool], value: bool, min_len: usize) {
-    let n = flags.len();
+/// Turn runs of speech shorter than `min_len` frames into silence.
+fn drop_bursts(flags: &mut [bool], min_len: usize) {
     let mut i = 0;
-    while i < n {
-        if flags[i] != value {
+    while i < flags.len() {
+        if !flags[i] {
             i += 1;
             continue;
         }
         let start = i;
-        while i < n && flags[i] == value {
+        while i < flags.len() && flags[i] {
             i += 1;
         }
-        let interior = start > 0 && i < n;
-        // Silence at the very ends is real lead-in/out, never a gap to fill.
-        if i - start < min_len && (interior || value) {
-            flags[start..i].fill(!value);
+        if i - start < min_len {
+            flags[start..i].fill(false);
         }
     }
 }
@@ -47,14 +45,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fills_short_gaps_and_drops_clicks() {
+    fn keeps_gaps_and_drops_clicks() {
         let mut e = vec![-100.0f32; 300];
         e[50..100].fill(-20.0);
-        e[105..150].fill(-20.0); // 50 ms gap: filled
+        e[102..150].fill(-20.0); // 20 ms gap: kept
         e[200..202].fill(-20.0); // 20 ms click: dropped
         let s = speech_frames(&e);
         assert!(!s[40]);
-        assert!(s[60] && s[102] && s[140]);
+        assert!(s[60] && !s[100] && !s[101] && s[140]);
         assert!(!s[170] && !s[201]);
     }
 

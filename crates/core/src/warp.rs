@@ -2,9 +2,7 @@
 //! time and target time.
 //!
 //! A `Warp` can only be built from finite knots that strictly increase in both
-//! coordinates, so it is invertible everywhere. Its per-frame "timecode v2"
-//! form is checked to be strictly increasing in whole milliseconds; it never
-//! patches collisions with +1 ms bumps.
+//! coordinates, so it is invertible everywhere and never runs backwards.
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -23,8 +21,6 @@ pub enum WarpError {
         prev_source_s: f64,
         prev_target_s: f64,
     },
-    #[error("frames {} and {frame} land in the same millisecond: the warp speeds the picture up too much for ms timecodes", frame - 1)]
-    TimecodeCollision { frame: usize },
 }
 
 /// One correspondence: the picture at `source` seconds is shown at `target` seconds.
@@ -125,17 +121,22 @@ impl Warp {
         i.saturating_sub(1).min(self.knots.len() - 2)
     }
 
-    /// New timestamp in whole milliseconds for each source frame time, strictly increasing.
-    pub fn timecodes_ms(&self, frame_times: &[f64]) -> Result<Vec<i64>, WarpError> {
-        let mut out = Vec::with_capacity(frame_times.len());
-        for (frame, &s) in frame_times.iter().enumerate() {
+    /// New timestamp in whole milliseconds for each source frame time.
+    ///
+    /// The warp is strictly increasing, but whole milliseconds cannot separate
+    /// frames that a steep speed-up (a long source pause against a short target
+    /// one) packs closer than 1 ms; those frames get consecutive milliseconds
+    /// and the timeline rejoins the warp as soon as the frames spread out again.
+    pub fn timecodes_ms(&self, frame_times: &[f64]) -> Vec<i64> {
+        let mut out: Vec<i64> = Vec::with_capacity(frame_times.len());
+        for &s in frame_times {
             let ms = (self.target_at(s) * 1000.0).round() as i64;
-            if out.last().is_some_and(|&prev| ms <= prev) {
-                return Err(WarpError::TimecodeCollision { frame });
-            }
-            out.push(ms);
+            out.push(match out.last() {
+                Some(&prev) if ms <= prev => prev + 1,
+                _ => ms,
+            });
         }
-        Ok(out)
+        out
     }
 }
 
@@ -240,7 +241,7 @@ mod tests {
     fn timecodes_are_strictly_increasing_integers() {
         let w = Warp::new(vec![k(0.0, 0.0), k(1.0, 0.125), k(2.0, 8.125)]).unwrap();
         let frames: Vec<f64> = (0..240).map(|i| i as f64 / 120.0).collect();
-        let tc = w.timecodes_ms(&frames).unwrap();
+        let tc = w.timecodes_ms(&frames);
         assert_eq!(tc.len(), 240);
         assert!(tc.windows(2).all(|p| p[1] > p[0]));
         assert_eq!(tc[0], 0);
@@ -250,13 +251,17 @@ mod tests {
         let back = parse_timecodes_v2(&text).unwrap();
         assert_eq!(back.len(), 240);
         assert_eq!(back[239], *tc.last().unwrap() as f64);
-        // A 1000x speed-up cannot give every 24 fps frame its own millisecond.
-        let fast = Warp::new(vec![k(0.0, 0.0), k(1000.0, 1.0)]).unwrap();
+        // A 100x speed-up packs 24 fps frames 0.4 ms apart: they get consecutive
+        // milliseconds, then rejoin the warp.
+        let fast = Warp::new(vec![k(0.0, 0.0), k(1.0, 0.01), k(2.0, 1.01)]).unwrap();
         let frames: Vec<f64> = (0..48).map(|i| i as f64 / 24.0).collect();
-        assert!(matches!(
-            fast.timecodes_ms(&frames),
-            Err(WarpError::TimecodeCollision { .. })
-        ));
+        let tc = fast.timecodes_ms(&frames);
+        assert!(tc.windows(2).all(|p| p[1] > p[0]));
+        assert_eq!(&tc[..4], &[0, 1, 2, 3]);
+        assert_eq!(
+            tc[47],
+            (fast.target_at(47.0 / 24.0) * 1000.0).round() as i64
+        );
     }
 
     #[test]

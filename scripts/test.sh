@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up and run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast
+else
+    cargo test --workspace --no-fail-fast
+fi

@@ -1,0 +1,246 @@
+//! Bad input: a clear message, a non-zero exit, before heavy work, and the cache left intact.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use vantage_e2e::speech::{script, speak, Voice};
+use vantage_e2e::vantage::{run, stderr};
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn ffmpeg(args: &[&str]) {
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg")
+        .success();
+    assert!(ok, "ffmpeg {args:?}");
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    cache: PathBuf,
+    video: PathBuf,
+    speech: PathBuf,
+}
+
+/// A short valid source video with speech, and a valid target speech file.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let (words, _) = script(8);
+    let voice = Voice {
+        name: "en-us",
+        speed: 160,
+        pitch: 50,
+    };
+    let sp = speak(&words, &voice, &vec![0.1; words.len()], 0.3);
+    let speech = dir.path().join("speech.wav");
+    sp.write_wav(&speech).unwrap();
+    let video = dir.path().join("video.mp4");
+    let d = format!("{:.3}", sp.duration());
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x120:rate=24",
+        "-i",
+        s(&speech),
+        "-t",
+        &d,
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        s(&video),
+    ]);
+    let cache = dir.path().join("cache");
+    Fixture {
+        dir,
+        cache,
+        video,
+        speech,
+    }
+}
+
+impl Fixture {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Run sync, expect failure mentioning `needle`, no output, and an intact cache.
+    fn rejects(&self, video: &Path, audio: &Path, needle: &str) {
+        let out = self.path("out.mp4");
+        let o = run(&self.cache, &["sync", s(video), s(audio), "-o", s(&out)]);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "accepted {video:?} + {audio:?}");
+        assert_ne!(o.status.code(), Some(101), "panicked: {err}");
+        assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+        assert!(!out.exists(), "an output was written despite the error");
+        assert!(
+            !err.contains("interpolate: started"),
+            "heavy work started before the error:\n{err}"
+        );
+        let v = run(&self.cache, &["cache", "verify"]);
+        assert!(
+            v.status.success(),
+            "cache damaged: {}",
+            String::from_utf8_lossy(&v.stdout)
+        );
+    }
+}
+
+#[test]
+fn each_bad_input_gets_a_clear_error() {
+    let f = fixture();
+    // A good run first, so there is a cache to keep intact.
+    let good = f.path("good.mp4");
+    let o = run(
+        &f.cache,
+        &["sync", s(&f.video), s(&f.speech), "-o", s(&good)],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    f.rejects(
+        &f.path("missing.mp4"),
+        &f.speech,
+        "missing.mp4: no such file",
+    );
+    f.rejects(
+        &f.video,
+        &f.path("missing.wav"),
+        "missing.wav: no such file",
+    );
+
+    let text = f.path("notes.mp4");
+    std::fs::write(&text, "this is not a video\n").unwrap();
+    f.rejects(&text, &f.speech, "not a media file");
+
+    // A source with no picture, a target with no sound.
+    f.rejects(&f.speech, &f.speech, "has no video stream");
+    let mute = f.path("mute.mp4");
+    ffmpeg(&["-i", s(&f.video), "-an", "-c:v", "copy", s(&mute)]);
+    f.rejects(&f.video, &mute, "has no audio stream");
+
+    // Zero-length and silent targets.
+    let empty = f.path("empty.wav");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=16000:cl=mono",
+        "-t",
+        "0",
+        s(&empty),
+    ]);
+    f.rejects(&f.video, &empty, "empty.wav");
+    let silence = f.path("silence.wav");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=16000:cl=mono",
+        "-t",
+        "4",
+        s(&silence),
+    ]);
+    f.rejects(&f.video, &silence, "no speech found in the target audio");
+
+    // A target far longer than the source cannot be the same words.
+    let (words, _) = script(150);
+    let long = speak(
+        &words,
+        &Voice {
+            name: "en-us",
+            speed: 150,
+            pitch: 50,
+        },
+        &vec![0.1; words.len()],
+        0.0,
+    );
+    let long_path = f.path("long.wav");
+    long.write_wav(&long_path).unwrap();
+    f.rejects(&f.video, &long_path, "cannot be the same words");
+
+    // Output onto an input.
+    let o = run(
+        &f.cache,
+        &["sync", s(&f.video), s(&f.speech), "-o", s(&f.speech)],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("is also an input"),
+        "{}",
+        stderr(&o)
+    );
+    // The earlier good output is untouched by all of this.
+    assert!(good.is_file());
+}
+
+#[test]
+fn malformed_pipelines_are_rejected_with_file_and_line() {
+    let f = fixture();
+    let bad_yaml = f.path("bad.yaml");
+    std::fs::write(
+        &bad_yaml,
+        "inputs:\n  video: video\nstages:\n  a: [unclosed\n",
+    )
+    .unwrap();
+    let o = run(
+        &f.cache,
+        &["run", s(&bad_yaml), "-i", &format!("video={}", s(&f.video))],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("bad.yaml:") && stderr(&o).contains("not valid YAML"),
+        "{}",
+        stderr(&o)
+    );
+
+    let unknown = f.path("unknown.yaml");
+    std::fs::write(
+        &unknown,
+        "inputs:\n  video: video\nstages:\n  a:\n    uses: extract-audio\n    inputs: { media: inputs.video }\n  b:\n    uses: no-such-stage\noutputs:\n  audio: a.audio\n",
+    )
+    .unwrap();
+    let o = run(
+        &f.cache,
+        &["run", s(&unknown), "-i", &format!("video={}", s(&f.video))],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unknown.yaml:8: stage 'b' uses unknown stage type 'no-such-stage'"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A valid custom pipeline with an exec stage runs, with a missing input reported first.
+    let custom = f.path("custom.yaml");
+    std::fs::write(
+        &custom,
+        "inputs:\n  video: video\nstages:\n  audio:\n    uses: extract-audio\n    inputs: { media: inputs.video }\n  louder:\n    uses: exec\n    inputs: { wav: audio.audio }\n    params:\n      command: [ffmpeg, -v, error, -i, \"{in.wav}\", -af, \"volume=2\", -f, wav, \"{out.wav}\"]\n      outputs: { wav: wav }\noutputs:\n  audio: louder.wav\n",
+    )
+    .unwrap();
+    let o = run(&f.cache, &["run", s(&custom)]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("missing input 'video'"),
+        "{}",
+        stderr(&o)
+    );
+    let out = f.path("louder.wav");
+    let o = run(
+        &f.cache,
+        &[
+            "run",
+            s(&custom),
+            "-i",
+            &format!("video={}", s(&f.video)),
+            "-o",
+            s(&out),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::metadata(&out).unwrap().len() > 1000);
+}

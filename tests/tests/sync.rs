@@ -1,0 +1,242 @@
+//! End to end: `vantage sync` on generated media with exact ground truth.
+
+use std::path::Path;
+use std::process::Command;
+use vantage_core::warp::parse_timecodes_v2;
+use vantage_e2e::case::{build, cases, score, Case, CaseSpec};
+use vantage_e2e::vantage::{run, stderr};
+
+fn small_case(dir: &Path) -> (Case, CaseSpec) {
+    let mut spec = cases()[0].clone();
+    spec.words = 14;
+    (build(&spec, dir), spec)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn probe_json(path: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+}
+
+fn duration_of(path: &Path) -> f64 {
+    probe_json(path, &["-show_entries", "format=duration"])["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration")
+}
+
+fn json_events(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn stages_with(events: &[serde_json::Value], kind: &str) -> Vec<String> {
+    let mut v: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == kind)
+        .filter_map(|e| e["stage"].as_str().map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn sync_matches_the_target_and_reruns_incrementally() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (case, _) = small_case(dir.path());
+    let out = dir.path().join("out.mp4");
+    let o = run(
+        &cache,
+        &[
+            "sync",
+            s(&case.source_video),
+            s(&case.target_audio),
+            "-o",
+            s(&out),
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Duration and frame count follow the target audio.
+    let target = duration_of(&case.target_audio);
+    let fps = case.fps.as_f64();
+    assert!(
+        (duration_of(&out) - target).abs() <= 1.0 / fps + 0.03,
+        "{} vs {target}",
+        duration_of(&out)
+    );
+    let streams = probe_json(
+        &out,
+        &[
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,nb_read_frames",
+        ],
+    );
+    let streams = streams["streams"].as_array().unwrap();
+    assert!(
+        streams.iter().any(|s| s["codec_type"] == "audio"),
+        "no audio stream"
+    );
+    let frames: f64 = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .and_then(|s| s["nb_read_frames"].as_str())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(
+        (frames - (target * fps).round()).abs() <= 1.0,
+        "{frames} frames for {target}s"
+    );
+
+    // Accuracy within target, and better than leaving the video alone.
+    let scores = score(&case, &out);
+    eprintln!(
+        "output {} | identity {} | floor {}",
+        scores.output, scores.identity, scores.floor
+    );
+    assert!(
+        scores.output.median <= 20.0 && scores.output.p95 <= 50.0,
+        "{:?}",
+        scores.output
+    );
+    assert!(
+        scores.output.median < scores.identity.median,
+        "{:?} vs {:?}",
+        scores.output,
+        scores.identity
+    );
+
+    // Nothing changed: nothing runs.
+    let o = run(
+        &cache,
+        &[
+            "sync",
+            s(&case.source_video),
+            s(&case.target_audio),
+            "-o",
+            s(&out),
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events = json_events(&o.stdout);
+    assert!(stages_with(&events, "done").is_empty(), "{events:?}");
+    assert_eq!(stages_with(&events, "cached").len(), 7);
+
+    // A late parameter reruns only that stage and what depends on it.
+    let blend = dir.path().join("blend.mp4");
+    let o = run(
+        &cache,
+        &[
+            "sync",
+            s(&case.source_video),
+            s(&case.target_audio),
+            "-o",
+            s(&blend),
+            "--mode",
+            "blend",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stages_with(&json_events(&o.stdout), "done"),
+        ["interpolate", "mux"]
+    );
+    let blended = score(&case, &blend);
+    assert!(
+        blended.output.median <= 20.0 && blended.output.p95 <= 50.0,
+        "{:?}",
+        blended.output
+    );
+
+    // A dry run reports every stage as cached.
+    let o = run(
+        &cache,
+        &[
+            "sync",
+            s(&case.source_video),
+            s(&case.target_audio),
+            "-o",
+            s(&blend),
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stages_with(&json_events(&o.stdout), "cached").len(), 7);
+}
+
+#[test]
+fn vfr_mode_stamps_the_timecodes_without_reencoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (case, _) = small_case(dir.path());
+    let out = dir.path().join("vfr.mp4");
+    let tc = dir.path().join("timecodes.txt");
+    let o = run(
+        &cache,
+        &[
+            "sync",
+            s(&case.source_video),
+            s(&case.target_audio),
+            "-o",
+            s(&out),
+            "--mode",
+            "vfr",
+            "--timecodes",
+            s(&tc),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let timecodes = parse_timecodes_v2(&std::fs::read_to_string(&tc).unwrap()).unwrap();
+    let packets = probe_json(
+        &out,
+        &["-select_streams", "v:0", "-show_entries", "packet=pts_time"],
+    );
+    let mut pts: Vec<f64> = packets["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["pts_time"].as_str()?.parse().ok())
+        .collect();
+    pts.sort_by(f64::total_cmp);
+    // Every source frame is kept (the mux may cut the tail to the audio's length).
+    assert!(
+        pts.len() + 2 >= timecodes.len() && pts.len() <= timecodes.len(),
+        "{} vs {}",
+        pts.len(),
+        timecodes.len()
+    );
+    for (k, (p, t)) in pts.iter().zip(&timecodes).enumerate() {
+        assert!(
+            (p * 1000.0 - t).abs() <= 1.0,
+            "frame {k}: {}ms in file, {t}ms in timecodes",
+            p * 1000.0
+        );
+    }
+    // The picture was copied, not re-encoded: same codec and bit-exact frames count.
+    let codec = probe_json(
+        &out,
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name",
+        ],
+    );
+    assert_eq!(codec["streams"][0]["codec_name"], "h264");
+}
