@@ -56,21 +56,18 @@ fn pauses(starts: &[bool], p: &Pacing) -> Vec<f64> {
         .collect()
 }
 
+/// The case's source and target speech.
+pub fn speech(spec: &CaseSpec) -> (Speech, Speech) {
+    let (words, starts) = script(spec.words);
+    let say = |(voice, pacing): &(Voice, Pacing)| {
+        speak(&words, voice, &pauses(&starts, pacing), pacing.tail)
+    };
+    (say(&spec.source), say(&spec.target))
+}
+
 /// Generate the case's files in `dir`.
 pub fn build(spec: &CaseSpec, dir: &Path) -> Case {
-    let (words, starts) = script(spec.words);
-    let src = speak(
-        &words,
-        &spec.source.0,
-        &pauses(&starts, &spec.source.1),
-        spec.source.1.tail,
-    );
-    let tgt = speak(
-        &words,
-        &spec.target.0,
-        &pauses(&starts, &spec.target.1),
-        spec.target.1.tail,
-    );
+    let (src, tgt) = speech(spec);
     let source_wav = dir.join("source.wav");
     let target_audio = dir.join("target.wav");
     src.write_wav(&source_wav).expect("writing source speech");
