@@ -99,6 +99,7 @@ pub struct Cache {
     entries: sled::Tree,
     last_used: sled::Tree,
     files: sled::Tree,
+    checked: sled::Tree,
     db: sled::Db,
 }
 
@@ -136,6 +137,7 @@ impl Cache {
             entries: db.open_tree("entries")?,
             last_used: db.open_tree("last_used")?,
             files: db.open_tree("files")?,
+            checked: db.open_tree("checked_inputs")?,
             root,
             db,
         })
@@ -271,6 +273,37 @@ impl Cache {
     pub fn forget(&self, key: &StageKey) -> Result<(), CacheError> {
         self.entries.remove(key.as_bytes())?;
         self.last_used.remove(key.as_bytes())?;
+        Ok(())
+    }
+
+    /// Record that `path` (just written by us) holds `digest`, so it is not re-hashed later.
+    pub fn remember_file(&self, path: &Path, digest: Digest) -> Result<(), CacheError> {
+        let canonical =
+            fs::canonicalize(path).map_err(io_err(format!("reading {}", path.display())))?;
+        let meta =
+            fs::metadata(&canonical).map_err(io_err(format!("reading {}", path.display())))?;
+        let (size, mtime_ns, inode) = file_identity(&meta);
+        let memo = FileMemo {
+            size,
+            mtime_ns,
+            inode,
+            digest,
+        };
+        if let Ok(raw) = serde_json::to_vec(&memo) {
+            self.files
+                .insert(canonical.to_string_lossy().as_bytes(), raw)?;
+        }
+        Ok(())
+    }
+
+    /// Whether content `digest` already passed the input check named `check`.
+    pub fn input_checked(&self, digest: &Digest, check: &str) -> Result<bool, CacheError> {
+        Ok(self.checked.contains_key(check_key(digest, check))?)
+    }
+
+    /// Remember that content `digest` passed the input check named `check`.
+    pub fn remember_input_check(&self, digest: &Digest, check: &str) -> Result<(), CacheError> {
+        self.checked.insert(check_key(digest, check), &[])?;
         Ok(())
     }
 
@@ -432,6 +465,12 @@ impl Cache {
         self.db.flush()?;
         Ok(report)
     }
+}
+
+fn check_key(digest: &Digest, check: &str) -> Vec<u8> {
+    let mut k = digest.0.to_vec();
+    k.extend_from_slice(check.as_bytes());
+    k
 }
 
 fn hex_of(bytes: &[u8]) -> String {

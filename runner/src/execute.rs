@@ -66,8 +66,8 @@ pub struct StageOutcome {
 
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
-    /// Pipeline output name -> stored blob (absent in a dry run).
-    pub outputs: BTreeMap<String, PathBuf>,
+    /// Pipeline output name -> stored file and its digest (absent in a dry run).
+    pub outputs: BTreeMap<String, (PathBuf, Digest)>,
     pub stages: Vec<StageOutcome>,
     pub seconds: f64,
 }
@@ -90,6 +90,9 @@ pub enum RunError {
     Cache(#[from] CacheError),
 }
 
+/// A finished stage run: its manifest and how long it took.
+type StageResult = Result<(Manifest, f64), RunError>;
+
 /// Run `pipeline` on `inputs` (pipeline input name -> file).
 pub async fn execute(
     pipeline: &Pipeline,
@@ -110,7 +113,7 @@ pub async fn execute(
     let mut outcomes: Vec<StageOutcome> = Vec::new();
     let mut would_run: BTreeSet<String> = BTreeSet::new();
     let mut started_set: BTreeSet<String> = BTreeSet::new();
-    let mut running: JoinSet<(String, Result<(Manifest, f64), RunError>)> = JoinSet::new();
+    let mut running: JoinSet<(String, StageResult)> = JoinSet::new();
 
     loop {
         // Launch (or satisfy from cache) every stage whose inputs are all known.
@@ -223,15 +226,15 @@ pub async fn execute(
     let mut outputs = BTreeMap::new();
     if !opts.dry_run {
         for (name, src) in &pipeline.outputs {
-            let path = match src {
-                Source::Input(i) => inputs[i].clone(),
+            let artifact = match src {
+                Source::Input(i) => (inputs[i].clone(), input_digests[i]),
                 Source::Stage { stage, output } => finished
                     .get(stage)
                     .and_then(|o| o.get(output))
-                    .map(|b| cache.blob_path(&b.digest))
+                    .map(|b| (cache.blob_path(&b.digest), b.digest))
                     .ok_or_else(|| RunError::Inputs(format!("output '{name}' was not produced")))?,
             };
-            outputs.insert(name.clone(), path);
+            outputs.insert(name.clone(), artifact);
         }
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -294,11 +297,17 @@ fn check_inputs(
             ));
             continue;
         }
-        if let Err(msg) = registry.check_input(decl.ty, path) {
-            problems.push(format!("input '{}': {msg}", decl.name));
-            continue;
+        let digest = cache.file_digest(path)?;
+        // Content that passed this check before need not be probed again.
+        let check = decl.ty.name();
+        if !cache.input_checked(&digest, check)? {
+            if let Err(msg) = registry.check_input(decl.ty, path) {
+                problems.push(format!("input '{}': {msg}", decl.name));
+                continue;
+            }
+            cache.remember_input_check(&digest, check)?;
         }
-        digests.insert(decl.name.clone(), cache.file_digest(path)?);
+        digests.insert(decl.name.clone(), digest);
     }
     if problems.is_empty() {
         Ok(digests)
@@ -349,7 +358,7 @@ async fn run_stage(
     total_cpu: usize,
     events: EventSink,
     cancel: CancelToken,
-) -> (String, Result<(Manifest, f64), RunError>) {
+) -> (String, StageResult) {
     let name = node.name.clone();
     let result = async {
         let resources = node.stage.resources(&node.params);
@@ -474,26 +483,40 @@ async fn run_stage(
 }
 
 /// Copy a finished artifact to a user's path atomically: a partial copy never
-/// replaces an existing file.
-pub fn deliver(blob: &Path, dest: &Path) -> std::io::Result<()> {
+/// replaces an existing file. A destination that already holds these bytes is
+/// left alone (checked through the cache's file memo, so without re-hashing).
+pub fn deliver(cache: &Cache, artifact: &(PathBuf, Digest), dest: &Path) -> Result<(), CacheError> {
+    let (blob, digest) = artifact;
+    if dest.is_file() && cache.file_digest(dest).ok() == Some(*digest) {
+        return Ok(());
+    }
+    let io = |e: std::io::Error| CacheError::Io {
+        context: format!("writing {}", dest.display()),
+        source: e,
+    };
     let dir = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(format!(
         ".{}.partial-{}",
         dest.file_name()
             .map_or("out".into(), |n| n.to_string_lossy()),
         std::process::id()
     ));
-    std::fs::copy(blob, &tmp)?;
-    let mut perms = std::fs::metadata(&tmp)?.permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&tmp, perms)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, dest).inspect_err(|_| {
+    let copy = || -> std::io::Result<()> {
+        std::fs::copy(blob, &tmp)?;
+        let mut perms = std::fs::metadata(&tmp)?.permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&tmp, perms)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, dest)
+    };
+    if let Err(e) = copy() {
         let _ = std::fs::remove_file(&tmp);
-    })
+        return Err(io(e));
+    }
+    cache.remember_file(dest, *digest)
 }

@@ -263,7 +263,7 @@ impl Run {
             sink,
             CancelToken::default(),
         ));
-        let out = out.map(|o| std::fs::read_to_string(&o.outputs["text"]).unwrap());
+        let out = out.map(|o| std::fs::read_to_string(&o.outputs["text"].0).unwrap());
         let events = events.lock().unwrap().clone();
         (out, events)
     }

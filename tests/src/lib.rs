@@ -9,6 +9,7 @@
 
 pub mod bars;
 pub mod case;
+pub mod measure;
 pub mod speech;
 pub mod truth;
 pub mod vantage;

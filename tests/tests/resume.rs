@@ -71,7 +71,7 @@ fn killed_run_resumes_from_finished_stages() {
         .success();
     assert!(ok);
 
-    // A deliberately slow encode, killed as soon as the render starts.
+    // A deliberately slow encode, killed (SIGKILL) as soon as the render starts.
     let out = dir.path().join("out.mp4");
     let mut child = Command::new(binary())
         .args([
@@ -93,7 +93,7 @@ fn killed_run_resumes_from_finished_stages() {
     let mut killed = false;
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         if line.contains("\"progress\"") && line.contains("\"interpolate\"") {
-            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            child.kill().expect("SIGKILL");
             killed = true;
             break;
         }

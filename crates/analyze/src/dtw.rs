@@ -94,10 +94,11 @@ pub fn dtw(
     if n == 0 || m == 0 {
         return None;
     }
+    // Row i's cells live at offset[i].. in the flat arrays.
     let mut offset = Vec::with_capacity(n + 1);
     offset.push(0usize);
-    for i in 0..n {
-        offset.push(offset[i] + window.hi[i].saturating_sub(window.lo[i]));
+    for (lo, hi) in window.lo.iter().zip(&window.hi) {
+        offset.push(offset[offset.len() - 1] + hi.saturating_sub(*lo));
     }
     let mut acc = vec![f32::INFINITY; offset[n]];
     let mut step = vec![u8::MAX; offset[n]];

@@ -11,35 +11,29 @@ use std::path::Path;
 use vantage_core::CancelToken;
 
 /// Copy the first video stream of `input` to `output`, presenting frame `k`
-/// (in presentation order) at `timecodes_ms[k]` milliseconds.
+/// (in presentation order) at `timecodes_ms[k]` milliseconds, with the first
+/// audio stream of `audio` (encoded to AAC) alongside.
+///
+/// The audio goes in here rather than in a later remux because ffmpeg's MP4
+/// muxer re-bases an edit list that starts with an empty edit, which would
+/// shift every frame.
 pub fn restamp_video(
     input: &Path,
     timecodes_ms: &[f64],
+    audio: Option<&Path>,
     output: &Path,
     cancel: &CancelToken,
 ) -> Result<(), MediaError> {
     let scratch = output.with_extension("copy.mp4");
     let (i, s) = (input.to_string_lossy(), scratch.to_string_lossy());
-    run_ffmpeg(
-        &[
-            "-i",
-            &i,
-            "-map",
-            "0:v:0",
-            "-c",
-            "copy",
-            "-an",
-            "-sn",
-            "-dn",
-            "-video_track_timescale",
-            "1000",
-            "-f",
-            "mp4",
-            &s,
-        ],
-        "copying the video stream",
-        cancel,
-    )?;
+    let a = audio.map(|a| a.to_string_lossy().into_owned());
+    let mut args: Vec<&str> = vec!["-i", &i];
+    if let Some(a) = &a {
+        args.extend(["-i", a, "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]);
+    }
+    args.extend(["-map", "0:v:0", "-c:v", "copy", "-sn", "-dn"]);
+    args.extend(["-video_track_timescale", "1000", "-f", "mp4", &s]);
+    run_ffmpeg(&args, "copying the video stream", cancel)?;
     let bytes = std::fs::read(&scratch).map_err(MediaError::io("reading stream copy"))?;
     let _ = std::fs::remove_file(&scratch);
     let rewritten = rewrite(&bytes, timecodes_ms).map_err(|detail| MediaError::Tool {
@@ -268,7 +262,23 @@ fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
         .collect();
     let comp: Vec<i64> = (0..n).map(|i| pts[i] + delay - new_dts[i]).collect();
     let media_duration = (sorted[n - 1] + last_delta) as u64;
-    let movie_duration = (media_duration as f64 * movie_scale / media_scale).round() as u64;
+    let to_movie =
+        |media_units: i64| (media_units.max(0) as f64 * movie_scale / media_scale).round() as u64;
+    // Frames stamped before target time 0 (a source lead-in the warp skips)
+    // stay in the file but the edit list starts at the first frame stamped at
+    // or after 0; an empty edit holds the screen until that frame's time.
+    let first_shown = timecodes_ms.iter().position(|&t| t >= 0.0).unwrap_or(0);
+    let start_ms = timecodes_ms[first_shown].max(0.0);
+    let shown_from = sorted[first_shown];
+    let mut edits: Vec<(u64, i64)> = Vec::new(); // (movie duration, media time; -1 = empty)
+    if start_ms >= 0.5 {
+        edits.push(((start_ms * movie_scale / 1000.0).round() as u64, -1));
+    }
+    edits.push((
+        to_movie(media_duration as i64 - shown_from),
+        delay + shown_from,
+    ));
+    let movie_duration: u64 = edits.iter().map(|e| e.0).sum();
 
     let children = stbl.children.as_mut().ok_or("empty stbl")?;
     for b in children.iter_mut() {
@@ -296,12 +306,13 @@ fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
         set_duration(&mut mdhd.payload, 16, 24, media_duration);
     }
 
-    // One edit: show the whole media from the first presented frame.
     let mut elst = vec![0u8, 0, 0, 0];
-    elst.extend_from_slice(&1u32.to_be_bytes());
-    elst.extend_from_slice(&(movie_duration.min(u32::MAX as u64) as u32).to_be_bytes());
-    elst.extend_from_slice(&(delay as i32).to_be_bytes());
-    elst.extend_from_slice(&[0, 1, 0, 0]);
+    elst.extend_from_slice(&(edits.len() as u32).to_be_bytes());
+    for (duration, media_time) in &edits {
+        elst.extend_from_slice(&((*duration).min(u32::MAX as u64) as u32).to_be_bytes());
+        elst.extend_from_slice(&(*media_time as i32).to_be_bytes());
+        elst.extend_from_slice(&[0, 1, 0, 0]);
+    }
     let edts = Mp4Box {
         kind: *b"edts",
         start: 0,
@@ -321,8 +332,27 @@ fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
         .ok_or("no tkhd")?;
     set_duration(&mut trak_children[tkhd_pos].payload, 20, 28, movie_duration);
     trak_children.insert(tkhd_pos + 1, edts);
+    // The movie lasts as long as its longest track (the audio may be longer).
+    let longest = moov
+        .children
+        .iter()
+        .flatten()
+        .filter(|b| &b.kind == b"trak")
+        .filter_map(|t| child(t, b"tkhd"))
+        .filter_map(|tkhd| {
+            let p = &tkhd.payload;
+            if p.first() == Some(&1) {
+                p.get(28..36)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+            } else {
+                be32(p, 20).ok().map(u64::from)
+            }
+        })
+        .max()
+        .unwrap_or(movie_duration);
     if let Some(mvhd) = child_mut(&mut moov, b"mvhd") {
-        set_duration(&mut mvhd.payload, 16, 24, movie_duration);
+        set_duration(&mut mvhd.payload, 16, 24, longest);
     }
 
     let mut out = file[..prefix_len].to_vec();

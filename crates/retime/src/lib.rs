@@ -60,10 +60,10 @@ impl Stage for RetimeVfr {
         "retime-vfr"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn describe(&self) -> &'static str {
-        "stamp the timecodes onto the source frames (variable frame rate, no re-encode)"
+        "stamp the timecodes onto the source frames (variable frame rate, no picture re-encode), with the audio alongside"
     }
     fn params(&self) -> Vec<ParamSpec> {
         Vec::new()
@@ -73,6 +73,7 @@ impl Stage for RetimeVfr {
             inputs: vec![
                 Port::required("video", PortType::Video),
                 Port::required("timecodes", PortType::Timecodes),
+                Port::optional("audio", PortType::Audio),
             ],
             outputs: vec![Port::required("video", PortType::Video)],
         }
@@ -94,7 +95,11 @@ impl Stage for RetimeVfr {
                 video.display()
             )));
         }
-        restamp_video(video, &timecodes, ctx.output("video")?, &ctx.cancel)?;
+        let audio = ctx.optional_input("audio");
+        if let Some(a) = audio {
+            probe(a)?.require_audio(a)?;
+        }
+        restamp_video(video, &timecodes, audio, ctx.output("video")?, &ctx.cancel)?;
         Ok(())
     }
 }

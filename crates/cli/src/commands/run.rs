@@ -175,8 +175,7 @@ pub fn execute_and_deliver(
         return Ok(ExitCode::SUCCESS);
     }
     for (name, dest) in &outputs {
-        let blob = &outcome.outputs[name];
-        deliver(blob, dest).with_context(|| format!("writing {}", dest.display()))?;
+        deliver(&cache, &outcome.outputs[name], dest)?;
         if common.json {
             println!(
                 "{}",
