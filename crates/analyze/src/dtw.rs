@@ -106,10 +106,10 @@ pub fn dtw(
         (j >= window.lo[i] && j < window.hi[i]).then(|| offset[i] + j - window.lo[i])
     };
     let get = |acc: &[f32], i: usize, j: usize| at(i, j).map_or(f32::INFINITY, |k| acc[k]);
-    for i in 0..n {
-        for j in window.lo[i]..window.hi[i] {
+    for (i, (&lo, &hi)) in window.lo.iter().zip(&window.hi).enumerate() {
+        for j in lo..hi {
             let c = cost(i, j);
-            let k = offset[i] + j - window.lo[i];
+            let k = offset[i] + j - lo;
             if i == 0 && j == 0 {
                 acc[k] = c;
                 continue;
