@@ -180,10 +180,13 @@ impl Cache {
     pub fn put_file(&self, path: &Path) -> Result<BlobRef, CacheError> {
         let (digest, size) = hash_file(path)?;
         let dest = self.blob_path(&digest);
-        if dest.exists() {
+        // Content addressing makes an existing blob of the right size the same bytes
+        // (`verify` removes blobs whose bytes changed).
+        if fs::metadata(&dest).is_ok_and(|m| m.len() == size) {
             let _ = fs::remove_file(path);
             return Ok(BlobRef { digest, size });
         }
+        let _ = fs::remove_file(&dest);
         let parent = dest.parent().unwrap_or(&self.root);
         fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
         fs::File::open(path)
@@ -448,17 +451,20 @@ impl Cache {
                         return true;
                     }
                     report.blobs_checked += 1;
-                    let intact = hash_file(&self.blob_path(&b.digest))
-                        .map(|(d, _)| d == b.digest)
-                        .unwrap_or(false);
+                    let path = self.blob_path(&b.digest);
+                    let intact = hash_file(&path).map(|(d, _)| d == b.digest).unwrap_or(false);
                     if intact {
                         good.insert(b.digest);
+                    } else {
+                        // Gone or altered: remove it so the next run writes it afresh.
+                        let _ = fs::remove_file(&path);
                     }
                     intact
                 }),
             };
             if !ok {
                 self.entries.remove(&key)?;
+                self.last_used.remove(&key)?;
                 report.broken_entries.push(hex_of(&key));
             }
         }

@@ -426,39 +426,16 @@ async fn run_stage(
             invalid_input,
         };
         let stored = match ran {
-            Err(StageError::Cancelled) => Err(RunError::Cancelled),
+            // A child process interrupted along with us fails in its own way: it is still a cancel.
+            Err(_) if cancel.is_cancelled() => Err(RunError::Cancelled),
             Err(e @ StageError::InvalidInput(_)) => Err(fail(e.to_string(), true)),
             Err(e) => Err(fail(e.to_string(), false)),
-            Ok(()) => {
-                let mut blobs = BTreeMap::new();
-                let mut missing = None;
-                for (out_name, path) in &outputs {
-                    if !path.is_file() {
-                        missing = Some(out_name.clone());
-                        break;
-                    }
-                    blobs.insert(out_name.clone(), cache.put_file(path)?);
-                }
-                match missing {
-                    Some(m) => Err(fail(
-                        format!("finished without writing its output '{m}'"),
-                        false,
-                    )),
-                    None => {
-                        let manifest = Manifest {
-                            stage: name.clone(),
-                            kind: node.kind().to_string(),
-                            created_unix: SystemTime::now()
-                                .duration_since(UNIX_EPOCH)
-                                .map_or(0, |d| d.as_secs()),
-                            seconds,
-                            outputs: blobs,
-                        };
-                        cache.record(&key, &manifest)?;
-                        Ok((manifest, seconds))
-                    }
-                }
-            }
+            Ok(()) => store_outputs(&cache, &key, &node, &outputs, seconds)
+                .map(|m| (m, seconds))
+                .map_err(|e| match e {
+                    StoreError::Missing(m) => fail(format!("finished without writing its output '{m}'"), false),
+                    StoreError::Cache(c) => c.into(),
+                }),
         };
         let _ = std::fs::remove_dir_all(&scratch);
         match &stored {
@@ -480,6 +457,37 @@ async fn run_stage(
     }
     .await;
     (name, result)
+}
+
+enum StoreError {
+    Missing(String),
+    Cache(CacheError),
+}
+
+/// Move a finished run's outputs into the cache and record its manifest.
+fn store_outputs(
+    cache: &Cache,
+    key: &StageKey,
+    node: &StageNode,
+    outputs: &BTreeMap<String, PathBuf>,
+    seconds: f64,
+) -> Result<Manifest, StoreError> {
+    let mut blobs = BTreeMap::new();
+    for (out_name, path) in outputs {
+        if !path.is_file() {
+            return Err(StoreError::Missing(out_name.clone()));
+        }
+        blobs.insert(out_name.clone(), cache.put_file(path).map_err(StoreError::Cache)?);
+    }
+    let manifest = Manifest {
+        stage: node.name.clone(),
+        kind: node.kind().to_string(),
+        created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        seconds,
+        outputs: blobs,
+    };
+    cache.record(key, &manifest).map_err(StoreError::Cache)?;
+    Ok(manifest)
 }
 
 /// Copy a finished artifact to a user's path atomically: a partial copy never
@@ -506,12 +514,10 @@ pub fn deliver(cache: &Cache, artifact: &(PathBuf, Digest), dest: &Path) -> Resu
         std::process::id()
     ));
     let copy = || -> std::io::Result<()> {
-        std::fs::copy(blob, &tmp)?;
-        let mut perms = std::fs::metadata(&tmp)?.permissions();
-        #[allow(clippy::permissions_set_readonly_false)]
-        perms.set_readonly(false);
-        std::fs::set_permissions(&tmp, perms)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
+        // A fresh file gets the user's umask (the blob itself is read-only).
+        let mut out = std::fs::File::create(&tmp)?;
+        std::io::copy(&mut std::fs::File::open(blob)?, &mut out)?;
+        out.sync_all()?;
         std::fs::rename(&tmp, dest)
     };
     if let Err(e) = copy() {

@@ -95,7 +95,7 @@ pub fn write_video(
 pub fn read_video_times(path: &Path) -> Result<Vec<f64>, MediaError> {
     let info = vantage_media::probe(path)?;
     let v = info.require_video(path)?;
-    let mut reader = FrameReader::open(path, v.width, v.height)?;
+    let mut reader = FrameReader::open(path, &info)?;
     let mut frame = Frame::black(v.width, v.height);
     let mut times = Vec::new();
     while reader.read_into(&mut frame)? {

@@ -231,7 +231,11 @@ fn vfr_mode_stamps_the_timecodes_without_reencoding() {
             p * 1000.0
         );
     }
-    // The picture was copied, not re-encoded: same codec and bit-exact frames count.
+    // Probing sees the new timing as variable frame rate; the source was constant.
+    let info = vantage_media::probe(&out).unwrap();
+    assert!(info.video.as_ref().unwrap().vfr, "restamped output should probe as VFR");
+    assert!(!vantage_media::probe(&case.source_video).unwrap().video.unwrap().vfr);
+    // The picture was copied, not re-encoded.
     let codec = probe_json(
         &out,
         &[

@@ -119,11 +119,12 @@ pub fn align(
     let src = prepare(source, "source")?;
     let tgt = prepare(target, "target")?;
     let (n, m) = (src.frames.len(), tgt.frames.len());
-    let ratio = (m as f64 / n as f64).max(n as f64 / m as f64);
+    // Compare the speech itself: pauses of any length are absorbed by the warp.
+    let ratio = (tgt.speech_s / src.speech_s).max(src.speech_s / tgt.speech_s);
     if ratio > opts.max_length_ratio {
         return Err(AlignError::LengthMismatch {
-            source_s: n as f64 * HOP_S,
-            target_s: m as f64 * HOP_S,
+            source_s: src.speech_s,
+            target_s: tgt.speech_s,
             ratio,
             limit: opts.max_length_ratio,
         });

@@ -10,6 +10,17 @@ use vantage_media::{probe, read_wav_mono, AUDIO_RATE};
 
 pub struct Analyze;
 
+/// Shift samples by `offset_s` (audio starting that much after the picture):
+/// pad with silence, or drop the audio that precedes the first frame.
+fn align_to_picture(samples: Vec<f32>, offset_s: f64) -> Vec<f32> {
+    let shift = (offset_s * AUDIO_RATE as f64).round() as i64;
+    match shift {
+        0 => samples,
+        s if s > 0 => std::iter::repeat_n(0.0, s as usize).chain(samples).collect(),
+        s => samples.into_iter().skip((-s) as usize).collect(),
+    }
+}
+
 impl Stage for Analyze {
     fn kind(&self) -> &'static str {
         "analyze"
@@ -64,9 +75,24 @@ impl Stage for Analyze {
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let video_path = ctx.input("video")?;
-        let video = probe(video_path)?.require_video(video_path)?.clone();
-        let (source, _) = read_wav_mono(ctx.input("source")?)?;
-        let (target, _) = read_wav_mono(ctx.input("target")?)?;
+        let info = probe(video_path)?;
+        let video = info.require_video(video_path)?.clone();
+        let read = |port: &str| -> Result<Vec<f32>, StageError> {
+            let path = ctx.input(port)?;
+            let (samples, rate) = read_wav_mono(path)?;
+            if rate != AUDIO_RATE {
+                return Err(StageError::InvalidInput(format!(
+                    "input '{port}' ({}) is {rate} Hz; analyze needs {AUDIO_RATE} Hz mono WAV (run it through extract-audio)",
+                    path.display()
+                )));
+            }
+            Ok(samples)
+        };
+        let (source, target) = (read("source")?, read("target")?);
+        // Put the source speech on the picture's clock: frame times count from
+        // the first frame, the extracted audio from the first audio sample.
+        let offset = info.audio.as_ref().map_or(0.0, |a| a.start - info.video_start);
+        let source = align_to_picture(source, offset);
         let target_duration = target.len() as f64 / AUDIO_RATE as f64;
         if target_duration <= 0.0 {
             return Err(StageError::InvalidInput(

@@ -84,7 +84,7 @@ pub fn render(
             video.height
         )));
     }
-    let mut reader = FrameReader::open(source, video.width, video.height)?;
+    let mut reader = FrameReader::open(source, &info)?;
     let mut writer = FrameWriter::create(output, video.width, video.height, plan.fps, settings)?;
     // pair[0] is source frame `base`, pair[1] is `base + 1` when `has_next`.
     let mut pair = [

@@ -70,15 +70,18 @@ pub struct FrameReader {
 }
 
 impl FrameReader {
-    /// Start decoding `path`, whose picture is `width` x `height` (from [`crate::probe`]).
-    pub fn open(path: &Path, width: u32, height: u32) -> Result<Self, MediaError> {
+    /// Start decoding the picture of `path`, as described by its [`crate::probe`].
+    pub fn open(path: &Path, info: &crate::MediaInfo) -> Result<Self, MediaError> {
+        let video = info.require_video(path)?;
+        let (width, height) = (video.width, video.height);
         let p = path.to_string_lossy();
+        let map = format!("0:{}", info.video_stream.unwrap_or(0));
         // passthrough: every coded frame exactly once, no rate conversion.
         let cmd = ffmpeg(&[
             "-i",
             &p,
             "-map",
-            "0:v:0",
+            &map,
             "-an",
             "-sn",
             "-fps_mode",
@@ -254,6 +257,10 @@ impl FrameWriter {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        // 4:2:0 encoders need even sizes: pad an odd row or column (with black).
+        if width % 2 == 1 || height % 2 == 1 {
+            args.extend(["-vf".to_string(), "pad=ceil(iw/2)*2:ceil(ih/2)*2".to_string()]);
+        }
         args.extend(settings.args());
         // No +faststart here: that rewrites the whole file once more, and `mux`
         // lays out the final file anyway.

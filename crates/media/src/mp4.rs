@@ -19,6 +19,7 @@ use vantage_core::CancelToken;
 /// shift every frame.
 pub fn restamp_video(
     input: &Path,
+    video_stream: usize,
     timecodes_ms: &[f64],
     audio: Option<&Path>,
     output: &Path,
@@ -31,23 +32,42 @@ pub fn restamp_video(
     if let Some(a) = &a {
         args.extend(["-i", a, "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]);
     }
-    args.extend(["-map", "0:v:0", "-c:v", "copy", "-sn", "-dn"]);
+    let map = format!("0:{video_stream}");
+    args.extend(["-map", &map, "-c:v", "copy", "-sn", "-dn"]);
     args.extend(["-video_track_timescale", "1000", "-f", "mp4", &s]);
     run_ffmpeg(&args, "copying the video stream", cancel)?;
-    let bytes = std::fs::read(&scratch).map_err(MediaError::io("reading stream copy"))?;
-    let _ = std::fs::remove_file(&scratch);
-    let rewritten = rewrite(&bytes, timecodes_ms).map_err(|detail| MediaError::Tool {
+    let tool = |detail: String| MediaError::Tool {
         what: "rewriting MP4 timestamps".into(),
         detail,
-    })?;
-    std::fs::write(output, rewritten)
-        .map_err(MediaError::io(format!("writing {}", output.display())))
+    };
+    let io = |e: std::io::Error| MediaError::io(format!("rewriting {}", scratch.display()))(e);
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(&scratch).map_err(io)?;
+    let (at, size) = find_trailing_moov(&mut file).map_err(tool)?;
+    let mut moov = vec![0u8; size as usize];
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        file.seek(SeekFrom::Start(at)).map_err(io)?;
+        file.read_exact(&mut moov).map_err(io)?;
+    }
+    let end_ms = match audio {
+        Some(a) => crate::probe(a)?.audio.map(|a| a.duration * 1000.0),
+        None => None,
+    };
+    let new_moov = rewrite(&moov, timecodes_ms, end_ms).map_err(tool)?;
+    // Replace the trailing moov in place: everything before it stays byte for byte.
+    file.set_len(at).map_err(io)?;
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        file.seek(SeekFrom::Start(at)).map_err(io)?;
+        file.write_all(&new_moov).map_err(io)?;
+    }
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&scratch, output).map_err(MediaError::io(format!("writing {}", output.display())))
 }
 
 struct Mp4Box {
     kind: [u8; 4],
-    /// Offset of the box in its parent's payload (or the file), as read.
-    start: usize,
     payload: Vec<u8>,
     children: Option<Vec<Mp4Box>>,
 }
@@ -56,7 +76,6 @@ const CONTAINERS: [&[u8; 4]; 6] = [b"moov", b"trak", b"mdia", b"minf", b"stbl", 
 
 fn parse_boxes(mut data: &[u8]) -> Result<Vec<Mp4Box>, String> {
     let mut out = Vec::new();
-    let mut start = 0;
     while data.len() >= 8 {
         let size32 = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as u64;
         let kind = [data[4], data[5], data[6], data[7]];
@@ -82,11 +101,9 @@ fn parse_boxes(mut data: &[u8]) -> Result<Vec<Mp4Box>, String> {
         };
         out.push(Mp4Box {
             kind,
-            start,
             payload: payload.to_vec(),
             children,
         });
-        start += size as usize;
         data = &data[size as usize..];
     }
     Ok(out)
@@ -171,17 +188,13 @@ fn timescale(payload: &[u8]) -> Result<u32, String> {
     be32(payload, if payload.first() == Some(&1) { 20 } else { 12 })
 }
 
-fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
-    let top = parse_boxes(file)?;
-    let moov_index = top
-        .iter()
-        .position(|b| &b.kind == b"moov")
+/// Rewrite the timing of the video track in `moov_box` (the whole box, header
+/// included). Frames are shown up to `end_ms` at the latest.
+fn rewrite(moov_box: &[u8], timecodes_ms: &[f64], end_ms: Option<f64>) -> Result<Vec<u8>, String> {
+    let mut moov = parse_boxes(moov_box)?
+        .into_iter()
+        .find(|b| &b.kind == b"moov")
         .ok_or("no moov box")?;
-    if moov_index != top.len() - 1 {
-        return Err("moov is not at the end of the file".into());
-    }
-    let prefix_len = top[moov_index].start;
-    let mut moov = top.into_iter().nth(moov_index).ok_or("no moov box")?;
     let movie_scale = timescale(&child(&moov, b"mvhd").ok_or("no mvhd")?.payload)? as f64;
 
     let traks = moov.children.as_mut().ok_or("empty moov")?;
@@ -274,10 +287,10 @@ fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
     if start_ms >= 0.5 {
         edits.push(((start_ms * movie_scale / 1000.0).round() as u64, -1));
     }
-    edits.push((
-        to_movie(media_duration as i64 - shown_from),
-        delay + shown_from,
-    ));
+    // Nothing is shown past the end of the audio: a long source tail that the
+    // warp stretches beyond it stays in the file, unseen.
+    let shown_until = end_ms.map_or(media_duration as i64, |end| to_units(end).min(media_duration as i64));
+    edits.push((to_movie(shown_until - shown_from), delay + shown_from));
     let movie_duration: u64 = edits.iter().map(|e| e.0).sum();
 
     let children = stbl.children.as_mut().ok_or("empty stbl")?;
@@ -296,7 +309,6 @@ fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
             pos,
             Mp4Box {
                 kind: *b"ctts",
-                start: 0,
                 payload: runs_payload(0, &comp),
                 children: None,
             },
@@ -315,11 +327,9 @@ fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
     }
     let edts = Mp4Box {
         kind: *b"edts",
-        start: 0,
         payload: Vec::new(),
         children: Some(vec![Mp4Box {
             kind: *b"elst",
-            start: 0,
             payload: elst,
             children: None,
         }]),
@@ -355,7 +365,38 @@ fn rewrite(file: &[u8], timecodes_ms: &[f64]) -> Result<Vec<u8>, String> {
         set_duration(&mut mvhd.payload, 16, 24, longest);
     }
 
-    let mut out = file[..prefix_len].to_vec();
+    let mut out = Vec::new();
     serialize(&moov, &mut out);
     Ok(out)
+}
+
+/// Offset and size of the last top-level box, which must be `moov`; read
+/// box headers only, so the sample data is never loaded.
+fn find_trailing_moov(file: &mut std::fs::File) -> Result<(u64, u64), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut at = 0u64;
+    let mut last = None;
+    while at + 8 <= len {
+        let mut header = [0u8; 16];
+        file.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+        let n = file.read(&mut header).map_err(|e| e.to_string())?;
+        let size32 = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as u64;
+        let size = match size32 {
+            0 => len - at,
+            1 if n >= 16 => u64::from_be_bytes([
+                header[8], header[9], header[10], header[11], header[12], header[13], header[14], header[15],
+            ]),
+            s => s,
+        };
+        if size < 8 || at + size > len {
+            return Err(format!("top-level box at {at} has an impossible size {size}"));
+        }
+        last = Some(([header[4], header[5], header[6], header[7]], at, size));
+        at += size;
+    }
+    match last {
+        Some((kind, at, size)) if &kind == b"moov" => Ok((at, size)),
+        _ => Err("moov is not the last box of the stream copy".into()),
+    }
 }

@@ -8,6 +8,8 @@ use vantage_core::{Rational, VideoInfo};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AudioStream {
+    /// Start of the stream on the container's clock, in seconds.
+    pub start: f64,
     pub codec: String,
     pub sample_rate: u32,
     pub channels: u32,
@@ -18,7 +20,12 @@ pub struct AudioStream {
 pub struct MediaInfo {
     pub format: String,
     pub duration: f64,
+    /// The picture (frame times from its first frame; sizes as displayed, i.e. after rotation).
     pub video: Option<VideoInfo>,
+    /// Absolute index of that stream in the file (cover art is skipped).
+    pub video_stream: Option<usize>,
+    /// Start of the picture on the container's clock, in seconds.
+    pub video_start: f64,
     pub video_codec: Option<String>,
     pub audio: Option<AudioStream>,
 }
@@ -68,9 +75,25 @@ struct Stream {
     sample_rate: Option<String>,
     channels: Option<u32>,
     duration: Option<String>,
+    start_time: Option<String>,
     nb_frames: Option<String>,
     #[serde(default)]
     disposition: Disposition,
+    #[serde(default)]
+    tags: std::collections::HashMap<String, String>,
+    #[serde(default)]
+    side_data_list: Vec<serde_json::Value>,
+}
+
+impl Stream {
+    /// Rotation in degrees from the display matrix (or the legacy `rotate` tag).
+    fn rotation(&self) -> i64 {
+        self.side_data_list
+            .iter()
+            .find_map(|d| d.get("rotation").and_then(serde_json::Value::as_f64))
+            .or_else(|| self.tags.get("rotate").and_then(|r| r.parse().ok()))
+            .map_or(0, |r: f64| r.round() as i64)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -129,6 +152,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
         .iter()
         .find(|s| s.codec_type.as_deref() == Some("audio"))
         .map(|s| AudioStream {
+            start: num(&s.start_time).unwrap_or(0.0),
             codec: s.codec_name.clone().unwrap_or_default(),
             sample_rate: s
                 .sample_rate
@@ -143,23 +167,26 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
         .streams
         .iter()
         .find(|s| s.codec_type.as_deref() == Some("video") && s.disposition.attached_pic == 0);
-    let (video, video_codec) = match video_stream {
-        None => (None, None),
-        Some(s) => (
-            Some(probe_video(path, s, format_duration)?),
-            s.codec_name.clone(),
-        ),
+    let (video, video_start) = match video_stream {
+        None => (None, 0.0),
+        Some(s) => {
+            let (v, start) = probe_video(path, s, format_duration)?;
+            (Some(v), start)
+        }
     };
     Ok(MediaInfo {
         format: format_name,
         duration: format_duration,
         video,
-        video_codec,
+        video_stream: video_stream.map(|s| s.index),
+        video_start,
+        video_codec: video_stream.and_then(|s| s.codec_name.clone()),
         audio,
     })
 }
 
-fn probe_video(path: &Path, s: &Stream, format_duration: f64) -> Result<VideoInfo, MediaError> {
+/// The stream's facts and its first frame's time on the container clock.
+fn probe_video(path: &Path, s: &Stream, format_duration: f64) -> Result<(VideoInfo, f64), MediaError> {
     let fps = s
         .avg_frame_rate
         .as_deref()
@@ -205,14 +232,22 @@ fn probe_video(path: &Path, s: &Stream, format_duration: f64) -> Result<VideoInf
         .iter()
         .any(|d| (d - median).abs() > (0.0015f64).max(0.05 * median));
     let duration = times.last().map(|t| t + median).unwrap_or(0.0);
-    Ok(VideoInfo {
-        width: s.width.unwrap_or(0),
-        height: s.height.unwrap_or(0),
-        fps,
-        frame_times: times,
-        duration,
-        vfr,
-    })
+    // ffmpeg's decoder applies the rotation, so frames arrive with the displayed size.
+    let (mut width, mut height) = (s.width.unwrap_or(0), s.height.unwrap_or(0));
+    if s.rotation().rem_euclid(180) == 90 {
+        std::mem::swap(&mut width, &mut height);
+    }
+    Ok((
+        VideoInfo {
+            width,
+            height,
+            fps,
+            frame_times: times,
+            duration,
+            vfr,
+        },
+        first,
+    ))
 }
 
 fn median(v: &[f64]) -> Option<f64> {

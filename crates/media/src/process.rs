@@ -18,6 +18,10 @@ pub(crate) fn ffmpeg(args: &[&str]) -> FfmpegCommand {
     // The crate sets "-loglevel level+info" for its log parser; ours wins as it comes later.
     cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
     cmd.args(args);
+    // Its own process group: a terminal's Ctrl-C reaches only vantage, which
+    // cancels cleanly and stops its children itself.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(cmd.as_inner_mut(), 0);
     cmd
 }
 

@@ -99,7 +99,8 @@ impl Stage for RetimeVfr {
         if let Some(a) = audio {
             probe(a)?.require_audio(a)?;
         }
-        restamp_video(video, &timecodes, audio, ctx.output("video")?, &ctx.cancel)?;
+        let stream = info.video_stream.unwrap_or(0);
+        restamp_video(video, stream, &timecodes, audio, ctx.output("video")?, &ctx.cancel)?;
         Ok(())
     }
 }

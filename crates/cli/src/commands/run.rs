@@ -34,7 +34,7 @@ pub struct CommonArgs {
     #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
     pub set: Vec<String>,
     /// Rerun every stage (or only the named one) even if cached
-    #[arg(long, value_name = "STAGE", num_args = 0..=1, default_missing_value = "*")]
+    #[arg(long, value_name = "STAGE", num_args = 0..=1, require_equals = true, default_missing_value = "*")]
     pub force: Vec<String>,
     /// Only show which stages are cached and which would run
     #[arg(long)]
@@ -55,7 +55,19 @@ impl CommonArgs {
             .collect()
     }
 
-    fn force(&self) -> Force {
+    fn force(&self, pipeline: &Pipeline) -> Result<Force> {
+        for name in self.force.iter().filter(|f| *f != "*") {
+            if pipeline.stage(name).is_none() {
+                bail!(
+                    "--force={name}: there is no stage '{name}' (stages: {})",
+                    pipeline.stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        Ok(self.force_unchecked())
+    }
+
+    fn force_unchecked(&self) -> Force {
         if self.force.iter().any(|f| f == "*") {
             Force::All
         } else if self.force.is_empty() {
@@ -124,35 +136,38 @@ pub fn execute_and_deliver(
     );
     let cancel = CancelToken::default();
     let opts = RunOptions {
-        force: common.force(),
+        force: common.force(pipeline)?,
         dry_run: common.dry_run,
         cpu_slots: common.jobs.unwrap_or(RunOptions::default().cpu_slots),
         ..RunOptions::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let result = runtime.block_on(async {
-        let on_ctrl_c = {
-            let cancel = cancel.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("stopping: cancelling running stages (finished ones stay cached)");
-                    cancel.cancel();
+    // The first Ctrl-C cancels the stages (finished ones stay cached); a second
+    // one, or one after the stages are done, exits at once.
+    let _ctrl_c = runtime.spawn({
+        let cancel = cancel.clone();
+        async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if cancel.is_cancelled() {
+                    eprintln!("interrupted");
+                    std::process::exit(130);
                 }
-            })
-        };
-        let r = execute(
-            pipeline,
-            &reg,
-            &inputs,
-            Arc::clone(&cache),
-            &opts,
-            progress::sink(common.json),
-            cancel.clone(),
-        )
-        .await;
-        on_ctrl_c.abort();
-        r
+                eprintln!("stopping: cancelling running stages (finished ones stay cached)");
+                cancel.cancel();
+            }
+        }
     });
+    let result = runtime.block_on(execute(
+        pipeline,
+        &reg,
+        &inputs,
+        Arc::clone(&cache),
+        &opts,
+        progress::sink(common.json),
+        cancel.clone(),
+    ));
+    // From here on a Ctrl-C exits immediately (a partial copy never replaces a file).
+    cancel.cancel();
     let outcome = match result {
         Ok(o) => o,
         Err(RunError::Cancelled) => {

@@ -63,8 +63,8 @@ pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
             overrides.insert(0, set(format!("retime.fps={fps}"))?);
             overrides.insert(0, set(format!("predict-freeze.fps={fps}"))?);
         }
-    } else if args.fps.is_some() {
-        anyhow::bail!("--fps does not apply to --mode vfr, which keeps the source frames");
+    } else if args.fps.is_some() || args.freezes.is_some() {
+        anyhow::bail!("--fps and --freezes do not apply to --mode vfr, which keeps every source frame");
     }
     let pipeline = pipelines::load(
         if vfr { "sync-vfr" } else { "sync" },
