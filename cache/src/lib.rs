@@ -452,7 +452,9 @@ impl Cache {
                     }
                     report.blobs_checked += 1;
                     let path = self.blob_path(&b.digest);
-                    let intact = hash_file(&path).map(|(d, _)| d == b.digest).unwrap_or(false);
+                    let intact = hash_file(&path)
+                        .map(|(d, _)| d == b.digest)
+                        .unwrap_or(false);
                     if intact {
                         good.insert(b.digest);
                     } else {

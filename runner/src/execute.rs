@@ -433,7 +433,9 @@ async fn run_stage(
             Ok(()) => store_outputs(&cache, &key, &node, &outputs, seconds)
                 .map(|m| (m, seconds))
                 .map_err(|e| match e {
-                    StoreError::Missing(m) => fail(format!("finished without writing its output '{m}'"), false),
+                    StoreError::Missing(m) => {
+                        fail(format!("finished without writing its output '{m}'"), false)
+                    }
                     StoreError::Cache(c) => c.into(),
                 }),
         };
@@ -477,12 +479,17 @@ fn store_outputs(
         if !path.is_file() {
             return Err(StoreError::Missing(out_name.clone()));
         }
-        blobs.insert(out_name.clone(), cache.put_file(path).map_err(StoreError::Cache)?);
+        blobs.insert(
+            out_name.clone(),
+            cache.put_file(path).map_err(StoreError::Cache)?,
+        );
     }
     let manifest = Manifest {
         stage: node.name.clone(),
         kind: node.kind().to_string(),
-        created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        created_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
         seconds,
         outputs: blobs,
     };

@@ -25,17 +25,41 @@ fn s(p: &Path) -> &str {
 fn make_clip(dir: &Path, seconds: f64) -> (std::path::PathBuf, std::path::PathBuf) {
     let words_needed = (seconds * 2.2) as usize;
     let (words, starts) = script(words_needed);
-    let pause = |long: f64, short: f64| starts.iter().map(|&s| if s { long } else { short }).collect::<Vec<_>>();
-    let src = speak(&words, &Voice { name: "en-us", speed: 160, pitch: 50 }, &pause(0.4, 0.08), 0.5);
+    let pause = |long: f64, short: f64| {
+        starts
+            .iter()
+            .map(|&s| if s { long } else { short })
+            .collect::<Vec<_>>()
+    };
+    let src = speak(
+        &words,
+        &Voice {
+            name: "en-us",
+            speed: 160,
+            pitch: 50,
+        },
+        &pause(0.4, 0.08),
+        0.5,
+    );
     // Another voice and rhythm, but about as long: the floor encodes the source's
     // frame count and the sync output has the target's.
-    let tgt = speak(&words, &Voice { name: "en+f3", speed: 175, pitch: 60 }, &pause(0.55, 0.1), 0.5);
+    let tgt = speak(
+        &words,
+        &Voice {
+            name: "en+f3",
+            speed: 175,
+            pitch: 60,
+        },
+        &pause(0.55, 0.1),
+        0.5,
+    );
     let (src_wav, tgt_wav) = (dir.join("source.wav"), dir.join("target.wav"));
     src.write_wav(&src_wav).expect("source speech");
     tgt.write_wav(&tgt_wav).expect("target speech");
     let picture = dir.join("picture.mp4");
     let frames = (src.duration() * FPS.as_f64()).round() as usize;
-    let mut w = FrameWriter::create(&picture, 1280, 720, FPS, &EncodeSettings::default()).expect("encoder");
+    let mut w =
+        FrameWriter::create(&picture, 1280, 720, FPS, &EncodeSettings::default()).expect("encoder");
     let mut f = Frame::black(1280, 720);
     for k in 0..frames {
         bars::draw(&mut f, k as f64 / FPS.as_f64());
@@ -65,28 +89,67 @@ fn main() {
     println!("vantage sync vs ffmpeg decode+encode (libx264 veryfast crf 18), 1280x720 24 fps");
     println!(
         "{:>8} {:>8} {:>10} {:>10} {:>7} {:>12} {:>12} {:>10} {:>10}",
-        "clip s", "target s", "floor s", "vantage s", "ratio", "floor MiB", "vantage MiB", "noop s", "set s"
+        "clip s",
+        "target s",
+        "floor s",
+        "vantage s",
+        "ratio",
+        "floor MiB",
+        "vantage MiB",
+        "noop s",
+        "set s"
     );
     for seconds in durations {
         let dir = tempfile::tempdir().expect("temp dir");
         let (source, target) = make_clip(dir.path(), seconds);
         let floor_out = dir.path().join("floor.mp4");
-        let floor = measure(Command::new("ffmpeg").args(["-v", "error", "-y", "-i", s(&source), "-map", "0:v:0"]).args(EncodeSettings::default().args()).args(["-pix_fmt", "yuv420p", "-f", "mp4", s(&floor_out)]));
-        assert!(floor.status.success(), "floor encode failed: {}", floor.stderr);
+        let floor = measure(
+            Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-i", s(&source), "-map", "0:v:0"])
+                .args(EncodeSettings::default().args())
+                .args(["-pix_fmt", "yuv420p", "-f", "mp4", s(&floor_out)]),
+        );
+        assert!(
+            floor.status.success(),
+            "floor encode failed: {}",
+            floor.stderr
+        );
 
         let cache = dir.path().join("cache");
         let out = dir.path().join("out.mp4");
         let sync = |extra: &[&str]| {
-            measure(Command::new(binary()).args(["--cache-dir", s(&cache), "sync", s(&source), s(&target), "-o", s(&out), "--json"]).args(extra))
+            measure(
+                Command::new(binary())
+                    .args([
+                        "--cache-dir",
+                        s(&cache),
+                        "sync",
+                        s(&source),
+                        s(&target),
+                        "-o",
+                        s(&out),
+                        "--json",
+                    ])
+                    .args(extra),
+            )
         };
         let first = sync(&[]);
         assert!(first.status.success(), "sync failed: {}", first.stderr);
         let noop = sync(&[]);
-        assert!(noop.status.success() && ran_stages(&noop.stdout).is_empty(), "no-op rerun ran stages: {}", noop.stdout);
+        assert!(
+            noop.status.success() && ran_stages(&noop.stdout).is_empty(),
+            "no-op rerun ran stages: {}",
+            noop.stdout
+        );
         let set = sync(&["--set", "interpolate.crf=20"]);
         assert!(set.status.success(), "{}", set.stderr);
-        let target_s = vantage_media::probe(&target).ok().and_then(|i| i.audio).map_or(0.0, |a| a.duration);
-        let source_s = vantage_media::probe(&source).ok().map_or(0.0, |i| i.duration);
+        let target_s = vantage_media::probe(&target)
+            .ok()
+            .and_then(|i| i.audio)
+            .map_or(0.0, |a| a.duration);
+        let source_s = vantage_media::probe(&source)
+            .ok()
+            .map_or(0.0, |i| i.duration);
         println!(
             "{:>8.1} {:>8.1} {:>10.2} {:>10.2} {:>7.2} {:>12.0} {:>12.0} {:>10.3} {:>10.2}",
             source_s,
@@ -100,13 +163,22 @@ fn main() {
             noop.seconds,
             set.seconds
         );
-        println!("         stages rerun after --set interpolate.crf=20: {}", ran_stages(&set.stdout).join(", "));
+        println!(
+            "         stages rerun after --set interpolate.crf=20: {}",
+            ran_stages(&set.stdout).join(", ")
+        );
         let per_stage: Vec<String> = first
             .stdout
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|e| e["event"] == "done")
-            .map(|e| format!("{} {:.2}s", e["stage"].as_str().unwrap_or("?"), e["seconds"].as_f64().unwrap_or(0.0)))
+            .map(|e| {
+                format!(
+                    "{} {:.2}s",
+                    e["stage"].as_str().unwrap_or("?"),
+                    e["seconds"].as_f64().unwrap_or(0.0)
+                )
+            })
             .collect();
         println!("         first run by stage: {}", per_stage.join(", "));
     }

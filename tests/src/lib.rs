@@ -5,11 +5,13 @@
 //! * [`bars`]: a video whose frames show their own source time as bar
 //!   positions, and the inverse that reads the time back from a frame.
 //! * [`truth`]: the true source time for any target time, and error statistics.
-//! * [`vantage`]: running the built `vantage` binary.
+//! * [`vantage`]: running the built `vantage` binary; [`measure`] its time and memory.
+//! * [`tools`]: ffmpeg/ffprobe helpers.
 
 pub mod bars;
 pub mod case;
 pub mod measure;
 pub mod speech;
+pub mod tools;
 pub mod truth;
 pub mod vantage;

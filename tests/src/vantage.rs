@@ -35,3 +35,30 @@ pub fn run(cache_dir: &Path, args: &[&str]) -> Output {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Start `vantage --json ARGS` and return once it reports rendering progress
+/// (so an interruption lands mid-render), or `None` if it finished first.
+pub fn spawn_until_rendering(cache_dir: &Path, args: &[&str]) -> Option<std::process::Child> {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(binary())
+        .arg("--cache-dir")
+        .arg(cache_dir)
+        .args(args)
+        .arg("--json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("running vantage");
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    };
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if line.contains("\"progress\"") && line.contains("\"interpolate\"") {
+            return Some(child);
+        }
+    }
+    let _ = child.wait();
+    None
+}

@@ -1,23 +1,9 @@
 //! Bad input: a clear message, a non-zero exit, before heavy work, and the cache left intact.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use vantage_e2e::speech::{script, speak, Voice};
+use vantage_e2e::tools::{ffmpeg, s};
 use vantage_e2e::vantage::{run, stderr};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn ffmpeg(args: &[&str]) {
-    let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .status()
-        .expect("ffmpeg")
-        .success();
-    assert!(ok, "ffmpeg {args:?}");
-}
 
 struct Fixture {
     dir: tempfile::TempDir,

@@ -1,19 +1,14 @@
-//! `kill -9` in the middle of a render leaves a sound cache, and the next run resumes.
+//! Interrupting a render: `kill -9` and Ctrl-C both leave a sound cache, and
+//! the next run resumes from the stages that finished.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use vantage_e2e::speech::{script, speak, Voice};
-use vantage_e2e::vantage::{binary, run, stderr};
+use vantage_e2e::tools::{ffmpeg, s};
+use vantage_e2e::vantage::{run, spawn_until_rendering, stderr};
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-#[test]
-fn killed_run_resumes_from_finished_stages() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
+/// A 640x360 clip with speech, and the same words in another voice.
+fn clip(dir: &Path) -> (PathBuf, PathBuf) {
     let (words, _) = script(16);
     let sp = speak(
         &words,
@@ -25,7 +20,7 @@ fn killed_run_resumes_from_finished_stages() {
         &vec![0.15; words.len()],
         0.3,
     );
-    let speech = dir.path().join("speech.wav");
+    let speech = dir.join("speech.wav");
     sp.write_wav(&speech).unwrap();
     let target = speak(
         &words,
@@ -37,84 +32,56 @@ fn killed_run_resumes_from_finished_stages() {
         &vec![0.25; words.len()],
         0.3,
     );
-    let target_path = dir.path().join("target.wav");
+    let target_path = dir.join("target.wav");
     target.write_wav(&target_path).unwrap();
-    let video = dir.path().join("video.mp4");
+    let video = dir.join("video.mp4");
     let d = format!("{:.3}", sp.duration());
-    let ok = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=24",
-            "-i",
-            s(&speech),
-            "-t",
-            &d,
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            s(&video),
-        ])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=24",
+        "-i",
+        s(&speech),
+        "-t",
+        &d,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        s(&video),
+    ]);
+    (video, target_path)
+}
 
-    // A deliberately slow encode, killed (SIGKILL) as soon as the render starts.
-    let out = dir.path().join("out.mp4");
-    let mut child = Command::new(binary())
-        .args([
-            "--cache-dir",
-            s(&cache),
-            "sync",
-            s(&video),
-            s(&target_path),
-            "-o",
-            s(&out),
-            "--json",
-        ])
-        .args(["--set", "interpolate.preset=veryslow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut killed = false;
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        if line.contains("\"progress\"") && line.contains("\"interpolate\"") {
-            child.kill().expect("SIGKILL");
-            killed = true;
-            break;
-        }
-    }
-    let _ = child.wait();
-    assert!(killed, "the run finished before it could be killed");
-    assert!(!out.exists(), "a partial output was delivered");
+/// A deliberately slow render, so the interruption lands in the middle of it.
+fn slow_sync<'a>(video: &'a Path, target: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "sync",
+        s(video),
+        s(target),
+        "-o",
+        s(out),
+        "--set",
+        "interpolate.preset=veryslow",
+    ]
+}
 
-    // The ffmpeg children of the killed process may still hold the cache files open briefly.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let v = run(&cache, &["cache", "verify"]);
+fn assert_resumes(cache: &Path, video: &Path, target: &Path, out: &Path) {
+    let v = run(cache, &["cache", "verify"]);
     assert!(
         v.status.success(),
         "{}{}",
         String::from_utf8_lossy(&v.stdout),
         stderr(&v)
     );
-
     let o = run(
-        &cache,
-        &["sync", s(&video), s(&target_path), "-o", s(&out), "--json"],
+        cache,
+        &["sync", s(video), s(target), "-o", s(out), "--json"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
@@ -129,4 +96,47 @@ fn killed_run_resumes_from_finished_stages() {
         "{text}"
     );
     assert!(out.is_file());
+}
+
+#[test]
+fn killed_run_resumes_from_finished_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (video, target) = clip(dir.path());
+    let out = dir.path().join("out.mp4");
+    let mut child = spawn_until_rendering(&cache, &slow_sync(&video, &target, &out))
+        .expect("finished before the kill");
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(!out.exists(), "a partial output was delivered");
+    // The killed process's ffmpeg children notice the closed pipes and exit on their own.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_resumes(&cache, &video, &target, &out);
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_keeps_finished_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (video, target) = clip(dir.path());
+    let out = dir.path().join("out.mp4");
+    let mut child = spawn_until_rendering(&cache, &slow_sync(&video, &target, &out))
+        .expect("finished before Ctrl-C");
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(130),
+        "expected the cancelled exit code"
+    );
+    assert!(!out.exists());
+    let stats = String::from_utf8_lossy(&run(&cache, &["cache", "stats"]).stdout).into_owned();
+    assert!(
+        stats.contains("entries:            5"),
+        "finished stages should be cached:\n{stats}"
+    );
+    assert_resumes(&cache, &video, &target, &out);
 }

@@ -1,36 +1,15 @@
 //! End to end: `vantage sync` on generated media with exact ground truth.
 
 use std::path::Path;
-use std::process::Command;
 use vantage_core::warp::parse_timecodes_v2;
 use vantage_e2e::case::{build, cases, score, Case, CaseSpec};
+use vantage_e2e::tools::{duration, probe_json, s};
 use vantage_e2e::vantage::{run, stderr};
 
 fn small_case(dir: &Path) -> (Case, CaseSpec) {
     let mut spec = cases()[0].clone();
     spec.words = 14;
     (build(&spec, dir), spec)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn probe_json(path: &Path, args: &[&str]) -> serde_json::Value {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-of", "json"])
-        .args(args)
-        .arg(path)
-        .output()
-        .expect("ffprobe");
-    serde_json::from_slice(&out.stdout).expect("ffprobe json")
-}
-
-fn duration_of(path: &Path) -> f64 {
-    probe_json(path, &["-show_entries", "format=duration"])["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .expect("duration")
 }
 
 fn json_events(stdout: &[u8]) -> Vec<serde_json::Value> {
@@ -70,12 +49,12 @@ fn sync_matches_the_target_and_reruns_incrementally() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     // Duration and frame count follow the target audio.
-    let target = duration_of(&case.target_audio);
+    let target = duration(&case.target_audio);
     let fps = case.fps.as_f64();
     assert!(
-        (duration_of(&out) - target).abs() <= 1.0 / fps + 0.03,
+        (duration(&out) - target).abs() <= 1.0 / fps + 0.03,
         "{} vs {target}",
-        duration_of(&out)
+        duration(&out)
     );
     let streams = probe_json(
         &out,
@@ -233,8 +212,17 @@ fn vfr_mode_stamps_the_timecodes_without_reencoding() {
     }
     // Probing sees the new timing as variable frame rate; the source was constant.
     let info = vantage_media::probe(&out).unwrap();
-    assert!(info.video.as_ref().unwrap().vfr, "restamped output should probe as VFR");
-    assert!(!vantage_media::probe(&case.source_video).unwrap().video.unwrap().vfr);
+    assert!(
+        info.video.as_ref().unwrap().vfr,
+        "restamped output should probe as VFR"
+    );
+    assert!(
+        !vantage_media::probe(&case.source_video)
+            .unwrap()
+            .video
+            .unwrap()
+            .vfr
+    );
     // The picture was copied, not re-encoded.
     let codec = probe_json(
         &out,

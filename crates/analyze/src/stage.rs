@@ -16,7 +16,9 @@ fn align_to_picture(samples: Vec<f32>, offset_s: f64) -> Vec<f32> {
     let shift = (offset_s * AUDIO_RATE as f64).round() as i64;
     match shift {
         0 => samples,
-        s if s > 0 => std::iter::repeat_n(0.0, s as usize).chain(samples).collect(),
+        s if s > 0 => std::iter::repeat_n(0.0, s as usize)
+            .chain(samples)
+            .collect(),
         s => samples.into_iter().skip((-s) as usize).collect(),
     }
 }
@@ -91,7 +93,10 @@ impl Stage for Analyze {
         let (source, target) = (read("source")?, read("target")?);
         // Put the source speech on the picture's clock: frame times count from
         // the first frame, the extracted audio from the first audio sample.
-        let offset = info.audio.as_ref().map_or(0.0, |a| a.start - info.video_start);
+        let offset = info
+            .audio
+            .as_ref()
+            .map_or(0.0, |a| a.start - info.video_start);
         let source = align_to_picture(source, offset);
         let target_duration = target.len() as f64 / AUDIO_RATE as f64;
         if target_duration <= 0.0 {

@@ -23,8 +23,9 @@ impl Rational {
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim();
         if let Some((n, d)) = text.split_once('/') {
-            let (num, den) = (n.trim().parse().ok()?, d.trim().parse().ok()?);
-            return (num > 0 && den > 0).then_some(Self { num, den });
+            let (num, den): (u32, u32) = (n.trim().parse().ok()?, d.trim().parse().ok()?);
+            let plausible = num > 0 && den > 0 && num as f64 / den as f64 <= 1000.0;
+            return plausible.then_some(Self { num, den });
         }
         let v: f64 = text.parse().ok()?;
         if !(v.is_finite() && v > 0.0 && v <= 1000.0) {
@@ -224,6 +225,7 @@ mod tests {
         assert_eq!(Rational::parse("0"), None);
         assert_eq!(Rational::parse("x"), None);
         assert_eq!(Rational::parse("5/0"), None);
+        assert_eq!(Rational::parse("100000/1"), None);
     }
 
     #[test]

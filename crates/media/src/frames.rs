@@ -259,12 +259,19 @@ impl FrameWriter {
         .collect();
         // 4:2:0 encoders need even sizes: pad an odd row or column (with black).
         if width % 2 == 1 || height % 2 == 1 {
-            args.extend(["-vf".to_string(), "pad=ceil(iw/2)*2:ceil(ih/2)*2".to_string()]);
+            args.extend([
+                "-vf".to_string(),
+                "pad=ceil(iw/2)*2:ceil(ih/2)*2".to_string(),
+            ]);
         }
         args.extend(settings.args());
         // No +faststart here: that rewrites the whole file once more, and `mux`
         // lays out the final file anyway.
-        args.extend(["-pix_fmt", "yuv420p", "-f", "mp4", &out].iter().map(|s| s.to_string()));
+        args.extend(
+            ["-pix_fmt", "yuv420p", "-f", "mp4", &out]
+                .iter()
+                .map(|s| s.to_string()),
+        );
         let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut running =
             Running::spawn(ffmpeg(&arg_refs), &format!("encoding {}", path.display()))?;

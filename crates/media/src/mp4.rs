@@ -41,7 +41,11 @@ pub fn restamp_video(
         detail,
     };
     let io = |e: std::io::Error| MediaError::io(format!("rewriting {}", scratch.display()))(e);
-    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(&scratch).map_err(io)?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&scratch)
+        .map_err(io)?;
     let (at, size) = find_trailing_moov(&mut file).map_err(tool)?;
     let mut moov = vec![0u8; size as usize];
     {
@@ -63,7 +67,8 @@ pub fn restamp_video(
     }
     file.sync_all().map_err(io)?;
     drop(file);
-    std::fs::rename(&scratch, output).map_err(MediaError::io(format!("writing {}", output.display())))
+    std::fs::rename(&scratch, output)
+        .map_err(MediaError::io(format!("writing {}", output.display())))
 }
 
 struct Mp4Box {
@@ -289,7 +294,9 @@ fn rewrite(moov_box: &[u8], timecodes_ms: &[f64], end_ms: Option<f64>) -> Result
     }
     // Nothing is shown past the end of the audio: a long source tail that the
     // warp stretches beyond it stays in the file, unseen.
-    let shown_until = end_ms.map_or(media_duration as i64, |end| to_units(end).min(media_duration as i64));
+    let shown_until = end_ms.map_or(media_duration as i64, |end| {
+        to_units(end).min(media_duration as i64)
+    });
     edits.push((to_movie(shown_until - shown_from), delay + shown_from));
     let movie_duration: u64 = edits.iter().map(|e| e.0).sum();
 
@@ -385,12 +392,15 @@ fn find_trailing_moov(file: &mut std::fs::File) -> Result<(u64, u64), String> {
         let size = match size32 {
             0 => len - at,
             1 if n >= 16 => u64::from_be_bytes([
-                header[8], header[9], header[10], header[11], header[12], header[13], header[14], header[15],
+                header[8], header[9], header[10], header[11], header[12], header[13], header[14],
+                header[15],
             ]),
             s => s,
         };
         if size < 8 || at + size > len {
-            return Err(format!("top-level box at {at} has an impossible size {size}"));
+            return Err(format!(
+                "top-level box at {at} has an impossible size {size}"
+            ));
         }
         last = Some(([header[4], header[5], header[6], header[7]], at, size));
         at += size;

@@ -186,7 +186,11 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
 }
 
 /// The stream's facts and its first frame's time on the container clock.
-fn probe_video(path: &Path, s: &Stream, format_duration: f64) -> Result<(VideoInfo, f64), MediaError> {
+fn probe_video(
+    path: &Path,
+    s: &Stream,
+    format_duration: f64,
+) -> Result<(VideoInfo, f64), MediaError> {
     let fps = s
         .avg_frame_rate
         .as_deref()

@@ -50,8 +50,8 @@ pub fn predict(plan: &FramePlan) -> FreezePlan {
     // Frames before the first and after the last shown one are trimmed, not dropped.
     let first = nearest.first().copied().unwrap_or(0);
     let last = nearest.last().copied().unwrap_or(0);
-    let dropped = (first..=last.min(plan.source_frames.saturating_sub(1)))
-        .filter(|&i| !shown[i])
+    let dropped = (first..=last)
+        .filter(|&i| shown.get(i).is_some_and(|s| !s))
         .count();
     FreezePlan {
         fps: plan.fps,

@@ -100,7 +100,14 @@ impl Stage for RetimeVfr {
             probe(a)?.require_audio(a)?;
         }
         let stream = info.video_stream.unwrap_or(0);
-        restamp_video(video, stream, &timecodes, audio, ctx.output("video")?, &ctx.cancel)?;
+        restamp_video(
+            video,
+            stream,
+            &timecodes,
+            audio,
+            ctx.output("video")?,
+            &ctx.cancel,
+        )?;
         Ok(())
     }
 }

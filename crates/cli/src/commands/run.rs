@@ -60,7 +60,12 @@ impl CommonArgs {
             if pipeline.stage(name).is_none() {
                 bail!(
                     "--force={name}: there is no stage '{name}' (stages: {})",
-                    pipeline.stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                    pipeline
+                        .stages
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
         }

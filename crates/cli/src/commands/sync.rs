@@ -64,7 +64,9 @@ pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
             overrides.insert(0, set(format!("predict-freeze.fps={fps}"))?);
         }
     } else if args.fps.is_some() || args.freezes.is_some() {
-        anyhow::bail!("--fps and --freezes do not apply to --mode vfr, which keeps every source frame");
+        anyhow::bail!(
+            "--fps and --freezes do not apply to --mode vfr, which keeps every source frame"
+        );
     }
     let pipeline = pipelines::load(
         if vfr { "sync-vfr" } else { "sync" },
