@@ -133,14 +133,7 @@ pub async fn execute(
                     // Dry run: downstream of something that would run.
                     started_set.insert(node.name.clone());
                     would_run.insert(node.name.clone());
-                    (events)(&Event::WouldRun {
-                        stage: node.name.clone(),
-                    });
-                    outcomes.push(StageOutcome {
-                        name: node.name.clone(),
-                        status: StageStatus::WouldRun,
-                        seconds: 0.0,
-                    });
+                    settle(&events, &mut outcomes, &node.name, StageStatus::WouldRun);
                     progressed = true;
                     continue;
                 }
@@ -152,28 +145,14 @@ pub async fn execute(
                 let (key, input_paths) = stage_key(node, &input_digests, inputs, &finished, &cache);
                 if !opts.force.applies(&node.name) {
                     if let Some(m) = cache.lookup(&key)? {
-                        (events)(&Event::Cached {
-                            stage: node.name.clone(),
-                        });
-                        outcomes.push(StageOutcome {
-                            name: node.name.clone(),
-                            status: StageStatus::Cached,
-                            seconds: 0.0,
-                        });
+                        settle(&events, &mut outcomes, &node.name, StageStatus::Cached);
                         finished.insert(node.name.clone(), m.outputs);
                         continue;
                     }
                 }
                 if opts.dry_run {
                     would_run.insert(node.name.clone());
-                    (events)(&Event::WouldRun {
-                        stage: node.name.clone(),
-                    });
-                    outcomes.push(StageOutcome {
-                        name: node.name.clone(),
-                        status: StageStatus::WouldRun,
-                        seconds: 0.0,
-                    });
+                    settle(&events, &mut outcomes, &node.name, StageStatus::WouldRun);
                     continue;
                 }
                 (events)(&Event::Queued {
@@ -256,6 +235,20 @@ pub async fn execute(
         stages: outcomes,
         seconds,
     })
+}
+
+/// Record a stage that will not run now (cached, or would run in a dry run).
+fn settle(events: &EventSink, outcomes: &mut Vec<StageOutcome>, stage: &str, status: StageStatus) {
+    let stage_name = stage.to_string();
+    (events)(&match status {
+        StageStatus::Cached => Event::Cached { stage: stage_name },
+        _ => Event::WouldRun { stage: stage_name },
+    });
+    outcomes.push(StageOutcome {
+        name: stage.to_string(),
+        status,
+        seconds: 0.0,
+    });
 }
 
 /// Every declared input present, readable and of the right kind; digests of each.

@@ -458,3 +458,37 @@ fn mean(v: &[f32]) -> f64 {
         v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchors_narrow_the_search_around_themselves() {
+        let window = anchored_band(400, 400, &[(100, 300)], 1, 150);
+        // The band bends through the anchor...
+        assert!(window.lo[100] <= 300 && 300 < window.hi[100]);
+        assert!(window.hi[100] - window.lo[100] <= 2 * 25 + 1);
+        // ...far from the diagonal it would otherwise follow, and widens away from it.
+        assert!(window.lo[100] > 200);
+        assert!(window.hi[250] - window.lo[250] > window.hi[100] - window.lo[100]);
+    }
+
+    #[test]
+    fn lead_and_tail_rates_stay_within_half_to_double() {
+        assert_eq!(end_knot(1.0, 1.5), Some((1.0, 1.5)));
+        assert_eq!(end_knot(0.5, 3.0), Some((0.5, 1.0)));
+        assert_eq!(end_knot(3.0, 0.5), Some((1.0, 0.5)));
+        assert_eq!(end_knot(0.0, 1.0), None);
+    }
+
+    #[test]
+    fn silence_is_rejected_with_a_reason() {
+        let silent = vec![0f32; 16_000 * 3];
+        let speechy: Vec<f32> = (0..16_000 * 3)
+            .map(|i| ((i as f32) * 0.05).sin() * 0.3)
+            .collect();
+        let err = align(&speechy, &silent, 3.0, 3.0, &AlignOptions::default()).err();
+        assert_eq!(err, Some(AlignError::NoSpeech("target")));
+    }
+}
