@@ -4,7 +4,7 @@ use crate::dtw::{dtw, Window};
 use crate::features::{mfcc, normalise, DIMS, HOP_S};
 use crate::vad::speech_frames;
 use serde::{Deserialize, Serialize};
-use vantage_core::{Confidence, Knot, Warp};
+use vantage_core::{CancelToken, Confidence, Knot, Warp};
 
 /// A known correspondence (e.g. the same word found in both transcripts).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,8 @@ pub struct AlignOptions {
     pub max_linear_s: f64,
     /// Known correspondences that narrow the search (sorted or not; conflicting ones are dropped).
     pub anchors: Vec<Anchor>,
+    /// Checked between the alignment's phases (each takes at most a few seconds).
+    pub cancel: CancelToken,
 }
 
 impl Default for AlignOptions {
@@ -33,6 +35,7 @@ impl Default for AlignOptions {
             smoothing_s: 0.05,
             max_linear_s: 0.8,
             anchors: Vec::new(),
+            cancel: CancelToken::default(),
         }
     }
 }
@@ -50,6 +53,8 @@ pub enum AlignError {
     },
     #[error("could not build a warp: {0}")]
     Warp(String),
+    #[error("cancelled")]
+    Cancelled,
 }
 
 pub struct AlignResult {
@@ -116,8 +121,16 @@ pub fn align(
     target_duration: f64,
     opts: &AlignOptions,
 ) -> Result<AlignResult, AlignError> {
+    let check = || {
+        if opts.cancel.is_cancelled() {
+            Err(AlignError::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
     let src = prepare(source, "source")?;
     let tgt = prepare(target, "target")?;
+    check()?;
     let (n, m) = (src.frames.len(), tgt.frames.len());
     // Compare the speech itself: pauses of any length are absorbed by the warp.
     let ratio = (tgt.speech_s / src.speech_s).max(src.speech_s / tgt.speech_s);
@@ -156,6 +169,7 @@ pub fn align(
             &css,
             &cts,
         )?;
+        check()?;
         let window = Window::around_path(&coarse, FACTOR, n, m, 2 * FACTOR);
         run(
             n,
@@ -166,6 +180,7 @@ pub fn align(
             &tgt.silent,
         )
     }?;
+    check()?;
 
     let knots = path_to_knots(&path, &src, &tgt, opts, source_duration, target_duration);
     let warp = Warp::new(knots).map_err(|e| AlignError::Warp(e.to_string()))?;

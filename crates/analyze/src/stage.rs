@@ -114,10 +114,12 @@ impl Stage for Analyze {
             smoothing_s: ctx.param_f64("smoothing_ms")? / 1000.0,
             max_linear_s: ctx.param_f64("max_linear_ms")? / 1000.0,
             anchors,
+            cancel: ctx.cancel.clone(),
         };
         let result = align(&source, &target, video.duration, target_duration, &opts).map_err(
             |e| match e {
                 AlignError::Warp(_) => StageError::Failed(e.to_string()),
+                AlignError::Cancelled => StageError::Cancelled,
                 _ => StageError::InvalidInput(e.to_string()),
             },
         )?;
