@@ -326,15 +326,7 @@ impl Cache {
             }
         }
         let (digest, _) = hash_file(&canonical)?;
-        let memo = FileMemo {
-            size,
-            mtime_ns,
-            inode,
-            digest,
-        };
-        if let Ok(raw) = serde_json::to_vec(&memo) {
-            self.files.insert(memo_key.as_bytes(), raw)?;
-        }
+        self.remember_file(&canonical, digest)?;
         Ok(digest)
     }
 

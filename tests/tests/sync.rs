@@ -6,6 +6,19 @@ use vantage_e2e::case::{build, cases, score, Case, CaseSpec};
 use vantage_e2e::tools::{duration, probe_json, s};
 use vantage_e2e::vantage::{run, stderr};
 
+/// `vantage sync SOURCE TARGET -o OUT ARGS...` on a case.
+fn sync(cache: &Path, case: &Case, out: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec![
+        "sync",
+        s(&case.source_video),
+        s(&case.target_audio),
+        "-o",
+        s(out),
+    ];
+    all.extend_from_slice(args);
+    run(cache, &all)
+}
+
 fn small_case(dir: &Path) -> (Case, CaseSpec) {
     let mut spec = cases()[0].clone();
     spec.words = 14;
@@ -35,17 +48,7 @@ fn sync_matches_the_target_and_reruns_incrementally() {
     let cache = dir.path().join("cache");
     let (case, _) = small_case(dir.path());
     let out = dir.path().join("out.mp4");
-    let o = run(
-        &cache,
-        &[
-            "sync",
-            s(&case.source_video),
-            s(&case.target_audio),
-            "-o",
-            s(&out),
-            "--json",
-        ],
-    );
+    let o = sync(&cache, &case, &out, &["--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
 
     // Duration and frame count follow the target audio.
@@ -99,17 +102,7 @@ fn sync_matches_the_target_and_reruns_incrementally() {
     );
 
     // Nothing changed: nothing runs.
-    let o = run(
-        &cache,
-        &[
-            "sync",
-            s(&case.source_video),
-            s(&case.target_audio),
-            "-o",
-            s(&out),
-            "--json",
-        ],
-    );
+    let o = sync(&cache, &case, &out, &["--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let events = json_events(&o.stdout);
     assert!(stages_with(&events, "done").is_empty(), "{events:?}");
@@ -117,19 +110,7 @@ fn sync_matches_the_target_and_reruns_incrementally() {
 
     // A late parameter reruns only that stage and what depends on it.
     let blend = dir.path().join("blend.mp4");
-    let o = run(
-        &cache,
-        &[
-            "sync",
-            s(&case.source_video),
-            s(&case.target_audio),
-            "-o",
-            s(&blend),
-            "--mode",
-            "blend",
-            "--json",
-        ],
-    );
+    let o = sync(&cache, &case, &blend, &["--mode", "blend", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stages_with(&json_events(&o.stdout), "done"),
@@ -143,18 +124,7 @@ fn sync_matches_the_target_and_reruns_incrementally() {
     );
 
     // A dry run reports every stage as cached.
-    let o = run(
-        &cache,
-        &[
-            "sync",
-            s(&case.source_video),
-            s(&case.target_audio),
-            "-o",
-            s(&blend),
-            "--dry-run",
-            "--json",
-        ],
-    );
+    let o = sync(&cache, &case, &blend, &["--dry-run", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stages_with(&json_events(&o.stdout), "cached").len(), 7);
 }
@@ -166,19 +136,11 @@ fn vfr_mode_stamps_the_timecodes_without_reencoding() {
     let (case, _) = small_case(dir.path());
     let out = dir.path().join("vfr.mp4");
     let tc = dir.path().join("timecodes.txt");
-    let o = run(
+    let o = sync(
         &cache,
-        &[
-            "sync",
-            s(&case.source_video),
-            s(&case.target_audio),
-            "-o",
-            s(&out),
-            "--mode",
-            "vfr",
-            "--timecodes",
-            s(&tc),
-        ],
+        &case,
+        &out,
+        &["--mode", "vfr", "--timecodes", s(&tc)],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let timecodes = parse_timecodes_v2(&std::fs::read_to_string(&tc).unwrap()).unwrap();
@@ -196,7 +158,7 @@ fn vfr_mode_stamps_the_timecodes_without_reencoding() {
     // Frames the warp places before the target's start are kept but not shown.
     let shown: Vec<f64> = timecodes.iter().copied().filter(|&t| t >= 0.0).collect();
     pts.retain(|&p| p >= 0.0);
-    // Every other source frame is kept (the mux may cut the tail to the audio's length).
+    // Every other source frame is kept (a tail past the audio's end may be cut).
     assert!(
         pts.len() + 2 >= shown.len() && pts.len() <= shown.len(),
         "{} vs {}",
