@@ -43,19 +43,4 @@ pub enum Event {
     },
 }
 
-impl Event {
-    pub fn stage(&self) -> Option<&str> {
-        match self {
-            Event::Queued { stage, .. }
-            | Event::Started { stage }
-            | Event::Progress { stage, .. }
-            | Event::Cached { stage }
-            | Event::Done { stage, .. }
-            | Event::Failed { stage, .. }
-            | Event::WouldRun { stage } => Some(stage),
-            Event::Finished { .. } => None,
-        }
-    }
-}
-
 pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;

@@ -295,11 +295,6 @@ impl Pipeline {
         self.stages.iter().find(|s| s.name == name)
     }
 
-    /// Type of whatever `source` refers to.
-    pub fn source_type(&self, source: &Source) -> Option<PortType> {
-        source_type(&self.inputs, &self.stages, source)
-    }
-
     /// Names of the stages downstream of `name` (not including it).
     pub fn downstream(&self, name: &str) -> Vec<String> {
         let Some(start) = self.graph.node_indices().find(|&n| self.graph[n] == name) else {

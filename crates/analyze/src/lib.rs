@@ -11,5 +11,4 @@ mod stage;
 mod vad;
 
 pub use align::{align, AlignError, AlignOptions, AlignResult, Anchor};
-pub use features::{mfcc, HOP_S};
 pub use stage::Analyze;

@@ -169,10 +169,6 @@ impl FramePlan {
             .iter()
             .map(move |p| (p.round().max(0.0) as usize).min(last))
     }
-
-    pub fn duration(&self) -> f64 {
-        self.positions.len() as f64 / self.fps.as_f64()
-    }
 }
 
 /// A run of output frames that a nearest-frame resample would show as one frozen picture.

@@ -62,36 +62,8 @@ impl Warp {
         Ok(Self { knots })
     }
 
-    /// The identity over `[0, duration]`.
-    pub fn identity(duration: f64) -> Result<Self, WarpError> {
-        Self::new(vec![
-            Knot {
-                source: 0.0,
-                target: 0.0,
-            },
-            Knot {
-                source: duration,
-                target: duration,
-            },
-        ])
-    }
-
     pub fn knots(&self) -> &[Knot] {
         &self.knots
-    }
-
-    pub fn source_range(&self) -> (f64, f64) {
-        (
-            self.knots[0].source,
-            self.knots[self.knots.len() - 1].source,
-        )
-    }
-
-    pub fn target_range(&self) -> (f64, f64) {
-        (
-            self.knots[0].target,
-            self.knots[self.knots.len() - 1].target,
-        )
     }
 
     /// Source time shown at target time `t` (linear extrapolation outside the knots).
@@ -106,13 +78,6 @@ impl Warp {
         let seg = self.segment_by(s, |k| k.source);
         let (a, b) = (self.knots[seg], self.knots[seg + 1]);
         a.target + (s - a.source) * (b.target - a.target) / (b.source - a.source)
-    }
-
-    /// Local rate d(target)/d(source) at source time `s`: above 1 the picture slows down.
-    pub fn rate_at_source(&self, s: f64) -> f64 {
-        let seg = self.segment_by(s, |k| k.source);
-        let (a, b) = (self.knots[seg], self.knots[seg + 1]);
-        (b.target - a.target) / (b.source - a.source)
     }
 
     /// Index of the segment whose span (by `coord`) holds `x`, clamped to the ends.
@@ -231,7 +196,6 @@ mod tests {
         }
         assert_eq!(w.target_at(0.5), 1.0);
         assert_eq!(w.source_at(2.5), 2.0);
-        assert_eq!(w.rate_at_source(2.0), 0.5);
         // Extrapolates with the end segments.
         assert_eq!(w.target_at(5.0), 7.0);
         assert_eq!(w.source_at(-1.0), -0.5);

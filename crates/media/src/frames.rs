@@ -111,10 +111,6 @@ impl FrameReader {
         })
     }
 
-    pub fn frames_read(&self) -> usize {
-        self.frames_read
-    }
-
     /// Read the next frame into `frame` (reusing its buffer). `Ok(false)` at the end.
     pub fn read_into(&mut self, frame: &mut Frame) -> Result<bool, MediaError> {
         let len = Frame::byte_len(self.width, self.height);
@@ -145,12 +141,6 @@ impl FrameReader {
         }
         self.frames_read += 1;
         Ok(true)
-    }
-
-    /// Read the next frame into a new buffer.
-    pub fn next_frame(&mut self) -> Result<Option<Frame>, MediaError> {
-        let mut f = Frame::black(self.width, self.height);
-        Ok(self.read_into(&mut f)?.then_some(f))
     }
 
     /// Stop decoding early (the rest of the stream is not needed).
@@ -287,10 +277,6 @@ impl FrameWriter {
             height,
             frames_written: 0,
         })
-    }
-
-    pub fn frames_written(&self) -> usize {
-        self.frames_written
     }
 
     pub fn write(&mut self, frame: &Frame) -> Result<(), MediaError> {
