@@ -1,11 +1,10 @@
 //! `predict-freeze`: which output frames would repeat under nearest-frame
 //! resampling, grouped into runs with a severity. Pure arithmetic on the
-//! alignment: no pixels are read.
+//! frame plan: no pixels are read.
 
-use serde_json::json;
 use vantage_core::{
-    Alignment, FramePlan, FreezePlan, FreezeSegment, ParamKind, ParamSpec, Params, Port, PortType,
-    Ports, Stage, StageContext, StageError,
+    FramePlan, FreezePlan, FreezeSegment, ParamSpec, Params, Port, PortType, Ports, Stage,
+    StageContext, StageError,
 };
 
 /// Severity of a run that shows one source frame `frames` times in a row.
@@ -69,29 +68,23 @@ impl Stage for PredictFreeze {
         "predict-freeze"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn describe(&self) -> &'static str {
-        "list the output frames a nearest-frame resample would repeat, with severity"
+        "list the output frames a nearest-frame render of the plan would repeat, with severity"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        vec![ParamSpec::new(
-            "fps",
-            ParamKind::Rate,
-            json!("source"),
-            "output frame rate",
-        )]
+        Vec::new()
     }
     fn ports(&self, _: &Params) -> Ports {
         Ports {
-            inputs: vec![Port::required("alignment", PortType::Alignment)],
+            inputs: vec![Port::required("plan", PortType::FramePlan)],
             outputs: vec![Port::required("freezes", PortType::FreezePlan)],
         }
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
-        let alignment: Alignment = ctx.read_json("alignment")?;
-        let fps = ctx.param_rate("fps", alignment.video.fps)?;
-        let freezes = predict(&FramePlan::from_alignment(&alignment, fps));
+        let plan: FramePlan = ctx.read_json("plan")?;
+        let freezes = predict(&plan);
         ctx.write_json("freezes", &freezes)?;
         ctx.report(
             1.0,

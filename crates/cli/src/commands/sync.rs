@@ -61,7 +61,6 @@ pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
         overrides.insert(0, set(format!("interpolate.method={method}"))?);
         if let Some(fps) = &args.fps {
             overrides.insert(0, set(format!("retime.fps={fps}"))?);
-            overrides.insert(0, set(format!("predict-freeze.fps={fps}"))?);
         }
     } else if args.fps.is_some() || args.freezes.is_some() {
         anyhow::bail!(
