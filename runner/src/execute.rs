@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use vantage_cache::{BlobRef, Cache, CacheError, Digest, Manifest, StageKey};
 use vantage_core::{CancelToken, StageContext, StageError};
@@ -113,7 +113,10 @@ pub async fn execute(
     let mut outcomes: Vec<StageOutcome> = Vec::new();
     let mut would_run: BTreeSet<String> = BTreeSet::new();
     let mut started_set: BTreeSet<String> = BTreeSet::new();
+    // Inputs known, not cached, waiting for slots: (stage, key, input files, CPU slots).
+    let mut ready: Vec<(&StageNode, StageKey, BTreeMap<String, PathBuf>, u32)> = Vec::new();
     let mut running: JoinSet<(String, StageResult)> = JoinSet::new();
+    let total_cpu = opts.cpu_slots.max(1);
 
     loop {
         // Launch (or satisfy from cache) every stage whose inputs are all known.
@@ -159,19 +162,41 @@ pub async fn execute(
                     stage: node.name.clone(),
                     key: key.short(),
                 });
-                running.spawn(run_stage(
-                    node.clone(),
-                    key,
-                    input_paths,
-                    Arc::clone(&cache),
-                    Arc::clone(&cpu),
-                    Arc::clone(&gpu),
-                    opts.cpu_slots.max(1),
-                    Arc::clone(&events),
-                    cancel.clone(),
-                ));
+                let slots = node.stage.resources(&node.params).cpu.clamp(1, total_cpu) as u32;
+                ready.push((node, key, input_paths, slots));
             }
         }
+        // Start what the slots allow, lightest first: a quick stage never waits
+        // for a heavy one that became ready at the same moment.
+        ready.sort_by_key(|r| r.3);
+        let mut waiting = Vec::new();
+        for (node, key, input_paths, slots) in ready.drain(..) {
+            let Ok(cpu_permit) = Arc::clone(&cpu).try_acquire_many_owned(slots) else {
+                waiting.push((node, key, input_paths, slots));
+                continue;
+            };
+            let gpu_permit = if node.stage.resources(&node.params).gpu {
+                match Arc::clone(&gpu).try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        waiting.push((node, key, input_paths, slots));
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            running.spawn(run_stage(
+                node.clone(),
+                key,
+                input_paths,
+                Arc::clone(&cache),
+                (cpu_permit, gpu_permit),
+                Arc::clone(&events),
+                cancel.clone(),
+            ));
+        }
+        ready = waiting;
         let Some(joined) = running.join_next().await else {
             break;
         };
@@ -340,31 +365,21 @@ fn stage_key(
     (key, paths)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Slots held for the whole run of a stage.
+type Permits = (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>);
+
 async fn run_stage(
     node: StageNode,
     key: StageKey,
     input_paths: BTreeMap<String, PathBuf>,
     cache: Arc<Cache>,
-    cpu: Arc<Semaphore>,
-    gpu: Arc<Semaphore>,
-    total_cpu: usize,
+    permits: Permits,
     events: EventSink,
     cancel: CancelToken,
 ) -> (String, StageResult) {
     let name = node.name.clone();
     let result = async {
-        let resources = node.stage.resources(&node.params);
-        let slots = resources.cpu.clamp(1, total_cpu) as u32;
-        let _cpu = cpu
-            .acquire_many(slots)
-            .await
-            .map_err(|_| RunError::Cancelled)?;
-        let _gpu = if resources.gpu {
-            Some(gpu.acquire().await.map_err(|_| RunError::Cancelled)?)
-        } else {
-            None
-        };
+        let threads = permits.0.num_permits();
         if cancel.is_cancelled() {
             return Err(RunError::Cancelled);
         }
@@ -404,7 +419,7 @@ async fn run_stage(
             outputs: outputs.clone(),
             params: node.params.clone(),
             cancel: cancel.clone(),
-            threads: slots as usize,
+            threads,
             progress,
         };
         let clock = Instant::now();
