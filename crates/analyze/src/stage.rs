@@ -6,7 +6,7 @@ use vantage_core::warp::format_timecodes_v2;
 use vantage_core::{
     Alignment, ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext, StageError,
 };
-use vantage_media::{probe, read_wav_mono, AUDIO_RATE};
+use vantage_media::{frame_times, probe, read_wav_mono, AUDIO_RATE};
 
 pub struct Analyze;
 
@@ -78,7 +78,8 @@ impl Stage for Analyze {
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let video_path = ctx.input("video")?;
         let info = probe(video_path)?;
-        let video = info.require_video(video_path)?.clone();
+        let stream = info.require_video(video_path)?;
+        let video = frame_times(video_path, stream)?;
         let read = |port: &str| -> Result<Vec<f32>, StageError> {
             let path = ctx.input(port)?;
             let (samples, rate) = read_wav_mono(path)?;
@@ -93,10 +94,7 @@ impl Stage for Analyze {
         let (source, target) = (read("source")?, read("target")?);
         // Put the source speech on the picture's clock: frame times count from
         // the first frame, the extracted audio from the first audio sample.
-        let offset = info
-            .audio
-            .as_ref()
-            .map_or(0.0, |a| a.start - info.video_start);
+        let offset = info.audio.as_ref().map_or(0.0, |a| a.start - stream.start);
         let source = align_to_picture(source, offset);
         let target_duration = target.len() as f64 / AUDIO_RATE as f64;
         if target_duration <= 0.0 {

@@ -75,7 +75,7 @@ impl FrameReader {
         let video = info.require_video(path)?;
         let (width, height) = (video.width, video.height);
         let p = path.to_string_lossy();
-        let map = format!("0:{}", info.video_stream.unwrap_or(0));
+        let map = format!("0:{}", video.index);
         // passthrough: every coded frame exactly once, no rate conversion.
         let cmd = ffmpeg(&[
             "-i",

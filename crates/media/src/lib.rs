@@ -17,4 +17,4 @@ pub use error::MediaError;
 pub use frames::{EncodeSettings, Frame, FrameReader, FrameWriter};
 pub use mp4::restamp_video;
 pub use mux::mux;
-pub use probe::{probe, AudioStream, MediaInfo};
+pub use probe::{frame_times, probe, AudioStream, MediaInfo, VideoStream};

@@ -1,4 +1,6 @@
-//! Probe a media file: streams, codecs, rate, real frame timestamps.
+//! Probe a media file: [`probe`] reads the container's stream table (one
+//! cheap ffprobe call); [`frame_times`] lists the picture's real frame
+//! timestamps (one pass over the packet index) for the stages that need them.
 
 use crate::process::run_ffprobe;
 use crate::MediaError;
@@ -16,28 +18,39 @@ pub struct AudioStream {
     pub duration: f64,
 }
 
+/// The picture stream as the container describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoStream {
+    /// Absolute index of the stream in the file (cover art is skipped).
+    pub index: usize,
+    pub codec: String,
+    /// Size as displayed, i.e. after rotation (ffmpeg's decoder rotates).
+    pub width: u32,
+    pub height: u32,
+    pub fps: Rational,
+    /// Start of the stream on the container's clock, in seconds.
+    pub start: f64,
+    pub duration: f64,
+    /// Frame count from the container header, where it has one.
+    pub frames: Option<usize>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct MediaInfo {
     pub format: String,
     pub duration: f64,
-    /// The picture (frame times from its first frame; sizes as displayed, i.e. after rotation).
-    pub video: Option<VideoInfo>,
-    /// Absolute index of that stream in the file (cover art is skipped).
-    pub video_stream: Option<usize>,
-    /// Start of the picture on the container's clock, in seconds.
-    pub video_start: f64,
-    pub video_codec: Option<String>,
+    pub video: Option<VideoStream>,
     pub audio: Option<AudioStream>,
 }
 
 impl MediaInfo {
     /// The video stream, or a clear error naming the file.
-    pub fn require_video(&self, path: &Path) -> Result<&VideoInfo, MediaError> {
+    pub fn require_video(&self, path: &Path) -> Result<&VideoStream, MediaError> {
         let v = self
             .video
             .as_ref()
             .ok_or_else(|| MediaError::NoVideo(path.to_path_buf()))?;
-        if v.frame_times.is_empty() || v.duration <= 0.0 {
+        if v.frames == Some(0) || v.duration <= 0.0 {
             return Err(MediaError::Empty(path.to_path_buf(), "video"));
         }
         Ok(v)
@@ -163,43 +176,45 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
             duration: num(&s.duration).unwrap_or(format_duration),
         });
 
-    let video_stream = parsed
+    let video = parsed
         .streams
         .iter()
-        .find(|s| s.codec_type.as_deref() == Some("video") && s.disposition.attached_pic == 0);
-    let (video, video_start) = match video_stream {
-        None => (None, 0.0),
-        Some(s) => {
-            let (v, start) = probe_video(path, s, format_duration)?;
-            (Some(v), start)
-        }
-    };
+        .find(|s| s.codec_type.as_deref() == Some("video") && s.disposition.attached_pic == 0)
+        .map(|s| {
+            let (mut width, mut height) = (s.width.unwrap_or(0), s.height.unwrap_or(0));
+            if s.rotation().rem_euclid(180) == 90 {
+                std::mem::swap(&mut width, &mut height);
+            }
+            VideoStream {
+                index: s.index,
+                codec: s.codec_name.clone().unwrap_or_default(),
+                width,
+                height,
+                fps: s
+                    .avg_frame_rate
+                    .as_deref()
+                    .and_then(Rational::parse)
+                    .or_else(|| s.r_frame_rate.as_deref().and_then(Rational::parse))
+                    .unwrap_or(Rational { num: 25, den: 1 }),
+                start: num(&s.start_time).unwrap_or(0.0),
+                duration: num(&s.duration).unwrap_or(format_duration),
+                frames: num(&s.nb_frames).map(|n| n as usize),
+            }
+        });
     Ok(MediaInfo {
         format: format_name,
         duration: format_duration,
         video,
-        video_stream: video_stream.map(|s| s.index),
-        video_start,
-        video_codec: video_stream.and_then(|s| s.codec_name.clone()),
         audio,
     })
 }
 
-/// The stream's facts and its first frame's time on the container clock.
-fn probe_video(
-    path: &Path,
-    s: &Stream,
-    format_duration: f64,
-) -> Result<(VideoInfo, f64), MediaError> {
-    let fps = s
-        .avg_frame_rate
-        .as_deref()
-        .and_then(Rational::parse)
-        .or_else(|| s.r_frame_rate.as_deref().and_then(Rational::parse))
-        .unwrap_or(Rational { num: 25, den: 1 });
+/// Presentation time of every frame of `stream` (from the packet index: no
+/// decoding), from the first frame at 0, and whether the rate varies.
+pub fn frame_times(path: &Path, stream: &VideoStream) -> Result<VideoInfo, MediaError> {
+    let fps = stream.fps;
     let p = path.to_string_lossy();
-    let select = format!("{}", s.index);
-    // Packet timestamps come from the container index: no decoding needed.
+    let select = stream.index.to_string();
     let (ok, out, _) = run_ffprobe(&[
         "-select_streams",
         &select,
@@ -219,9 +234,9 @@ fn probe_video(
     };
     if times.is_empty() {
         // Containers without timestamps: fall back to a constant rate.
-        let n = num(&s.nb_frames).map(|n| n as usize).unwrap_or_else(|| {
-            (num(&s.duration).unwrap_or(format_duration) * fps.as_f64()).round() as usize
-        });
+        let n = stream
+            .frames
+            .unwrap_or_else(|| (stream.duration * fps.as_f64()).round() as usize);
         times = (0..n).map(|i| i as f64 / fps.as_f64()).collect();
     }
     times.sort_by(f64::total_cmp);
@@ -230,28 +245,23 @@ fn probe_video(
     for t in &mut times {
         *t -= first;
     }
+    if times.is_empty() {
+        return Err(MediaError::Empty(path.to_path_buf(), "video"));
+    }
     let intervals: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     let median = median(&intervals).unwrap_or(1.0 / fps.as_f64());
     let vfr = intervals
         .iter()
         .any(|d| (d - median).abs() > (0.0015f64).max(0.05 * median));
     let duration = times.last().map(|t| t + median).unwrap_or(0.0);
-    // ffmpeg's decoder applies the rotation, so frames arrive with the displayed size.
-    let (mut width, mut height) = (s.width.unwrap_or(0), s.height.unwrap_or(0));
-    if s.rotation().rem_euclid(180) == 90 {
-        std::mem::swap(&mut width, &mut height);
-    }
-    Ok((
-        VideoInfo {
-            width,
-            height,
-            fps,
-            frame_times: times,
-            duration,
-            vfr,
-        },
-        first,
-    ))
+    Ok(VideoInfo {
+        width: stream.width,
+        height: stream.height,
+        fps,
+        frame_times: times,
+        duration,
+        vfr,
+    })
 }
 
 fn median(v: &[f64]) -> Option<f64> {

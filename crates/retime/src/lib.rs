@@ -12,7 +12,7 @@ use vantage_core::{
     Alignment, FramePlan, ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext,
     StageError,
 };
-use vantage_media::{probe, restamp_video};
+use vantage_media::{frame_times, probe, restamp_video};
 
 pub struct Retime;
 
@@ -81,7 +81,8 @@ impl Stage for RetimeVfr {
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let video = ctx.input("video")?;
         let info = probe(video)?;
-        let frames = info.require_video(video)?.frame_count();
+        let stream = info.require_video(video)?;
+        let frames = frame_times(video, stream)?.frame_count();
         let tc_path = ctx.input("timecodes")?;
         let text = std::fs::read_to_string(tc_path)
             .map_err(StageError::io(format!("reading {}", tc_path.display())))?;
@@ -99,10 +100,9 @@ impl Stage for RetimeVfr {
         if let Some(a) = audio {
             probe(a)?.require_audio(a)?;
         }
-        let stream = info.video_stream.unwrap_or(0);
         restamp_video(
             video,
-            stream,
+            stream.index,
             &timecodes,
             audio,
             ctx.output("video")?,
