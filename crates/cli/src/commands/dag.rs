@@ -42,10 +42,15 @@ fn text(p: &Pipeline) -> String {
     s
 }
 
+/// A node id both formats accept ('-' is not allowed in them).
+fn id(name: &str) -> String {
+    id(name)
+}
+
 fn node_of(src: &Source) -> String {
     match src {
-        Source::Input(name) => format!("input_{}", name.replace('-', "_")),
-        Source::Stage { stage, .. } => stage.replace('-', "_"),
+        Source::Input(name) => format!("input_{}", id(name)),
+        Source::Stage { stage, .. } => id(stage),
     }
 }
 
@@ -61,7 +66,7 @@ fn dot(p: &Pipeline) -> String {
     for i in &p.inputs {
         s += &format!(
             "  input_{} [label=\"{}\\n({})\", shape=oval];\n",
-            i.name.replace('-', "_"),
+            id(&i.name),
             i.name,
             i.ty
         );
@@ -69,7 +74,7 @@ fn dot(p: &Pipeline) -> String {
     for st in &p.stages {
         s += &format!(
             "  {} [label=\"{}\\n[{}]\", shape=box];\n",
-            st.name.replace('-', "_"),
+            id(&st.name),
             st.name,
             st.kind()
         );
@@ -77,7 +82,7 @@ fn dot(p: &Pipeline) -> String {
             s += &format!(
                 "  {} -> {} [label=\"{}→{}\"];\n",
                 node_of(src),
-                st.name.replace('-', "_"),
+                id(&st.name),
                 port_of(src),
                 port
             );
@@ -86,7 +91,7 @@ fn dot(p: &Pipeline) -> String {
     for (name, src) in &p.outputs {
         s += &format!(
             "  output_{0} [label=\"{name}\", shape=oval];\n  {1} -> output_{0};\n",
-            name.replace('-', "_"),
+            id(name),
             node_of(src)
         );
     }
@@ -96,35 +101,16 @@ fn dot(p: &Pipeline) -> String {
 fn mermaid(p: &Pipeline) -> String {
     let mut s = String::from("flowchart LR\n");
     for i in &p.inputs {
-        s += &format!(
-            "  input_{}([{}: {}])\n",
-            i.name.replace('-', "_"),
-            i.name,
-            i.ty
-        );
+        s += &format!("  input_{}([{}: {}])\n", id(&i.name), i.name, i.ty);
     }
     for st in &p.stages {
-        s += &format!(
-            "  {}[\"{}<br/>{}\"]\n",
-            st.name.replace('-', "_"),
-            st.name,
-            st.kind()
-        );
+        s += &format!("  {}[\"{}<br/>{}\"]\n", id(&st.name), st.name, st.kind());
         for (port, src) in &st.inputs {
-            s += &format!(
-                "  {} -->|{}| {}\n",
-                node_of(src),
-                port,
-                st.name.replace('-', "_")
-            );
+            s += &format!("  {} -->|{}| {}\n", node_of(src), port, id(&st.name));
         }
     }
     for (name, src) in &p.outputs {
-        s += &format!(
-            "  {} --> output_{}(({name}))\n",
-            node_of(src),
-            name.replace('-', "_")
-        );
+        s += &format!("  {} --> output_{}(({name}))\n", node_of(src), id(name));
     }
     s
 }

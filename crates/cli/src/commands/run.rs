@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use vantage_cache::Cache;
 use vantage_core::CancelToken;
-use vantage_runner::{deliver, execute, Force, Override, Pipeline, RunError, RunOptions};
+use vantage_runner::{deliver, execute, Force, Override, Pipeline, Registry, RunError, RunOptions};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -101,11 +101,12 @@ pub fn run(args: RunArgs, cache_dir: &Path) -> Result<ExitCode> {
             }
         }
     }
-    execute_and_deliver(&pipeline, inputs, outputs, &args.common, cache_dir)
+    execute_and_deliver(&reg, &pipeline, inputs, outputs, &args.common, cache_dir)
 }
 
 /// Run a validated pipeline and copy the requested outputs into place.
 pub fn execute_and_deliver(
+    reg: &Registry,
     pipeline: &Pipeline,
     inputs: BTreeMap<String, PathBuf>,
     outputs: Vec<(String, PathBuf)>,
@@ -134,7 +135,6 @@ pub fn execute_and_deliver(
             }
         }
     }
-    let reg = registry();
     let cache = Arc::new(
         Cache::open(cache_dir)
             .with_context(|| format!("opening the cache at {}", cache_dir.display()))?,
@@ -164,7 +164,7 @@ pub fn execute_and_deliver(
     });
     let result = runtime.block_on(execute(
         pipeline,
-        &reg,
+        reg,
         &inputs,
         Arc::clone(&cache),
         &opts,

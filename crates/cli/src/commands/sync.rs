@@ -67,11 +67,8 @@ pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
             "--fps and --freezes do not apply to --mode vfr, which keeps every source frame"
         );
     }
-    let pipeline = pipelines::load(
-        if vfr { "sync-vfr" } else { "sync" },
-        &registry(),
-        &overrides,
-    )?;
+    let reg = registry();
+    let pipeline = pipelines::load(if vfr { "sync-vfr" } else { "sync" }, &reg, &overrides)?;
     let inputs = BTreeMap::from([
         ("video".to_string(), args.src_video.clone()),
         ("audio".to_string(), args.target_audio.clone()),
@@ -86,5 +83,5 @@ pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
             outputs.push((name.to_string(), p.clone()));
         }
     }
-    execute_and_deliver(&pipeline, inputs, outputs, &args.common, cache_dir)
+    execute_and_deliver(&reg, &pipeline, inputs, outputs, &args.common, cache_dir)
 }
