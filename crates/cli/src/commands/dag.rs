@@ -44,7 +44,7 @@ fn text(p: &Pipeline) -> String {
 
 /// A node id both formats accept ('-' is not allowed in them).
 fn id(name: &str) -> String {
-    id(name)
+    name.replace('-', "_")
 }
 
 fn node_of(src: &Source) -> String {
