@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use vantage_e2e::speech::{script, speak, Voice};
-use vantage_e2e::tools::{ffmpeg, s};
+use vantage_e2e::tools::{ffmpeg, s, talking_clip};
 use vantage_e2e::vantage::{run, stderr};
 
 struct Fixture {
@@ -15,34 +15,19 @@ struct Fixture {
 /// A short valid source video with speech, and a valid target speech file.
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let (words, _) = script(8);
     let voice = Voice {
         name: "en-us",
         speed: 160,
         pitch: 50,
     };
-    let sp = speak(&words, &voice, &vec![0.1; words.len()], 0.3);
-    let speech = dir.path().join("speech.wav");
-    sp.write_wav(&speech).unwrap();
-    let video = dir.path().join("video.mp4");
-    let d = format!("{:.3}", sp.duration());
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    let (video, speech) = talking_clip(
+        dir.path(),
+        "video",
+        8,
+        &voice,
+        0.1,
         "testsrc=size=160x120:rate=24",
-        "-i",
-        s(&speech),
-        "-t",
-        &d,
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        s(&video),
-    ]);
+    );
     let cache = dir.path().join("cache");
     Fixture {
         dir,

@@ -2,59 +2,34 @@
 //! the next run resumes from the stages that finished.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use vantage_e2e::speech::{script, speak, Voice};
-use vantage_e2e::tools::{ffmpeg, s};
+use vantage_e2e::tools::{s, talking_clip};
 use vantage_e2e::vantage::{run, spawn_until_rendering, stderr};
 
 /// A 640x360 clip with speech, and the same words in another voice.
 fn clip(dir: &Path) -> (PathBuf, PathBuf) {
+    let source_voice = Voice {
+        name: "en-us",
+        speed: 150,
+        pitch: 50,
+    };
+    let (video, _) = talking_clip(
+        dir,
+        "video",
+        16,
+        &source_voice,
+        0.15,
+        "testsrc2=size=640x360:rate=24",
+    );
+    let target_voice = Voice {
+        name: "en+f3",
+        speed: 130,
+        pitch: 60,
+    };
     let (words, _) = script(16);
-    let sp = speak(
-        &words,
-        &Voice {
-            name: "en-us",
-            speed: 150,
-            pitch: 50,
-        },
-        &vec![0.15; words.len()],
-        0.3,
-    );
-    let speech = dir.join("speech.wav");
-    sp.write_wav(&speech).unwrap();
-    let target = speak(
-        &words,
-        &Voice {
-            name: "en+f3",
-            speed: 130,
-            pitch: 60,
-        },
-        &vec![0.25; words.len()],
-        0.3,
-    );
+    let target = speak(&words, &target_voice, &vec![0.25; words.len()], 0.3);
     let target_path = dir.join("target.wav");
     target.write_wav(&target_path).unwrap();
-    let video = dir.join("video.mp4");
-    let d = format!("{:.3}", sp.duration());
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=24",
-        "-i",
-        s(&speech),
-        "-t",
-        &d,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        s(&video),
-    ]);
     (video, target_path)
 }
 
@@ -122,11 +97,8 @@ fn ctrl_c_stops_cleanly_and_keeps_finished_stages() {
     let out = dir.path().join("out.mp4");
     let mut child = spawn_until_rendering(&cache, &slow_sync(&video, &target, &out))
         .expect("finished before Ctrl-C");
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     assert_eq!(
         child.wait().unwrap().code(),
         Some(130),
