@@ -37,6 +37,11 @@ enum Command {
     },
     /// List the stage types a pipeline can use, with their ports and parameters.
     Stages,
+    /// Install, list and verify model weights (Whisper, RIFE).
+    Weights {
+        #[command(subcommand)]
+        action: commands::weights::WeightsAction,
+    },
     /// Inspect and maintain the cache.
     Cache {
         #[command(subcommand)]
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => commands::sync::sync(args, &cache_dir),
         Command::Dag { pipeline, format } => commands::dag::dag(&pipeline, format),
         Command::Stages => commands::stages::stages(),
+        Command::Weights { action } => commands::weights::weights(action),
         Command::Cache { action } => commands::cache::cache(action, &cache_dir),
     };
     match result {

