@@ -79,8 +79,9 @@ mod tests {
             let peak = row.iter().cloned().fold(0f32, f32::max);
             assert!(peak > 0.0, "band {m} is empty");
         }
-        // Known values of Whisper's mel_80 (first band peaks at bin 1, 40 Hz).
-        assert!((fb[1] - 0.024_862_03).abs() < 1e-7, "{}", fb[1]);
+        // Hand-computed from the Slaney formulas.
+        // Band 0 spans 0..37.2..74.5 Hz: at 40 Hz, (74.48-40)/(74.48-37.24) × 2/74.48.
+        assert!((fb[1] - 0.024_862_6).abs() < 1e-7, "{}", fb[1]);
         assert_eq!(fb[0], 0.0);
     }
 }
