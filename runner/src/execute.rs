@@ -105,6 +105,7 @@ pub async fn execute(
 ) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     let input_digests = check_inputs(pipeline, registry, inputs, &cache)?;
+    let weights = weight_digests(pipeline)?;
 
     let cpu = Arc::new(Semaphore::new(opts.cpu_slots.max(1)));
     let gpu = Arc::new(Semaphore::new(opts.gpu_slots.max(1)));
@@ -145,7 +146,14 @@ pub async fn execute(
                 }
                 started_set.insert(node.name.clone());
                 progressed = true;
-                let (key, input_paths) = stage_key(node, &input_digests, inputs, &finished, &cache);
+                let (key, input_paths) = stage_key(
+                    node,
+                    &input_digests,
+                    &weights[&node.name],
+                    inputs,
+                    &finished,
+                    &cache,
+                );
                 if !opts.force.applies(&node.name) {
                     if let Some(m) = cache.lookup(&key)? {
                         settle(&events, &mut outcomes, &node.name, StageStatus::Cached);
@@ -334,10 +342,31 @@ fn check_inputs(
     }
 }
 
+/// The weights every stage would use, by stage name; any missing weights
+/// fail the run before anything starts.
+fn weight_digests(pipeline: &Pipeline) -> Result<HashMap<String, Vec<String>>, RunError> {
+    let mut digests = HashMap::new();
+    let mut problems = Vec::new();
+    for node in &pipeline.stages {
+        match node.stage.weight_digests(&node.params) {
+            Ok(d) => {
+                digests.insert(node.name.clone(), d);
+            }
+            Err(msg) => problems.push(format!("stage '{}' ({}): {msg}", node.name, node.kind())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(digests)
+    } else {
+        Err(RunError::Inputs(problems.join("\n")))
+    }
+}
+
 /// The cache key of a stage whose inputs are all known, and its input files.
 fn stage_key(
     node: &StageNode,
     input_digests: &HashMap<String, Digest>,
+    weights: &[String],
     inputs: &BTreeMap<String, PathBuf>,
     finished: &HashMap<String, BTreeMap<String, BlobRef>>,
     cache: &Cache,
@@ -360,7 +389,7 @@ fn stage_key(
         node.stage.version(),
         &node.params,
         &digests,
-        &node.stage.weight_digests(&node.params),
+        weights,
     );
     (key, paths)
 }

@@ -462,6 +462,7 @@ fn confidence(path: &[(usize, usize)], src: &Side, tgt: &Side, warp: &Warp) -> C
         plausible_rate_share,
         source_speech_s: src.speech_s,
         target_speech_s: tgt.speech_s,
+        words: None,
         warnings,
     }
 }

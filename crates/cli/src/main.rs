@@ -37,6 +37,8 @@ enum Command {
     },
     /// List the stage types a pipeline can use, with their ports and parameters.
     Stages,
+    /// Print the words of an audio or video file with their start and end times (Whisper).
+    Transcribe(commands::transcribe::TranscribeArgs),
     /// Install, list and verify model weights (Whisper, RIFE).
     Weights {
         #[command(subcommand)]
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => commands::sync::sync(args, &cache_dir),
         Command::Dag { pipeline, format } => commands::dag::dag(&pipeline, format),
         Command::Stages => commands::stages::stages(),
+        Command::Transcribe(args) => commands::transcribe::run(args),
         Command::Weights { action } => commands::weights::weights(action),
         Command::Cache { action } => commands::cache::cache(action, &cache_dir),
     };

@@ -13,6 +13,7 @@ pub fn registry() -> Registry {
         .register(vantage_retime::Retime)
         .register(vantage_retime::RetimeVfr)
         .register(vantage_interpolate::Interpolate)
+        .register(vantage_transcribe::Transcribe)
         .register(Exec)
         .with_input_check(Arc::new(check_input));
     r

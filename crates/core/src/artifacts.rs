@@ -114,8 +114,55 @@ pub struct Confidence {
     /// Seconds of detected speech in source and target.
     pub source_speech_s: f64,
     pub target_speech_s: f64,
+    /// How the two transcripts' words matched, when transcripts were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<WordMatch>,
     /// Human-readable warnings (empty when the alignment looks sound).
     pub warnings: Vec<String>,
+}
+
+/// How the words of the source and target transcripts correspond.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WordMatch {
+    pub source_words: usize,
+    pub target_words: usize,
+    /// Word pairs judged the same word (used as anchors).
+    pub matched: usize,
+    /// matched / max(source_words, target_words).
+    pub match_ratio: f64,
+    /// Words only one side says (after alignment), in order.
+    pub unmatched_source: Vec<String>,
+    pub unmatched_target: Vec<String>,
+}
+
+/// Output of `transcribe`: what was said, word by word, with times.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transcript {
+    /// Model name or path.
+    pub model: String,
+    /// Language code, given or detected (`en`, `de`, ...).
+    pub language: String,
+    /// Seconds of audio transcribed.
+    pub duration: f64,
+    pub segments: Vec<TranscriptSegment>,
+    pub words: Vec<Word>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptSegment {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Word {
+    /// As recognised, with punctuation (`Yesterday,`).
+    pub text: String,
+    pub start: f64,
+    pub end: f64,
+    /// Mean token probability (0..1).
+    pub probability: f64,
 }
 
 /// Output of `analyze`: the warp plus everything downstream stages need.

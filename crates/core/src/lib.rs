@@ -9,7 +9,8 @@ pub mod stage;
 pub mod warp;
 
 pub use artifacts::{
-    Alignment, Confidence, FramePlan, FreezePlan, FreezeSegment, Rational, VideoInfo,
+    Alignment, Confidence, FramePlan, FreezePlan, FreezeSegment, Rational, Transcript,
+    TranscriptSegment, VideoInfo, Word, WordMatch,
 };
 pub use stage::{
     CancelToken, ParamKind, ParamSpec, Params, Port, PortType, Ports, Progress, Resources, Stage,

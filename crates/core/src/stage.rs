@@ -31,12 +31,14 @@ pub enum PortType {
     FramePlan,
     /// A [`crate::FreezePlan`] as JSON.
     FreezePlan,
+    /// A [`crate::Transcript`] (words with times) as JSON.
+    Transcript,
     /// "timecode format v2" text.
     Timecodes,
 }
 
 impl PortType {
-    pub const ALL: [PortType; 10] = [
+    pub const ALL: [PortType; 11] = [
         PortType::File,
         PortType::Media,
         PortType::Video,
@@ -46,6 +48,7 @@ impl PortType {
         PortType::Alignment,
         PortType::FramePlan,
         PortType::FreezePlan,
+        PortType::Transcript,
         PortType::Timecodes,
     ];
 
@@ -60,6 +63,7 @@ impl PortType {
             PortType::Alignment => "alignment",
             PortType::FramePlan => "frame-plan",
             PortType::FreezePlan => "freeze-plan",
+            PortType::Transcript => "transcript",
             PortType::Timecodes => "timecodes",
         }
     }
@@ -74,9 +78,11 @@ impl PortType {
             PortType::Video | PortType::Media => "mp4",
             PortType::Audio => "m4a",
             PortType::Wav => "wav",
-            PortType::Json | PortType::Alignment | PortType::FramePlan | PortType::FreezePlan => {
-                "json"
-            }
+            PortType::Json
+            | PortType::Alignment
+            | PortType::FramePlan
+            | PortType::FreezePlan
+            | PortType::Transcript => "json",
             PortType::Timecodes => "txt",
             PortType::File => "bin",
         }
@@ -88,9 +94,10 @@ impl PortType {
             PortType::Media | PortType::Json | PortType::Timecodes => Some(PortType::File),
             PortType::Video | PortType::Audio => Some(PortType::Media),
             PortType::Wav => Some(PortType::Audio),
-            PortType::Alignment | PortType::FramePlan | PortType::FreezePlan => {
-                Some(PortType::Json)
-            }
+            PortType::Alignment
+            | PortType::FramePlan
+            | PortType::FreezePlan
+            | PortType::Transcript => Some(PortType::Json),
         }
     }
 
@@ -454,9 +461,11 @@ pub trait Stage: Send + Sync + 'static {
     fn resources(&self, _params: &Params) -> Resources {
         Resources::default()
     }
-    /// Digests of model weights this run would use; part of the cache key.
-    fn weight_digests(&self, _params: &Params) -> Vec<String> {
-        Vec::new()
+    /// Digests of the model weights a run with `params` would use; part of
+    /// the cache key. Asked before any stage runs: an error (weights not
+    /// installed) stops the pipeline up front and should say how to fix it.
+    fn weight_digests(&self, _params: &Params) -> Result<Vec<String>, String> {
+        Ok(Vec::new())
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
 }

@@ -3,6 +3,7 @@ pub mod dag;
 pub mod run;
 pub mod stages;
 pub mod sync;
+pub mod transcribe;
 pub mod weights;
 
 use std::path::PathBuf;

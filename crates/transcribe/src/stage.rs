@@ -1,0 +1,127 @@
+//! The `transcribe` stage.
+
+use crate::{default_threads, load, transcribe, Options, TranscribeError};
+use serde_json::json;
+use vantage_core::{
+    ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext, StageError,
+};
+use vantage_media::{read_wav_mono, AUDIO_RATE};
+use vantage_weights::{Installed, Kind, Store};
+
+pub struct Transcribe;
+
+fn model_param(params: &Params) -> &str {
+    params
+        .get("model")
+        .and_then(|v| v.as_str())
+        .unwrap_or("tiny.en")
+}
+
+/// Threads this run uses (0 in the params: leave a core free).
+fn threads(params: &Params) -> usize {
+    match params.get("threads").and_then(|v| v.as_u64()) {
+        Some(n) if n > 0 => n as usize,
+        _ => default_threads(),
+    }
+}
+
+fn resolve(params: &Params) -> Result<Installed, String> {
+    Store::open(Store::default_root())
+        .resolve(model_param(params), Kind::Whisper)
+        .map_err(|e| e.to_string())
+}
+
+impl Stage for Transcribe {
+    fn kind(&self) -> &'static str {
+        "transcribe"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn describe(&self) -> &'static str {
+        "speech to words with start/end times and probabilities (Whisper, DTW word timestamps)"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::new(
+                "model",
+                ParamKind::Text,
+                json!("tiny.en"),
+                "installed Whisper model (tiny.en, base; see `vantage weights list`) or the path of a GGML model file",
+            ),
+            ParamSpec::new(
+                "language",
+                ParamKind::Text,
+                json!("auto"),
+                "language code (en, de, ...) or auto to detect it; English-only models always use en",
+            ),
+            ParamSpec::new(
+                "threads",
+                ParamKind::Int { min: 0, max: 64 },
+                json!(0),
+                "CPU threads for whisper.cpp; 0 leaves one core free (ggml threads busy-wait, so oversubscribing is very slow)",
+            ),
+            ParamSpec::new(
+                "beam_size",
+                ParamKind::Int { min: 1, max: 8 },
+                json!(1),
+                "1 decodes greedily; more runs a beam search of that width (slower, sometimes more accurate)",
+            ),
+        ]
+    }
+    fn ports(&self, _: &Params) -> Ports {
+        Ports {
+            inputs: vec![Port::required("audio", PortType::Wav)],
+            outputs: vec![Port::required("transcript", PortType::Transcript)],
+        }
+    }
+    fn resources(&self, params: &Params) -> Resources {
+        if cfg!(feature = "cuda") {
+            Resources { cpu: 1, gpu: true }
+        } else {
+            Resources {
+                cpu: threads(params),
+                gpu: false,
+            }
+        }
+    }
+    fn weight_digests(&self, params: &Params) -> Result<Vec<String>, String> {
+        Ok(vec![resolve(params)?.blake3])
+    }
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        let weights = resolve(&ctx.params).map_err(StageError::InvalidInput)?;
+        let path = ctx.input("audio")?;
+        let (samples, rate) = read_wav_mono(path)?;
+        if rate != AUDIO_RATE {
+            return Err(StageError::InvalidInput(format!(
+                "{} is {rate} Hz; transcribe needs {AUDIO_RATE} Hz mono WAV (run it through extract-audio)",
+                path.display()
+            )));
+        }
+        ctx.report(0.05, &format!("loading {}", weights.name));
+        let model = load(&weights.path, &weights.blake3, true).map_err(to_stage_error)?;
+        ctx.report(0.1, "transcribing");
+        let opts = Options {
+            language: Some(ctx.param_str("language")?.to_string()),
+            threads: threads(&ctx.params),
+            beam_size: ctx.param_i64("beam_size")?.max(1) as usize,
+            cancel: ctx.cancel.clone(),
+        };
+        let transcript =
+            transcribe(&model, &weights.name, &samples, &opts).map_err(to_stage_error)?;
+        ctx.write_json("transcript", &transcript)?;
+        ctx.report(
+            1.0,
+            &format!("{} words ({})", transcript.words.len(), transcript.language),
+        );
+        Ok(())
+    }
+}
+
+fn to_stage_error(e: TranscribeError) -> StageError {
+    match e {
+        TranscribeError::Cancelled => StageError::Cancelled,
+        TranscribeError::BadOption(m) | TranscribeError::Model(m) => StageError::InvalidInput(m),
+        TranscribeError::Whisper(m) => StageError::Failed(m),
+    }
+}
