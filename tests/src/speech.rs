@@ -90,6 +90,13 @@ fn say(word: &str, voice: &Voice) -> (Vec<i16>, u32) {
     (samples[first..=last].to_vec(), rate)
 }
 
+/// Speak each sentence whole (natural prosody), `pause` seconds apart;
+/// `words` holds each sentence's (start, end).
+pub fn speak_sentences(sentences: &[&str], voice: &Voice, pause: f64) -> Speech {
+    let pauses = vec![pause; sentences.len()];
+    speak(sentences, voice, &pauses, pause)
+}
+
 /// Speak `words` with `voice`, inserting `pauses[k]` seconds before word k and `tail` after the last.
 pub fn speak(words: &[&str], voice: &Voice, pauses: &[f64], tail: f64) -> Speech {
     assert_eq!(words.len(), pauses.len());

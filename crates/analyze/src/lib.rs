@@ -9,6 +9,8 @@ mod dtw;
 mod features;
 mod stage;
 mod vad;
+pub mod words;
 
 pub use align::{align, AlignError, AlignOptions, AlignResult, Anchor};
 pub use stage::Analyze;
+pub use vad::voice_activity;

@@ -61,3 +61,8 @@ mod tests {
         assert!(speech_frames(&[-120.0; 500]).iter().all(|&s| !s));
     }
 }
+
+/// Speech flags, one per 10 ms, of 16 kHz mono samples.
+pub fn voice_activity(samples: &[f32]) -> Vec<bool> {
+    speech_frames(&crate::features::mfcc(samples).energy_db)
+}

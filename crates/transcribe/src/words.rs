@@ -112,7 +112,7 @@ pub fn transcribe(
         language,
         duration: samples.len() as f64 / 16_000.0,
         segments,
-        words: words(&tokens),
+        words: snap_to_speech(words(&tokens), &vantage_analyze::voice_activity(samples)),
     })
 }
 
@@ -199,6 +199,70 @@ fn words(tokens: &[Token]) -> Vec<Word> {
     out
 }
 
+/// How far a DTW boundary may stray into a neighbouring stretch of speech
+/// and still be pulled back to its edge.
+const SNAP_S: f64 = 0.15;
+
+/// Move word edges onto the speech they belong to. DTW places the boundary
+/// between two words somewhere in the pause between them (early or late by
+/// model); voice activity shows where the pause really is. A start in a
+/// pause moves to the next onset and an end in a pause to the previous
+/// offset; an edge just inside a neighbour's speech (less than [`SNAP_S`])
+/// moves back across the pause; an edge just inside its own speech moves out
+/// to the speech edge. Inside connected speech nothing changes.
+fn snap_to_speech(mut words: Vec<Word>, speech: &[bool]) -> Vec<Word> {
+    const HOP: f64 = 0.010;
+    let frame = |t: f64| ((t / HOP).round().max(0.0) as usize).min(speech.len().saturating_sub(1));
+    let is_speech = |f: usize| speech.get(f).copied().unwrap_or(false);
+    // Edges of the speech run around frame f: (first speech frame, one past the last).
+    let run = |f: usize| {
+        let mut a = f;
+        while a > 0 && is_speech(a - 1) {
+            a -= 1;
+        }
+        let mut b = f;
+        while b < speech.len() && is_speech(b) {
+            b += 1;
+        }
+        (a, b)
+    };
+    let next_onset = |f: usize| (f..speech.len()).find(|&g| is_speech(g));
+    let prev_offset = |f: usize| (0..=f).rev().find(|&g| is_speech(g)).map(|g| g + 1);
+    for w in &mut words {
+        let (s, e) = (frame(w.start), frame(w.end));
+        let snap = (SNAP_S / HOP) as usize;
+        let mut start = s;
+        if !is_speech(s) {
+            start = next_onset(s).filter(|&g| g < e).unwrap_or(s);
+        } else {
+            let (a, b) = run(s);
+            if b - s < snap && b < e {
+                start = next_onset(b).filter(|&g| g < e).unwrap_or(s);
+            } else if s - a < snap {
+                start = a;
+            }
+        }
+        let mut end = e;
+        if e > 0 && !is_speech(e - 1) {
+            end = prev_offset(e - 1).filter(|&g| g > start).unwrap_or(e);
+        } else if e > 0 {
+            let (a, b) = run(e - 1);
+            if e - a < snap && a > start {
+                end = prev_offset(a.saturating_sub(1))
+                    .filter(|&g| g > start)
+                    .unwrap_or(e);
+            } else if b - e < snap {
+                end = b;
+            }
+        }
+        if end > start {
+            w.start = start as f64 * HOP;
+            w.end = end as f64 * HOP;
+        }
+    }
+    words
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +295,40 @@ mod tests {
         // The late punctuation time (1.5) is ignored; the next word starts where "terday" ended.
         assert_eq!((w[1].start, w[1].end), (0.6, 0.9));
         assert_eq!((w[2].start, w[2].end), (0.9, 1.4));
+    }
+
+    fn word(start: f64, end: f64) -> Word {
+        Word {
+            text: "w".into(),
+            start,
+            end,
+            probability: 1.0,
+        }
+    }
+
+    #[test]
+    fn edges_snap_to_speech_across_pauses_but_not_inside_speech() {
+        // Speech 0.50-1.00 and 1.30-1.80 (10 ms frames).
+        let speech: Vec<bool> = (0..250)
+            .map(|f| (50..100).contains(&f) || (130..180).contains(&f))
+            .collect();
+        let w = snap_to_speech(vec![word(0.30, 1.35), word(1.35, 2.10)], &speech);
+        // First word: the start in the lead-in moves to the onset; the end
+        // barely inside the next word moves back across the pause.
+        assert!(
+            (w[0].start - 0.50).abs() < 1e-9 && (w[0].end - 1.00).abs() < 1e-9,
+            "{:?}",
+            w[0]
+        );
+        // Second word: the start just inside its speech moves to the onset; the end in the tail to the offset.
+        assert!(
+            (w[1].start - 1.30).abs() < 1e-9 && (w[1].end - 1.80).abs() < 1e-9,
+            "{:?}",
+            w[1]
+        );
+        // Connected speech: a boundary deep inside a run stays.
+        let connected: Vec<bool> = vec![true; 300];
+        let w = snap_to_speech(vec![word(0.5, 1.2), word(1.2, 2.0)], &connected);
+        assert_eq!((w[0].end, w[1].start), (1.2, 1.2));
     }
 }

@@ -1,0 +1,141 @@
+//! Matching the words of two transcripts.
+//!
+//! Both sides are normalised (case, punctuation, small numbers spelled out)
+//! and aligned by edit distance. Only identical normalised words count as a
+//! match: a recognition error on either side becomes a substitution and
+//! simply gives no anchor there.
+
+/// Lowercase, letters and digits only, numbers up to 99 spelled out
+/// (Whisper writes "7" for "seven" in some runs and not in others).
+pub fn normalise(word: &str) -> String {
+    let w: String = word
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '\'')
+        .flat_map(char::to_lowercase)
+        .filter(|c| *c != '\'')
+        .collect();
+    match w.parse::<u32>() {
+        Ok(n) if n < 100 => spell(n),
+        _ => w,
+    }
+}
+
+fn spell(n: u32) -> String {
+    const ONES: [&str; 20] = [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+    ];
+    const TENS: [&str; 10] = [
+        "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
+    match n {
+        0..=19 => ONES[n as usize].to_string(),
+        _ if n % 10 == 0 => TENS[(n / 10) as usize].to_string(),
+        _ => format!("{}{}", TENS[(n / 10) as usize], ONES[(n % 10) as usize]),
+    }
+}
+
+/// Index pairs (a, b) of words both sequences say, in order: the matches of
+/// a minimum edit-distance alignment (substitution, insertion and deletion
+/// all cost 1; ties prefer matches).
+pub fn match_words(a: &[String], b: &[String]) -> Vec<(usize, usize)> {
+    let (n, m) = (a.len(), b.len());
+    // d[i][j]: distance between a[i..] and b[j..], filled backwards so the
+    // path can be read forwards.
+    let mut d = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..=n).rev() {
+        for j in (0..=m).rev() {
+            d[i][j] = if i == n {
+                (m - j) as u32
+            } else if j == m {
+                (n - i) as u32
+            } else {
+                let diag = d[i + 1][j + 1] + u32::from(a[i] != b[j]);
+                diag.min(d[i + 1][j] + 1).min(d[i][j + 1] + 1)
+            };
+        }
+    }
+    let (mut i, mut j, mut pairs) = (0, 0, Vec::new());
+    while i < n && j < m {
+        if a[i] == b[j] && d[i][j] == d[i + 1][j + 1] {
+            pairs.push((i, j));
+            i += 1;
+            j += 1;
+        } else if d[i][j] == d[i + 1][j + 1] + 1 {
+            i += 1;
+            j += 1;
+        } else if d[i][j] == d[i + 1][j] + 1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    pairs
+}
+
+/// Word error rate of `hypothesis` against `reference` (normalised words).
+pub fn word_error_rate(reference: &[String], hypothesis: &[String]) -> f64 {
+    let (n, m) = (reference.len(), hypothesis.len());
+    let mut prev: Vec<usize> = (0..=m).collect();
+    for i in 1..=n {
+        let mut cur = vec![i; m + 1];
+        for j in 1..=m {
+            let sub = prev[j - 1] + usize::from(reference[i - 1] != hypothesis[j - 1]);
+            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
+        }
+        prev = cur;
+    }
+    prev[m] as f64 / n.max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(normalise).collect()
+    }
+
+    #[test]
+    fn normalising_ignores_case_punctuation_and_digit_spelling() {
+        assert_eq!(normalise("Yesterday,"), "yesterday");
+        assert_eq!(normalise("7"), "seven");
+        assert_eq!(normalise("42."), "fortytwo");
+        assert_eq!(normalise("don't"), "dont");
+        assert_eq!(normalise("1999"), "1999");
+    }
+
+    #[test]
+    fn matches_survive_recognition_errors_and_insertions() {
+        let a = words("the quick brown fox jumped over seven lazy dogs");
+        let b = words("the quick roundfoc stump over 7 very lazy dogs");
+        let pairs = match_words(&a, &b);
+        assert_eq!(pairs, vec![(0, 0), (1, 1), (5, 4), (6, 5), (7, 7), (8, 8)]);
+    }
+
+    #[test]
+    fn word_error_rate_counts_edits() {
+        let r = words("a b c d");
+        assert_eq!(word_error_rate(&r, &words("a b c d")), 0.0);
+        assert_eq!(word_error_rate(&r, &words("a x c")), 0.5);
+        assert_eq!(word_error_rate(&r, &[]), 1.0);
+    }
+}

@@ -1,0 +1,132 @@
+//! Whisper on generated speech: what it hears, and when.
+//!
+//! Needs the tiny.en weights (`vantage weights fetch tiny.en`; scripts/test.sh does it).
+
+use std::path::Path;
+use vantage_analyze::words::{match_words, normalise, word_error_rate};
+use vantage_e2e::speech::{script, sequence, speak, speak_sentences, Speech, Voice, SENTENCES};
+use vantage_e2e::vantage::{run, stderr};
+
+const VOICE: Voice = Voice {
+    name: "en-us",
+    speed: 150,
+    pitch: 50,
+};
+
+/// Every sentence word by word: 0.1-0.35 s between words, 0.7 s between sentences.
+fn sentences() -> (Vec<&'static str>, Speech) {
+    let count: usize = SENTENCES.iter().map(|s| s.split(' ').count()).sum();
+    let (words, starts) = script(count);
+    let jitter = sequence(7, count);
+    let pauses: Vec<f64> = starts
+        .iter()
+        .zip(&jitter)
+        .enumerate()
+        .map(|(i, (&sentence, j))| match (i, sentence) {
+            (0, _) => 0.4,
+            (_, true) => 0.7,
+            _ => 0.1 + 0.25 * j,
+        })
+        .collect();
+    let speech = speak(&words, &VOICE, &pauses, 0.5);
+    (words, speech)
+}
+
+fn transcribe(dir: &Path, audio: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["transcribe", audio.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let out = run(&dir.join("cache"), &args);
+    assert!(
+        out.status.success(),
+        "vantage transcribe failed: {}",
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("transcript JSON")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn words_of(t: &serde_json::Value) -> Vec<(String, f64, f64)> {
+    t["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                normalise(w["text"].as_str().unwrap()),
+                w["start"].as_f64().unwrap(),
+                w["end"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tiny_en_understands_generated_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = dir.path().join("sentences.wav");
+    speak_sentences(SENTENCES, &VOICE, 0.5)
+        .write_wav(&audio)
+        .unwrap();
+    let t = transcribe(dir.path(), &audio, &[]);
+    assert_eq!(t["language"], "en");
+    let reference: Vec<String> = SENTENCES
+        .iter()
+        .flat_map(|s| s.split(' '))
+        .map(normalise)
+        .collect();
+    let heard: Vec<String> = words_of(&t).into_iter().map(|w| w.0).collect();
+    let wer = word_error_rate(&reference, &heard);
+    eprintln!("WER {:.1}% over {} words", wer * 100.0, reference.len());
+    assert!(
+        wer <= 0.10,
+        "WER {:.1}% > 10%: heard {heard:?}",
+        wer * 100.0
+    );
+}
+
+#[test]
+fn tiny_en_word_times_match_known_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let (script, speech) = sentences();
+    let audio = dir.path().join("words.wav");
+    speech.write_wav(&audio).unwrap();
+    let heard = words_of(&transcribe(dir.path(), &audio, &[]));
+    let reference: Vec<String> = script.iter().map(|w| normalise(w)).collect();
+    let hypothesis: Vec<String> = heard.iter().map(|w| w.0.clone()).collect();
+    let pairs = match_words(&reference, &hypothesis);
+    assert!(
+        pairs.len() * 10 >= reference.len() * 8,
+        "only {} of {} words recognised",
+        pairs.len(),
+        reference.len()
+    );
+    let starts: Vec<f64> = pairs
+        .iter()
+        .map(|&(r, h)| (heard[h].1 - speech.words[r].0).abs())
+        .collect();
+    let ends: Vec<f64> = pairs
+        .iter()
+        .map(|&(r, h)| (heard[h].2 - speech.words[r].1).abs())
+        .collect();
+    let (start_med, end_med) = (median(starts), median(ends));
+    eprintln!(
+        "{} words matched; start error median {:.0} ms, end error median {:.0} ms",
+        pairs.len(),
+        start_med * 1000.0,
+        end_med * 1000.0
+    );
+    assert!(
+        start_med <= 0.080,
+        "median word start error {:.0} ms > 80 ms",
+        start_med * 1000.0
+    );
+    assert!(
+        end_med <= 0.080,
+        "median word end error {:.0} ms > 80 ms",
+        end_med * 1000.0
+    );
+}
