@@ -134,7 +134,25 @@ fn each_bad_input_gets_a_clear_error() {
     );
     let long_path = f.path("long.wav");
     long.write_wav(&long_path).unwrap();
-    f.rejects(&f.video, &long_path, "cannot be the same words");
+    f.rejects(&f.video, &long_path, "do not say the same thing");
+
+    // Different words of about the same length: the transcripts disagree.
+    let other = speak(
+        &[
+            "music", "filled", "the", "hall", "as", "dancers", "took", "places",
+        ],
+        &Voice {
+            name: "en-us",
+            speed: 160,
+            pitch: 50,
+        },
+        &[0.1; 8],
+        0.2,
+    );
+    let other_path = f.path("other.wav");
+    other.write_wav(&other_path).unwrap();
+    f.rejects(&f.video, &other_path, "do not say the same thing");
+    f.rejects(&f.video, &other_path, "on_mismatch=linear");
 
     // Output onto an input.
     let o = run(
@@ -143,6 +161,27 @@ fn each_bad_input_gets_a_clear_error() {
     );
     assert!(
         !o.status.success() && stderr(&o).contains("is also an input"),
+        "{}",
+        stderr(&o)
+    );
+    // Missing Whisper weights: named, with the command that installs them.
+    let empty_store = f.path("no-weights");
+    let o = std::process::Command::new(vantage_e2e::vantage::binary())
+        .args([
+            "--cache-dir",
+            s(&f.cache),
+            "sync",
+            s(&f.video),
+            s(&f.speech),
+            "-o",
+            s(&f.path("x.mp4")),
+        ])
+        .args(["--model", "base"])
+        .env("VANTAGE_WEIGHTS", &empty_store)
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && stderr(&o).contains("vantage weights fetch base"),
         "{}",
         stderr(&o)
     );
@@ -214,4 +253,61 @@ fn malformed_pipelines_are_rejected_with_file_and_line() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::metadata(&out).unwrap().len() > 1000);
+}
+
+#[test]
+fn different_content_has_documented_fallbacks() {
+    let f = fixture();
+    let other = speak(
+        &[
+            "music", "filled", "the", "hall", "as", "dancers", "took", "places",
+        ],
+        &Voice {
+            name: "en-us",
+            speed: 160,
+            pitch: 50,
+        },
+        &[0.1; 8],
+        0.2,
+    );
+    let other_path = f.path("other.wav");
+    other.write_wav(&other_path).unwrap();
+    for fallback in ["linear", "acoustic"] {
+        let (out, alignment) = (
+            f.path(&format!("{fallback}.mp4")),
+            f.path(&format!("{fallback}.json")),
+        );
+        let o = run(
+            &f.cache,
+            &[
+                "sync",
+                s(&f.video),
+                s(&other_path),
+                "-o",
+                s(&out),
+                "--on-mismatch",
+                fallback,
+                "--alignment",
+                s(&alignment),
+            ],
+        );
+        assert!(o.status.success(), "{fallback}: {}", stderr(&o));
+        let a: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&alignment).unwrap()).unwrap();
+        let c = &a["confidence"];
+        assert!(
+            c["score"].as_f64().unwrap() < 0.5,
+            "{fallback}: confidence {c}"
+        );
+        assert!(c["words"]["match_ratio"].as_f64().unwrap() < 0.5, "{c}");
+        let warning = c["warnings"][0].as_str().unwrap();
+        assert!(
+            warning.contains("do not say the same thing") && warning.contains(fallback),
+            "{warning}"
+        );
+        if fallback == "linear" {
+            let knots = a["warp"].as_array().unwrap();
+            assert_eq!(knots.len(), 2, "an even stretch has two knots: {knots:?}");
+        }
+    }
 }

@@ -107,7 +107,8 @@ fn ctrl_c_stops_cleanly_and_keeps_finished_stages() {
     assert!(!out.exists());
     let stats = String::from_utf8_lossy(&run(&cache, &["cache", "stats"]).stdout).into_owned();
     assert!(
-        stats.contains("entries:            5"),
+        // extract-audio ×2, transcribe ×2, analyze, retime, predict-freeze.
+        stats.contains("entries:            7"),
         "finished stages should be cached:\n{stats}"
     );
     assert_resumes(&cache, &video, &target, &out);

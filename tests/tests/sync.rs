@@ -106,7 +106,7 @@ fn sync_matches_the_target_and_reruns_incrementally() {
     assert!(o.status.success(), "{}", stderr(&o));
     let events = json_events(&o.stdout);
     assert!(stages_with(&events, "done").is_empty(), "{events:?}");
-    assert_eq!(stages_with(&events, "cached").len(), 7);
+    assert_eq!(stages_with(&events, "cached").len(), 9);
 
     // A late parameter reruns only that stage and what depends on it.
     let blend = dir.path().join("blend.mp4");
@@ -126,7 +126,7 @@ fn sync_matches_the_target_and_reruns_incrementally() {
     // A dry run reports every stage as cached.
     let o = sync(&cache, &case, &blend, &["--dry-run", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stages_with(&json_events(&o.stdout), "cached").len(), 7);
+    assert_eq!(stages_with(&json_events(&o.stdout), "cached").len(), 9);
 }
 
 #[test]

@@ -72,11 +72,23 @@ struct Side {
     speech_s: f64,
 }
 
+/// Less detected speech than this (in 10 ms frames) is no speech.
+const MIN_SPEECH_FRAMES: usize = 25;
+
+/// Whether `samples` contain speech at all (the check `align` starts with).
+pub fn require_speech(samples: &[f32], which: &'static str) -> Result<(), AlignError> {
+    let speech = crate::vad::voice_activity(samples);
+    if speech.iter().filter(|&&s| s).count() < MIN_SPEECH_FRAMES {
+        return Err(AlignError::NoSpeech(which));
+    }
+    Ok(())
+}
+
 fn prepare(samples: &[f32], which: &'static str) -> Result<Side, AlignError> {
     let mut f = mfcc(samples);
     let speech = speech_frames(&f.energy_db);
     let speech_frames_count = speech.iter().filter(|&&s| s).count();
-    if speech_frames_count < 25 {
+    if speech_frames_count < MIN_SPEECH_FRAMES {
         return Err(AlignError::NoSpeech(which));
     }
     normalise(&mut f.frames, &speech);

@@ -11,6 +11,6 @@ mod stage;
 mod vad;
 pub mod words;
 
-pub use align::{align, AlignError, AlignOptions, AlignResult, Anchor};
+pub use align::{align, require_speech, AlignError, AlignOptions, AlignResult, Anchor};
 pub use stage::Analyze;
 pub use vad::voice_activity;

@@ -1,10 +1,12 @@
 //! The `analyze` stage.
 
-use crate::{align, AlignError, AlignOptions, Anchor};
+use crate::words::word_anchors;
+use crate::{align, require_speech, AlignError, AlignOptions, AlignResult};
 use serde_json::json;
 use vantage_core::warp::format_timecodes_v2;
 use vantage_core::{
-    Alignment, ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext, StageError,
+    Alignment, Confidence, Knot, ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage,
+    StageContext, StageError, Transcript, Warp, WordMatch,
 };
 use vantage_media::{frame_times, probe, read_wav_mono, AUDIO_RATE};
 
@@ -23,15 +25,87 @@ fn align_to_picture(samples: Vec<f32>, offset_s: f64) -> Vec<f32> {
     }
 }
 
+const MISMATCH_CHOICES: &[&str] = &["fail", "acoustic", "linear"];
+
+/// Why the two transcripts do not say the same thing, if they do not.
+fn different_content(
+    source: &Transcript,
+    target: &Transcript,
+    report: &WordMatch,
+    min_match: f64,
+) -> Option<String> {
+    let known = |l: &str| l != "unknown" && !l.is_empty();
+    if known(&source.language) && known(&target.language) && source.language != target.language {
+        return Some(format!(
+            "the source speaks '{}' and the target '{}'",
+            source.language, target.language
+        ));
+    }
+    let quote = |t: &Transcript| {
+        let words: Vec<&str> = t.words.iter().take(8).map(|w| w.text.as_str()).collect();
+        let more = if t.words.len() > 8 { " ..." } else { "" };
+        format!("\"{}{more}\"", words.join(" "))
+    };
+    let most = report.source_words.max(report.target_words);
+    if most >= 4 && report.match_ratio < min_match {
+        return Some(format!(
+            "the source and target do not say the same thing: {} of {} words match ({:.0}%, at least {:.0}% expected); the source says {}, the target says {}",
+            report.matched,
+            most,
+            report.match_ratio * 100.0,
+            min_match * 100.0,
+            quote(source),
+            quote(target)
+        ));
+    }
+    None
+}
+
+/// The documented fallback for different content: an even stretch, flagged.
+fn linear(
+    source_duration: f64,
+    target_duration: f64,
+    report: WordMatch,
+    reason: &str,
+) -> Result<AlignResult, StageError> {
+    let warp = Warp::new(vec![
+        Knot {
+            source: 0.0,
+            target: 0.0,
+        },
+        Knot {
+            source: source_duration,
+            target: target_duration,
+        },
+    ])
+    .map_err(|e| StageError::Failed(e.to_string()))?;
+    Ok(AlignResult {
+        warp,
+        confidence: Confidence {
+            score: 0.0,
+            path_cost: 0.0,
+            chance_cost: 0.0,
+            plausible_rate_share: 1.0,
+            source_speech_s: 0.0,
+            target_speech_s: 0.0,
+            words: Some(report),
+            warnings: vec![format!(
+                "{reason}; the picture was stretched evenly (on_mismatch=linear), not aligned to the words"
+            )],
+        },
+        anchors_used: 0,
+    })
+}
+
 impl Stage for Analyze {
     fn kind(&self) -> &'static str {
         "analyze"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn describe(&self) -> &'static str {
-        "align source speech to target speech (DTW on MFCCs); writes the warp and timecodes v2"
+        "align source speech to target speech (DTW on MFCCs, anchored on the words both transcripts share); writes the warp and timecodes v2"
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
@@ -59,6 +133,18 @@ impl Stage for Analyze {
                 json!(800.0),
                 "speech without a pause on either side longer than this follows the smoothed path; shorter runs (words) move at a constant rate",
             ),
+            ParamSpec::new(
+                "min_word_match",
+                ParamKind::Float { min: 0.0, max: 1.0 },
+                json!(0.5),
+                "with transcripts: below this share of matching words, source and target are judged to say different things",
+            ),
+            ParamSpec::new(
+                "on_mismatch",
+                ParamKind::Choice(MISMATCH_CHOICES),
+                json!("fail"),
+                "when the transcripts say different things: fail (the default), acoustic (align the sounds anyway, flagged low-confidence), linear (stretch the picture evenly)",
+            ),
         ]
     }
     fn ports(&self, _: &Params) -> Ports {
@@ -67,7 +153,8 @@ impl Stage for Analyze {
                 Port::required("source", PortType::Wav),
                 Port::required("target", PortType::Wav),
                 Port::required("video", PortType::Video),
-                Port::optional("anchors", PortType::Json),
+                Port::optional("source-words", PortType::Transcript),
+                Port::optional("target-words", PortType::Transcript),
             ],
             outputs: vec![
                 Port::required("alignment", PortType::Alignment),
@@ -102,25 +189,77 @@ impl Stage for Analyze {
                 "the target audio is empty (zero length)".into(),
             ));
         }
-        let anchors: Vec<Anchor> = match ctx.optional_input("anchors") {
-            Some(_) => ctx.read_json("anchors")?,
-            None => Vec::new(),
+        let words = match (
+            ctx.optional_input("source-words"),
+            ctx.optional_input("target-words"),
+        ) {
+            (Some(_), Some(_)) => {
+                let (mut s, t): (Transcript, Transcript) = (
+                    ctx.read_json("source-words")?,
+                    ctx.read_json("target-words")?,
+                );
+                // Source words onto the picture's clock, like the source samples.
+                for w in &mut s.words {
+                    w.start += offset;
+                    w.end += offset;
+                }
+                let (anchors, report) = word_anchors(&s, &t);
+                let mismatch = different_content(&s, &t, &report, ctx.param_f64("min_word_match")?);
+                Some((anchors, report, mismatch))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(StageError::InvalidInput(
+                    "analyze needs both source-words and target-words, or neither".into(),
+                ))
+            }
         };
-        ctx.report(0.1, "aligning speech");
-        let opts = AlignOptions {
+        let fallback = ctx.param_str("on_mismatch")?;
+        let mut opts = AlignOptions {
             max_length_ratio: ctx.param_f64("max_length_ratio")?,
             smoothing_s: ctx.param_f64("smoothing_ms")? / 1000.0,
             max_linear_s: ctx.param_f64("max_linear_ms")? / 1000.0,
-            anchors,
+            anchors: Vec::new(),
             cancel: ctx.cancel.clone(),
         };
-        let result = align(&source, &target, video.duration, target_duration, &opts).map_err(
-            |e| match e {
-                AlignError::Warp(_) => StageError::Failed(e.to_string()),
-                AlignError::Cancelled => StageError::Cancelled,
-                _ => StageError::InvalidInput(e.to_string()),
-            },
-        )?;
+        ctx.report(0.1, "aligning speech");
+        let to_stage_error = |e: AlignError| match e {
+            AlignError::Warp(_) => StageError::Failed(e.to_string()),
+            AlignError::Cancelled => StageError::Cancelled,
+            _ => StageError::InvalidInput(e.to_string()),
+        };
+        let run_align = |opts: &AlignOptions| {
+            align(&source, &target, video.duration, target_duration, opts).map_err(to_stage_error)
+        };
+        let result = match words {
+            None => run_align(&opts)?,
+            Some((anchors, report, None)) => {
+                opts.anchors = anchors;
+                let mut r = run_align(&opts)?;
+                r.confidence.words = Some(report);
+                r
+            }
+            Some((_, report, Some(reason))) => {
+                // Silence on one side is the clearer diagnosis.
+                require_speech(&source, "source").map_err(to_stage_error)?;
+                require_speech(&target, "target").map_err(to_stage_error)?;
+                match fallback {
+                "acoustic" => {
+                    let mut r = run_align(&opts)?;
+                    r.confidence.score = r.confidence.score.min(report.match_ratio);
+                    r.confidence.warnings.insert(0, format!("{reason}; aligned on sound alone (on_mismatch=acoustic): check the result"));
+                    r.confidence.words = Some(report);
+                    r
+                }
+                "linear" => linear(video.duration, target_duration, report, &reason)?,
+                _ => {
+                    return Err(StageError::InvalidInput(format!(
+                        "{reason}. Source and target must say the same words for a word-accurate re-timing. If this is intended, rerun with --set analyze.on_mismatch=acoustic (align the sounds anyway) or --set analyze.on_mismatch=linear (stretch the picture evenly to the new length)"
+                    )))
+                }
+                }
+            }
+        };
         for w in &result.confidence.warnings {
             tracing::warn!(stage = %ctx.stage_name, "{w}");
         }

@@ -5,6 +5,46 @@
 //! match: a recognition error on either side becomes a substitution and
 //! simply gives no anchor there.
 
+use crate::Anchor;
+use vantage_core::{Transcript, WordMatch};
+
+/// Words below this probability (on either side) give no anchor.
+const MIN_PROBABILITY: f64 = 0.3;
+
+/// Match the two transcripts' words: anchors at the midpoints of words both
+/// say (where both were heard with some confidence), and the match report.
+pub fn word_anchors(source: &Transcript, target: &Transcript) -> (Vec<Anchor>, WordMatch) {
+    let norm =
+        |t: &Transcript| -> Vec<String> { t.words.iter().map(|w| normalise(&w.text)).collect() };
+    let (a, b) = (norm(source), norm(target));
+    let pairs = match_words(&a, &b);
+    let anchors = pairs
+        .iter()
+        .map(|&(i, j)| (&source.words[i], &target.words[j]))
+        .filter(|(s, t)| s.probability.min(t.probability) >= MIN_PROBABILITY)
+        .map(|(s, t)| Anchor {
+            source: (s.start + s.end) / 2.0,
+            target: (t.start + t.end) / 2.0,
+        })
+        .collect();
+    let unmatched = |words: &[String], side: fn(&(usize, usize)) -> usize| -> Vec<String> {
+        let used: std::collections::HashSet<usize> = pairs.iter().map(side).collect();
+        (0..words.len())
+            .filter(|i| !used.contains(i))
+            .map(|i| words[i].clone())
+            .collect()
+    };
+    let report = WordMatch {
+        source_words: a.len(),
+        target_words: b.len(),
+        matched: pairs.len(),
+        match_ratio: pairs.len() as f64 / a.len().max(b.len()).max(1) as f64,
+        unmatched_source: unmatched(&a, |p| p.0),
+        unmatched_target: unmatched(&b, |p| p.1),
+    };
+    (anchors, report)
+}
+
 /// Lowercase, letters and digits only, numbers up to 99 spelled out
 /// (Whisper writes "7" for "seven" in some runs and not in others).
 pub fn normalise(word: &str) -> String {

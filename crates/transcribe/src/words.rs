@@ -172,6 +172,9 @@ fn words(tokens: &[Token]) -> Vec<Word> {
             .flat_map(|&i| tokens[i].bytes.iter().copied())
             .collect();
         let text = String::from_utf8_lossy(&bytes).trim().to_string();
+        if is_annotation(&text) {
+            continue;
+        }
         let (Some(first), Some(last)) = (spoken.first(), spoken.last()) else {
             // Punctuation alone: attach it to the previous word's text.
             if let Some(w) = out.last_mut() {
@@ -197,6 +200,13 @@ fn words(tokens: &[Token]) -> Vec<Word> {
         });
     }
     out
+}
+
+/// Whisper's notes about the audio rather than words: `[BLANK_AUDIO]`,
+/// `(music)`, `*laughs*`, `♪`.
+fn is_annotation(text: &str) -> bool {
+    let t = text.trim();
+    t.starts_with(['[', '(', '*', '♪']) || t.ends_with([']', ')', '♪'])
 }
 
 /// How far a DTW boundary may stray into a neighbouring stretch of speech
@@ -291,6 +301,9 @@ mod tests {
         let w = words(&toks);
         let texts: Vec<&str> = w.iter().map(|w| w.text.as_str()).collect();
         assert_eq!(texts, ["Yesterday,", "the", "fox."]);
+        assert!(
+            is_annotation("[BLANK_AUDIO]") && is_annotation("(music)") && !is_annotation("fox.")
+        );
         assert_eq!((w[0].start, w[0].end), (0.0, 0.6));
         // The late punctuation time (1.5) is ignored; the next word starts where "terday" ended.
         assert_eq!((w[1].start, w[1].end), (0.6, 0.9));

@@ -35,6 +35,12 @@ pub struct SyncArgs {
     /// Output frame rate (default: the source's)
     #[arg(long)]
     pub fps: Option<String>,
+    /// Whisper model for both transcripts (tiny.en, base, or a GGML file)
+    #[arg(long)]
+    pub model: Option<String>,
+    /// When source and target say different things: fail, acoustic (align the sounds anyway) or linear (even stretch)
+    #[arg(long, value_name = "fail|acoustic|linear")]
+    pub on_mismatch: Option<String>,
     /// Also write the timecodes (v2) here
     #[arg(long)]
     pub timecodes: Option<PathBuf>,
@@ -66,6 +72,14 @@ pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
         anyhow::bail!(
             "--fps and --freezes do not apply to --mode vfr, which keeps every source frame"
         );
+    }
+    if let Some(model) = &args.model {
+        for stage in ["source-words", "target-words"] {
+            overrides.insert(0, set(format!("{stage}.model={model}"))?);
+        }
+    }
+    if let Some(fallback) = &args.on_mismatch {
+        overrides.insert(0, set(format!("analyze.on_mismatch={fallback}"))?);
     }
     let reg = registry();
     let pipeline = pipelines::load(if vfr { "sync-vfr" } else { "sync" }, &reg, &overrides)?;
