@@ -1,9 +1,11 @@
 //! Sync accuracy benchmark: error of the shown source time against exact
 //! ground truth, over the target's speech, next to the identity baseline and
-//! the nearest-frame floor. Run: `cargo build --release -p vantage-cli &&
-//! cargo bench -p vantage-e2e --bench accuracy`.
+//! the nearest-frame floor. Each case runs with word anchors (the default)
+//! and on sound alone (`analyze.words=check`), so the table shows what the
+//! transcripts add. Needs the tiny.en weights. Run: `cargo build --release
+//! -p vantage-cli && cargo bench -p vantage-e2e --bench accuracy [MODE...]`.
 
-use vantage_e2e::case::{build, cases, score};
+use vantage_e2e::case::{build, cases, hard_cases, score};
 use vantage_e2e::vantage;
 
 fn main() {
@@ -11,8 +13,14 @@ fn main() {
     let cache = dir.path().join("cache");
     println!("sync accuracy, error of shown source time vs truth over target speech (ms)");
     println!(
-        "{:<24} {:>6} {:>9} | {:^23} | {:^23} | {:^23}",
-        "case", "fps", "mode", "vantage med/p95/max", "identity med/p95/max", "floor med/p95/max"
+        "{:<24} {:>6} {:>6} {:>8} | {:^23} | {:^23} | {:^23}",
+        "case",
+        "fps",
+        "mode",
+        "words",
+        "vantage med/p95/max",
+        "identity med/p95/max",
+        "floor med/p95/max"
     );
     let modes: Vec<String> = std::env::args()
         .skip(1)
@@ -23,38 +31,52 @@ fn main() {
     } else {
         modes
     };
-    for (i, spec) in cases().iter().enumerate() {
+    for (i, spec) in cases().iter().chain(&hard_cases()).enumerate() {
         let case_dir = dir.path().join(format!("case{i}"));
         std::fs::create_dir_all(&case_dir).expect("case dir");
         let case = build(spec, &case_dir);
         for mode in &modes {
-            let out = case_dir.join(format!("out-{mode}.mp4"));
-            let o = vantage::run(
-                &cache,
-                &[
-                    "sync",
-                    case.source_video.to_str().unwrap_or_default(),
-                    case.target_audio.to_str().unwrap_or_default(),
-                    "-o",
-                    out.to_str().unwrap_or_default(),
-                    "--mode",
+            for words in ["anchor", "check"] {
+                let out = case_dir.join(format!("out-{mode}-{words}.mp4"));
+                let o = vantage::run(
+                    &cache,
+                    &[
+                        "sync",
+                        case.source_video.to_str().unwrap_or_default(),
+                        case.target_audio.to_str().unwrap_or_default(),
+                        "-o",
+                        out.to_str().unwrap_or_default(),
+                        "--mode",
+                        mode,
+                        "--set",
+                        &format!("analyze.words={words}"),
+                    ],
+                );
+                let label = if words == "anchor" {
+                    "anchored"
+                } else {
+                    "sound"
+                };
+                if !o.status.success() {
+                    println!(
+                        "{:<24} {mode} {label} FAILED: {}",
+                        spec.name,
+                        vantage::stderr(&o)
+                    );
+                    continue;
+                }
+                let s = score(&case, &out);
+                println!(
+                    "{:<24} {:>6.2} {:>6} {:>8} | {} | {} | {}",
+                    spec.name,
+                    case.fps.as_f64(),
                     mode,
-                ],
-            );
-            if !o.status.success() {
-                println!("{:<24} FAILED: {}", spec.name, vantage::stderr(&o));
-                continue;
+                    label,
+                    s.output,
+                    s.identity,
+                    s.floor
+                );
             }
-            let s = score(&case, &out);
-            println!(
-                "{:<24} {:>6.2} {:>9} | {} | {} | {}",
-                spec.name,
-                case.fps.as_f64(),
-                mode,
-                s.output,
-                s.identity,
-                s.floor
-            );
         }
     }
 }

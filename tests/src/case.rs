@@ -28,6 +28,8 @@ pub struct CaseSpec {
     pub height: u32,
     pub source: (Voice, Pacing),
     pub target: (Voice, Pacing),
+    /// Level of music and noise mixed under the target (0: none; 1: about as loud as the speech).
+    pub target_noise: f64,
 }
 
 pub struct Case {
@@ -62,7 +64,22 @@ pub fn speech(spec: &CaseSpec) -> (Speech, Speech) {
     let say = |(voice, pacing): &(Voice, Pacing)| {
         speak(&words, voice, &pauses(&starts, pacing), pacing.tail)
     };
-    (say(&spec.source), say(&spec.target))
+    let mut target = say(&spec.target);
+    if spec.target_noise > 0.0 {
+        let (rate, level) = (target.rate as f64, spec.target_noise * 3000.0);
+        let noise = sequence(99, target.samples.len());
+        // A chord that changes every 0.6 s, plus white noise.
+        target.add(|i| {
+            let t = i as f64 / rate;
+            let root = [220.0, 246.9, 196.0, 261.6][(t / 0.6) as usize % 4];
+            let chord: f64 = [1.0, 1.26, 1.5]
+                .iter()
+                .map(|k| (2.0 * std::f64::consts::PI * root * k * t).sin())
+                .sum();
+            level * (0.5 * chord / 3.0 + 0.5 * (noise[i] * 2.0 - 1.0))
+        });
+    }
+    (say(&spec.source), target)
 }
 
 /// Generate the case's files in `dir`.
@@ -166,6 +183,7 @@ pub fn cases() -> Vec<CaseSpec> {
             height: 180,
             source: (voice("en-us", 140, 50), calm.clone()),
             target: (voice("en+f3", 185, 60), hurried.clone()),
+            target_noise: 0.0,
         },
         CaseSpec {
             name: "gb fast -> us halting",
@@ -175,6 +193,7 @@ pub fn cases() -> Vec<CaseSpec> {
             height: 180,
             source: (voice("en-gb", 180, 40), hurried.clone()),
             target: (voice("en-us+m3", 150, 50), halting.clone()),
+            target_noise: 0.0,
         },
         CaseSpec {
             name: "f2 halting -> rp calm",
@@ -184,6 +203,7 @@ pub fn cases() -> Vec<CaseSpec> {
             height: 180,
             source: (voice("en-us+f2", 160, 70), halting.clone()),
             target: (voice("en-gb-x-rp", 135, 45), calm.clone()),
+            target_noise: 0.0,
         },
         CaseSpec {
             name: "us -> us-nyc, 29.97",
@@ -193,6 +213,66 @@ pub fn cases() -> Vec<CaseSpec> {
             height: 180,
             source: (voice("en-us", 170, 50), Pacing { seed: 4, ..calm }),
             target: (voice("en-us-nyc", 150, 30), Pacing { seed: 5, ..halting }),
+            target_noise: 0.0,
+        },
+    ]
+}
+
+/// Cases where sound alone misleads the alignment and the transcripts' words help.
+pub fn hard_cases() -> Vec<CaseSpec> {
+    let calm = Pacing {
+        lead: 0.4,
+        word: 0.06,
+        sentence: 0.45,
+        jitter: 0.05,
+        tail: 0.5,
+        seed: 11,
+    };
+    let long_pauses = Pacing {
+        lead: 1.5,
+        word: 0.1,
+        sentence: 2.5,
+        jitter: 1.2,
+        tail: 1.5,
+        seed: 12,
+    };
+    let r = |n, d| Rational { num: n, den: d };
+    vec![
+        CaseSpec {
+            name: "us -> whispered",
+            words: 40,
+            fps: r(25, 1),
+            width: 320,
+            height: 180,
+            source: (voice("en-us", 150, 40), calm.clone()),
+            target: (
+                voice("en+whisper", 140, 50),
+                Pacing {
+                    seed: 13,
+                    ..calm.clone()
+                },
+            ),
+            target_noise: 0.0,
+        },
+        CaseSpec {
+            name: "us -> gb, long pauses",
+            words: 40,
+            fps: r(24, 1),
+            width: 320,
+            height: 180,
+            source: (voice("en-us", 165, 50), calm.clone()),
+            target: (voice("en-gb-x-rp", 150, 45), long_pauses),
+            target_noise: 0.0,
+        },
+        CaseSpec {
+            name: "us -> f3, music+noise",
+            words: 40,
+            fps: r(30, 1),
+            width: 320,
+            height: 180,
+            source: (voice("en-us", 150, 50), calm.clone()),
+            target: (voice("en+f3", 170, 60), Pacing { seed: 14, ..calm }),
+            target_noise: 0.25,
         },
     ]
 }

@@ -266,7 +266,12 @@ fn frame_anchors(anchors: &[Anchor], src: &Side, tgt: &Side) -> Vec<(usize, usiz
     out
 }
 
-/// A band around the piecewise-linear line through the anchors, narrowing near each anchor.
+/// The search window given anchors: between two consecutive anchors, the
+/// path may take any target frame from the first's minus a margin to the
+/// second's plus a margin. Any monotone path that passes within the margin of
+/// every anchor fits, however unevenly it moves between them (a long pause on
+/// one side between two close words is a steep stretch), while a path that
+/// strays to another word or sentence does not.
 fn anchored_band(
     n: usize,
     m: usize,
@@ -280,23 +285,16 @@ fn anchored_band(
     let mut line = vec![(0usize, 0usize)];
     line.extend(anchors.iter().map(|&(i, j)| (i / factor, j / factor)));
     line.push((n - 1, m - 1));
-    let near = (25 / factor).max(2); // 250 ms around an anchor
+    // Half a second: word times from transcripts can be a few hundred ms off.
+    let margin = (50 / factor).max(2);
     let (mut lo, mut hi) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
         let k = line
             .partition_point(|&(li, _)| li <= i)
             .clamp(1, line.len() - 1);
-        let ((i0, j0), (i1, j1)) = (line[k - 1], line[k]);
-        let c = if i1 > i0 {
-            j0 as f64 + (i - i0) as f64 * (j1 as f64 - j0 as f64) / (i1 - i0) as f64
-        } else {
-            j0 as f64
-        };
-        let from_anchor = (i - i0).min(i1.saturating_sub(i));
-        let r = radius.min(near + from_anchor);
-        let c = c.round() as usize;
-        lo.push(c.saturating_sub(r));
-        hi.push((c + r + 1).min(m));
+        let (j0, j1) = (line[k - 1].1, line[k].1);
+        lo.push(j0.saturating_sub(margin).min(m - 1));
+        hi.push((j1 + margin + 1).min(m));
     }
     Window { lo, hi }
 }
@@ -494,12 +492,14 @@ mod tests {
     #[test]
     fn anchors_narrow_the_search_around_themselves() {
         let window = anchored_band(400, 400, &[(100, 300)], 1, 150);
-        // The band bends through the anchor...
+        // The path passes within half a second (50 frames) of the anchor...
         assert!(window.lo[100] <= 300 && 300 < window.hi[100]);
-        assert!(window.hi[100] - window.lo[100] <= 2 * 25 + 1);
-        // ...far from the diagonal it would otherwise follow, and widens away from it.
-        assert!(window.lo[100] > 200);
-        assert!(window.hi[250] - window.lo[250] > window.hi[100] - window.lo[100]);
+        assert_eq!(window.lo[100], 250);
+        // ...cannot reach beyond it before it, nor fall back behind it after it...
+        assert!((0..100).all(|i| window.hi[i] <= 351));
+        assert!((100..400).all(|i| window.lo[i] >= 250));
+        // ...and may move as unevenly as it likes in between.
+        assert_eq!((window.lo[50], window.hi[50]), (0, 351));
     }
 
     #[test]

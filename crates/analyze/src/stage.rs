@@ -25,6 +25,7 @@ fn align_to_picture(samples: Vec<f32>, offset_s: f64) -> Vec<f32> {
     }
 }
 
+const WORDS_CHOICES: &[&str] = &["anchor", "check", "off"];
 const MISMATCH_CHOICES: &[&str] = &["fail", "acoustic", "linear"];
 
 /// Why the two transcripts do not say the same thing, if they do not.
@@ -134,6 +135,12 @@ impl Stage for Analyze {
                 "speech without a pause on either side longer than this follows the smoothed path; shorter runs (words) move at a constant rate",
             ),
             ParamSpec::new(
+                "words",
+                ParamKind::Choice(WORDS_CHOICES),
+                json!("anchor"),
+                "with transcripts: anchor (matched words guide the alignment, and different words are caught), check (only catch different words), off (ignore the transcripts)",
+            ),
+            ParamSpec::new(
                 "min_word_match",
                 ParamKind::Float { min: 0.0, max: 1.0 },
                 json!(0.5),
@@ -189,10 +196,12 @@ impl Stage for Analyze {
                 "the target audio is empty (zero length)".into(),
             ));
         }
+        let use_words = ctx.param_str("words")?;
         let words = match (
             ctx.optional_input("source-words"),
             ctx.optional_input("target-words"),
         ) {
+            _ if use_words == "off" => None,
             (Some(_), Some(_)) => {
                 let (mut s, t): (Transcript, Transcript) = (
                     ctx.read_json("source-words")?,
@@ -234,7 +243,9 @@ impl Stage for Analyze {
         let result = match words {
             None => run_align(&opts)?,
             Some((anchors, report, None)) => {
-                opts.anchors = anchors;
+                if use_words == "anchor" {
+                    opts.anchors = anchors;
+                }
                 let mut r = run_align(&opts)?;
                 r.confidence.words = Some(report);
                 r
