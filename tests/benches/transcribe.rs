@@ -1,0 +1,124 @@
+//! Whisper benchmark: real-time factor of tiny.en and base with and without
+//! DTW word timestamps on a 60 s clip, word start/end accuracy against the
+//! known times of word-by-word generated speech, and the CTranslate2 → GGML
+//! conversion time. Needs `vantage weights fetch tiny.en base`.
+//! Run: `cargo bench -p vantage-e2e --bench transcribe [-- THREADS]`.
+
+use std::time::Instant;
+use vantage_analyze::words::{match_words, normalise, word_error_rate};
+use vantage_core::CancelToken;
+use vantage_e2e::speech::{script, sequence, speak, Voice};
+use vantage_transcribe::{load, transcribe, Options};
+use vantage_weights::{Kind, Store};
+
+fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn main() {
+    let threads: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(2);
+    // About 60 s of speech, word by word, so every word's time is known.
+    let (words, starts) = script(100);
+    let jitter = sequence(21, words.len());
+    let pauses: Vec<f64> = starts
+        .iter()
+        .zip(&jitter)
+        .map(|(&s, j)| if s { 0.6 } else { 0.05 + 0.2 * j })
+        .collect();
+    let voice = Voice {
+        name: "en-us",
+        speed: 165,
+        pitch: 50,
+    };
+    let speech = speak(&words, &voice, &pauses, 0.5);
+    let samples: Vec<f32> = {
+        // espeak-ng speaks at 22.05 kHz: resample to Whisper's 16 kHz (linear is plenty here).
+        let ratio = speech.rate as f64 / 16_000.0;
+        let n = (speech.samples.len() as f64 / ratio) as usize;
+        (0..n)
+            .map(|i| {
+                let x = i as f64 * ratio;
+                let (k, f) = (x.floor() as usize, x.fract());
+                let a = speech.samples[k] as f64;
+                let b = *speech.samples.get(k + 1).unwrap_or(&speech.samples[k]) as f64;
+                ((a + (b - a) * f) / 32768.0) as f32
+            })
+            .collect()
+    };
+    let seconds = samples.len() as f64 / 16_000.0;
+    let reference: Vec<String> = words.iter().map(|w| normalise(w)).collect();
+    println!(
+        "whisper on {seconds:.1} s of word-by-word espeak-ng speech ({} words), {threads} threads",
+        words.len()
+    );
+    println!(
+        "{:<8} {:>5} | {:>6} {:>7} {:>5} | {:>5} | {:^15} | {:^15}",
+        "model", "dtw", "load s", "run s", "RTF", "WER", "start med/p95", "end med/p95"
+    );
+    let store = Store::open(Store::default_root());
+    for name in ["tiny.en", "base"] {
+        let weights = match store.resolve(name, Kind::Whisper) {
+            Ok(w) => w,
+            Err(e) => {
+                println!("{name}: {e}");
+                continue;
+            }
+        };
+        for dtw in [false, true] {
+            let t0 = Instant::now();
+            let model = load(&weights.path, &weights.blake3, dtw).expect("loading the model");
+            let load_s = t0.elapsed().as_secs_f64();
+            let opts = Options {
+                language: Some("en".into()),
+                threads,
+                beam_size: 1,
+                cancel: CancelToken::default(),
+            };
+            let t1 = Instant::now();
+            let t = transcribe(&model, name, &samples, &opts).expect("transcribing");
+            let run_s = t1.elapsed().as_secs_f64();
+            let heard: Vec<String> = t.words.iter().map(|w| normalise(&w.text)).collect();
+            let wer = word_error_rate(&reference, &heard);
+            let pairs = match_words(&reference, &heard);
+            let err =
+                |pick: fn(&(f64, f64)) -> f64, got: fn(&vantage_core::Word) -> f64| -> Vec<f64> {
+                    pairs
+                        .iter()
+                        .map(|&(r, h)| (got(&t.words[h]) - pick(&speech.words[r])).abs() * 1000.0)
+                        .collect()
+                };
+            let starts = err(|w| w.0, |w| w.start);
+            let ends = err(|w| w.1, |w| w.end);
+            println!(
+                "{:<8} {:>5} | {:>6.2} {:>7.2} {:>5.3} | {:>4.1}% | {:>6.0} {:>6.0}   | {:>6.0} {:>6.0}",
+                name,
+                if dtw { "on" } else { "off" },
+                load_s,
+                run_s,
+                run_s / seconds,
+                wer * 100.0,
+                percentile(starts.clone(), 0.5),
+                percentile(starts, 0.95),
+                percentile(ends.clone(), 0.5),
+                percentile(ends, 0.95),
+            );
+        }
+    }
+    // Conversion from the kept wheels into a scratch store (extraction, digests, conversion).
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let fresh = Store::open(scratch.path());
+    for name in ["tiny.en", "base"] {
+        let t = Instant::now();
+        match fresh.fetch(name, Some(&store.wheels_dir()), &mut |_| {}) {
+            Ok(_) => println!(
+                "{name}: extract + check + convert {:.2} s",
+                t.elapsed().as_secs_f64()
+            ),
+            Err(e) => println!("{name}: conversion failed: {e}"),
+        }
+    }
+}
