@@ -84,13 +84,14 @@ fn main() {
             let heard: Vec<String> = t.words.iter().map(|w| normalise(&w.text)).collect();
             let wer = word_error_rate(&reference, &heard);
             let pairs = match_words(&reference, &heard);
-            let err =
-                |pick: fn(&(f64, f64)) -> f64, got: fn(&vantage_core::Word) -> f64| -> Vec<f64> {
-                    pairs
-                        .iter()
-                        .map(|&(r, h)| (got(&t.words[h]) - pick(&speech.words[r])).abs() * 1000.0)
-                        .collect()
-                };
+            let err = |pick: fn(&(f64, f64)) -> f64,
+                       got: fn(&vantage_core::Word) -> f64|
+             -> Vec<f64> {
+                pairs
+                    .iter()
+                    .map(|&(r, h, _)| (got(&t.words[h]) - pick(&speech.words[r])).abs() * 1000.0)
+                    .collect()
+            };
             let starts = err(|w| w.0, |w| w.start);
             let ends = err(|w| w.1, |w| w.end);
             println!(

@@ -106,11 +106,11 @@ fn tiny_en_word_times_match_known_times() {
     );
     let starts: Vec<f64> = pairs
         .iter()
-        .map(|&(r, h)| (heard[h].1 - speech.words[r].0).abs())
+        .map(|&(r, h, _)| (heard[h].1 - speech.words[r].0).abs())
         .collect();
     let ends: Vec<f64> = pairs
         .iter()
-        .map(|&(r, h)| (heard[h].2 - speech.words[r].1).abs())
+        .map(|&(r, h, _)| (heard[h].2 - speech.words[r].1).abs())
         .collect();
     let (start_med, end_med) = (median(starts), median(ends));
     eprintln!(

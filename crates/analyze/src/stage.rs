@@ -143,8 +143,8 @@ impl Stage for Analyze {
             ParamSpec::new(
                 "min_word_match",
                 ParamKind::Float { min: 0.0, max: 1.0 },
-                json!(0.5),
-                "with transcripts: below this share of matching words, source and target are judged to say different things",
+                json!(0.4),
+                "with transcripts: below this share of matching (same or similar) words, source and target are judged to say different things",
             ),
             ParamSpec::new(
                 "on_mismatch",

@@ -18,22 +18,25 @@ pub fn word_anchors(source: &Transcript, target: &Transcript) -> (Vec<Anchor>, W
         |t: &Transcript| -> Vec<String> { t.words.iter().map(|w| normalise(&w.text)).collect() };
     let (a, b) = (norm(source), norm(target));
     let pairs = match_words(&a, &b);
+    // Only identical words anchor; similar ones still count as agreement.
     let anchors = pairs
         .iter()
-        .map(|&(i, j)| (&source.words[i], &target.words[j]))
+        .filter(|p| p.2 == Kinship::Same)
+        .map(|&(i, j, _)| (&source.words[i], &target.words[j]))
         .filter(|(s, t)| s.probability.min(t.probability) >= MIN_PROBABILITY)
         .map(|(s, t)| Anchor {
             source: (s.start + s.end) / 2.0,
             target: (t.start + t.end) / 2.0,
         })
         .collect();
-    let unmatched = |words: &[String], side: fn(&(usize, usize)) -> usize| -> Vec<String> {
-        let used: std::collections::HashSet<usize> = pairs.iter().map(side).collect();
-        (0..words.len())
-            .filter(|i| !used.contains(i))
-            .map(|i| words[i].clone())
-            .collect()
-    };
+    let unmatched =
+        |words: &[String], side: fn(&(usize, usize, Kinship)) -> usize| -> Vec<String> {
+            let used: std::collections::HashSet<usize> = pairs.iter().map(side).collect();
+            (0..words.len())
+                .filter(|i| !used.contains(i))
+                .map(|i| words[i].clone())
+                .collect()
+        };
     let report = WordMatch {
         source_words: a.len(),
         target_words: b.len(),
@@ -93,36 +96,75 @@ fn spell(n: u32) -> String {
     }
 }
 
-/// Index pairs (a, b) of words both sequences say, in order: the matches of
-/// a minimum edit-distance alignment (substitution, insertion and deletion
-/// all cost 1; ties prefer matches).
-pub fn match_words(a: &[String], b: &[String]) -> Vec<(usize, usize)> {
+/// How two aligned words correspond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kinship {
+    /// The same normalised word.
+    Same,
+    /// Nearly the same spelling ("fox"/"box"): most likely the same word
+    /// misheard on one side.
+    Similar,
+}
+
+fn kinship(a: &str, b: &str) -> Option<Kinship> {
+    if a == b {
+        return Some(Kinship::Same);
+    }
+    let longest = a.chars().count().max(b.chars().count());
+    (longest >= 3 && char_distance(a, b) <= longest / 3).then_some(Kinship::Similar)
+}
+
+fn char_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Index pairs (a, b) of words both sequences say, in order, with how
+/// closely they agree: the pairs of a minimum-cost alignment where a same
+/// word costs 0, a similar one 0.5, and a substitution, insertion or
+/// deletion 1.
+pub fn match_words(a: &[String], b: &[String]) -> Vec<(usize, usize, Kinship)> {
     let (n, m) = (a.len(), b.len());
-    // d[i][j]: distance between a[i..] and b[j..], filled backwards so the
+    let pair_cost = |i: usize, j: usize| match kinship(&a[i], &b[j]) {
+        Some(Kinship::Same) => 0.0,
+        Some(Kinship::Similar) => 0.5,
+        None => 1.0,
+    };
+    // d[i][j]: cost of aligning a[i..] with b[j..], filled backwards so the
     // path can be read forwards.
-    let mut d = vec![vec![0u32; m + 1]; n + 1];
+    let mut d = vec![vec![0f32; m + 1]; n + 1];
     for i in (0..=n).rev() {
         for j in (0..=m).rev() {
             d[i][j] = if i == n {
-                (m - j) as u32
+                (m - j) as f32
             } else if j == m {
-                (n - i) as u32
+                (n - i) as f32
             } else {
-                let diag = d[i + 1][j + 1] + u32::from(a[i] != b[j]);
-                diag.min(d[i + 1][j] + 1).min(d[i][j + 1] + 1)
+                (d[i + 1][j + 1] + pair_cost(i, j))
+                    .min(d[i + 1][j] + 1.0)
+                    .min(d[i][j + 1] + 1.0)
             };
         }
     }
     let (mut i, mut j, mut pairs) = (0, 0, Vec::new());
     while i < n && j < m {
-        if a[i] == b[j] && d[i][j] == d[i + 1][j + 1] {
-            pairs.push((i, j));
+        if d[i][j] == d[i + 1][j + 1] + pair_cost(i, j) {
+            if let Some(k) = kinship(&a[i], &b[j]) {
+                pairs.push((i, j, k));
+            }
             i += 1;
             j += 1;
-        } else if d[i][j] == d[i + 1][j + 1] + 1 {
-            i += 1;
-            j += 1;
-        } else if d[i][j] == d[i + 1][j] + 1 {
+        } else if d[i][j] == d[i + 1][j] + 1.0 {
             i += 1;
         } else {
             j += 1;
@@ -167,8 +209,12 @@ mod tests {
     fn matches_survive_recognition_errors_and_insertions() {
         let a = words("the quick brown fox jumped over seven lazy dogs");
         let b = words("the quick roundfoc stump over 7 very lazy dogs");
-        let pairs = match_words(&a, &b);
+        let pairs: Vec<(usize, usize)> = match_words(&a, &b).iter().map(|p| (p.0, p.1)).collect();
         assert_eq!(pairs, vec![(0, 0), (1, 1), (5, 4), (6, 5), (7, 7), (8, 8)]);
+        // A misheard word next to its original is similar, not the same.
+        let pairs = match_words(&words("a brown fox"), &words("a brown box"));
+        assert_eq!(pairs[2], (2, 2, Kinship::Similar));
+        assert!(match_words(&words("music"), &words("dancers")).is_empty());
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub struct Confidence {
 pub struct WordMatch {
     pub source_words: usize,
     pub target_words: usize,
-    /// Word pairs judged the same word (used as anchors).
+    /// Word pairs judged the same or nearly the same word (identical ones anchor the alignment).
     pub matched: usize,
     /// matched / max(source_words, target_words).
     pub match_ratio: f64,
