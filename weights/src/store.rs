@@ -26,6 +26,9 @@ pub struct Installed {
     pub path: PathBuf,
 }
 
+/// An installed name and whether its file checked out (else why not).
+pub type Verdict = (String, Result<(), String>);
+
 pub struct Store {
     root: PathBuf,
 }
@@ -298,7 +301,7 @@ impl Store {
     }
 
     /// Re-hash every installed file against its record (and the manifest, for known names).
-    pub fn verify(&self) -> Result<Vec<(String, Result<(), String>)>, WeightsError> {
+    pub fn verify(&self) -> Result<Vec<Verdict>, WeightsError> {
         Ok(self
             .list()?
             .into_iter()

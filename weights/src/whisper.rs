@@ -274,7 +274,6 @@ fn tensors(model: &ct2::Model, hp: &HParams) -> Result<Vec<Tensor>, WeightsError
     )?;
     direct("decoder/layer_norm/gamma", "decoder.ln.weight")?;
     direct("decoder/layer_norm/beta", "decoder.ln.bias")?;
-    drop(direct);
     // The conv biases are stored as [S, 1] columns.
     for conv in ["conv1", "conv2"] {
         let v = model.get(&format!("encoder/{conv}/bias"))?;
@@ -307,7 +306,6 @@ fn tensors(model: &ct2::Model, hp: &HParams) -> Result<Vec<Tensor>, WeightsError
             if side == "decoder" {
                 norm("attention/layer_norm", "cross_attn_ln")?;
             }
-            drop(norm);
             let mut linear = |from: &str, to: &str| -> Result<(), WeightsError> {
                 let (w, b) = (
                     model.get(&src(&format!("{from}/weight")))?,
@@ -323,7 +321,6 @@ fn tensors(model: &ct2::Model, hp: &HParams) -> Result<Vec<Tensor>, WeightsError
                 linear("attention/linear_0", "cross_attn.query")?;
                 linear("attention/linear_2", "cross_attn.out")?;
             }
-            drop(linear);
             // Fused projections are split by rows. Whisper has no key bias:
             // CTranslate2 stores zeros there and whisper.cpp has no such tensor.
             let (qkv_w, qkv_b) = (

@@ -40,6 +40,11 @@ fn drop_bursts(flags: &mut [bool], min_len: usize) {
     }
 }
 
+/// Speech flags, one per 10 ms, of 16 kHz mono samples.
+pub fn voice_activity(samples: &[f32]) -> Vec<bool> {
+    speech_frames(&crate::features::mfcc(samples).energy_db)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,9 +65,4 @@ mod tests {
     fn silence_has_no_speech() {
         assert!(speech_frames(&[-120.0; 500]).iter().all(|&s| !s));
     }
-}
-
-/// Speech flags, one per 10 ms, of 16 kHz mono samples.
-pub fn voice_activity(samples: &[f32]) -> Vec<bool> {
-    speech_frames(&crate::features::mfcc(samples).energy_db)
 }
