@@ -130,3 +130,43 @@ fn tiny_en_word_times_match_known_times() {
         end_med * 1000.0
     );
 }
+
+#[test]
+fn one_model_serves_concurrent_transcriptions() {
+    use vantage_transcribe::{load, Options};
+    let weights = vantage_weights::Store::open(vantage_weights::Store::default_root())
+        .resolve("tiny.en", vantage_weights::Kind::Whisper)
+        .expect("tiny.en installed (vantage weights fetch tiny.en)");
+    let a = load(&weights.path, &weights.blake3, true).unwrap();
+    let b = load(&weights.path, &weights.blake3, true).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a, &b), "the model was loaded twice");
+
+    let (_, speech) = sentences();
+    let samples: Vec<f32> = {
+        let dir = tempfile::tempdir().unwrap();
+        let (wav, resampled) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+        speech.write_wav(&wav).unwrap();
+        vantage_media::extract_audio(&wav, &resampled, &Default::default()).unwrap();
+        let mut samples = vantage_media::read_wav_mono(&resampled).unwrap().0;
+        samples.truncate(16_000 * 8);
+        samples
+    };
+    let opts = Options {
+        language: Some("en".into()),
+        threads: 1,
+        beam_size: 1,
+        cancel: Default::default(),
+    };
+    let alone = vantage_transcribe::transcribe(&a, "tiny.en", &samples, &opts).unwrap();
+    let together: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| vantage_transcribe::transcribe(&a, "tiny.en", &samples, &opts).unwrap())
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for t in together {
+        assert_eq!(t.words, alone.words);
+    }
+}
