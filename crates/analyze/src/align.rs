@@ -124,14 +124,76 @@ fn decimate(side: &Side, factor: usize) -> (Vec<[f32; DIMS]>, Vec<bool>) {
         .unzip()
 }
 
+/// How far (seconds) an anchor may sit from the acoustic alignment and still agree with it.
+const ANCHOR_AGREEMENT_S: f64 = 0.15;
+
 /// Align `source` to `target` (both 16 kHz mono). Durations are those of the
 /// picture and of the target audio: the warp covers both completely.
+///
+/// With anchors, the sound is aligned on its own first and each anchor is
+/// compared with the result. A lone anchor that disagrees while its
+/// neighbours agree is a recognition slip and is dropped; where a run of
+/// anchors disagrees, the sound went astray (a long pause, noise) and the
+/// alignment is redone inside the anchors' bounds.
 pub fn align(
     source: &[f32],
     target: &[f32],
     source_duration: f64,
     target_duration: f64,
     opts: &AlignOptions,
+) -> Result<AlignResult, AlignError> {
+    let acoustic = align_within(source, target, source_duration, target_duration, opts, &[])?;
+    if opts.anchors.is_empty() {
+        return Ok(acoustic);
+    }
+    let mut anchors = opts.anchors.clone();
+    anchors.sort_by(|a, b| a.source.total_cmp(&b.source));
+    let disagrees: Vec<bool> = anchors
+        .iter()
+        .map(|a| (acoustic.warp.source_at(a.target) - a.source).abs() > ANCHOR_AGREEMENT_S)
+        .collect();
+    for (a, d) in anchors.iter().zip(&disagrees).filter(|(_, d)| **d) {
+        tracing::debug!(
+            "anchor {:.2}s -> {:.2}s disagrees with the sound ({:.2}s; disagree: {d})",
+            a.source,
+            a.target,
+            acoustic.warp.source_at(a.target)
+        );
+    }
+    let lone = |k: usize| {
+        disagrees[k]
+            && (k == 0 || !disagrees[k - 1])
+            && (k + 1 == disagrees.len() || !disagrees[k + 1])
+    };
+    let kept: Vec<Anchor> = (0..anchors.len())
+        .filter(|&k| !lone(k))
+        .map(|k| anchors[k])
+        .collect();
+    let overruled = (0..anchors.len()).any(|k| disagrees[k] && !lone(k));
+    if !overruled {
+        return Ok(AlignResult {
+            anchors_used: kept.len(),
+            ..acoustic
+        });
+    }
+    align_within(
+        source,
+        target,
+        source_duration,
+        target_duration,
+        opts,
+        &kept,
+    )
+}
+
+/// One alignment, searching only paths that pass near `anchors`.
+fn align_within(
+    source: &[f32],
+    target: &[f32],
+    source_duration: f64,
+    target_duration: f64,
+    opts: &AlignOptions,
+    anchors: &[Anchor],
 ) -> Result<AlignResult, AlignError> {
     let check = || {
         if opts.cancel.is_cancelled() {
@@ -154,7 +216,7 @@ pub fn align(
             limit: opts.max_length_ratio,
         });
     }
-    let anchors = frame_anchors(&opts.anchors, &src, &tgt);
+    let anchors = frame_anchors(anchors, &src, &tgt);
 
     const FACTOR: usize = 4;
     let path = if n * m <= 4_000_000 {
