@@ -152,9 +152,9 @@ pub fn align(
         .iter()
         .map(|a| (acoustic.warp.source_at(a.target) - a.source).abs() > ANCHOR_AGREEMENT_S)
         .collect();
-    for (a, d) in anchors.iter().zip(&disagrees).filter(|(_, d)| **d) {
+    for (a, _) in anchors.iter().zip(&disagrees).filter(|(_, d)| **d) {
         tracing::debug!(
-            "anchor {:.2}s -> {:.2}s disagrees with the sound ({:.2}s; disagree: {d})",
+            "anchor {:.2}s -> {:.2}s disagrees with the sound ({:.2}s)",
             a.source,
             a.target,
             acoustic.warp.source_at(a.target)
