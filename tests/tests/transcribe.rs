@@ -71,7 +71,7 @@ fn tiny_en_understands_generated_sentences() {
     speak_sentences(SENTENCES, &VOICE, 0.5)
         .write_wav(&audio)
         .unwrap();
-    let t = transcribe(dir.path(), &audio, &[]);
+    let t = transcribe(dir.path(), &audio, &["--beam", "5"]);
     assert_eq!(t["language"], "en");
     let reference: Vec<String> = SENTENCES
         .iter()
