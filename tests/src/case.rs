@@ -147,16 +147,21 @@ pub fn voice(name: &'static str, speed: u32, pitch: u32) -> Voice {
     Voice { name, speed, pitch }
 }
 
-/// The benchmark's cases (the end-to-end test uses the first, shortened).
-pub fn cases() -> Vec<CaseSpec> {
-    let calm = Pacing {
+/// Even speech with short pauses.
+fn calm() -> Pacing {
+    Pacing {
         lead: 0.4,
         word: 0.06,
         sentence: 0.45,
         jitter: 0.05,
         tail: 0.5,
         seed: 1,
-    };
+    }
+}
+
+/// The benchmark's cases (the end-to-end test uses the first, shortened).
+pub fn cases() -> Vec<CaseSpec> {
+    let calm = calm();
     let hurried = Pacing {
         lead: 0.2,
         word: 0.02,
@@ -220,14 +225,7 @@ pub fn cases() -> Vec<CaseSpec> {
 
 /// Cases where sound alone misleads the alignment and the transcripts' words help.
 pub fn hard_cases() -> Vec<CaseSpec> {
-    let calm = Pacing {
-        lead: 0.4,
-        word: 0.06,
-        sentence: 0.45,
-        jitter: 0.05,
-        tail: 0.5,
-        seed: 11,
-    };
+    let calm = Pacing { seed: 11, ..calm() };
     let long_pauses = Pacing {
         lead: 1.5,
         word: 0.1,

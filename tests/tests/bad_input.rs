@@ -42,6 +42,23 @@ impl Fixture {
         self.dir.path().join(name)
     }
 
+    /// Speech of about the fixture's length that says other words.
+    fn different_words(&self) -> PathBuf {
+        let words = [
+            "music", "filled", "the", "hall", "as", "dancers", "took", "places",
+        ];
+        let voice = Voice {
+            name: "en-us",
+            speed: 160,
+            pitch: 50,
+        };
+        let path = self.path("other.wav");
+        speak(&words, &voice, &[0.1; 8], 0.2)
+            .write_wav(&path)
+            .unwrap();
+        path
+    }
+
     /// Run sync, expect failure mentioning `needle`, no output, and an intact cache.
     fn rejects(&self, video: &Path, audio: &Path, needle: &str) {
         let out = self.path("out.mp4");
@@ -137,20 +154,7 @@ fn each_bad_input_gets_a_clear_error() {
     f.rejects(&f.video, &long_path, "do not say the same thing");
 
     // Different words of about the same length: the transcripts disagree.
-    let other = speak(
-        &[
-            "music", "filled", "the", "hall", "as", "dancers", "took", "places",
-        ],
-        &Voice {
-            name: "en-us",
-            speed: 160,
-            pitch: 50,
-        },
-        &[0.1; 8],
-        0.2,
-    );
-    let other_path = f.path("other.wav");
-    other.write_wav(&other_path).unwrap();
+    let other_path = f.different_words();
     f.rejects(&f.video, &other_path, "do not say the same thing");
     f.rejects(&f.video, &other_path, "on_mismatch=linear");
 
@@ -258,20 +262,7 @@ fn malformed_pipelines_are_rejected_with_file_and_line() {
 #[test]
 fn different_content_has_documented_fallbacks() {
     let f = fixture();
-    let other = speak(
-        &[
-            "music", "filled", "the", "hall", "as", "dancers", "took", "places",
-        ],
-        &Voice {
-            name: "en-us",
-            speed: 160,
-            pitch: 50,
-        },
-        &[0.1; 8],
-        0.2,
-    );
-    let other_path = f.path("other.wav");
-    other.write_wav(&other_path).unwrap();
+    let other_path = f.different_words();
     for fallback in ["linear", "acoustic"] {
         let (out, alignment) = (
             f.path(&format!("{fallback}.mp4")),
