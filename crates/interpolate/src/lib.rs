@@ -8,6 +8,8 @@
 //! and `blend` (cross-fade at the fractional position). Motion-compensated
 //! synthesis (RIFE) plugs in as another [`Synthesis`] in its own issue.
 
+pub mod rife;
+
 use serde_json::json;
 use vantage_core::{
     FramePlan, ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,

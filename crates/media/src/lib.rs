@@ -6,6 +6,7 @@
 mod audio;
 mod error;
 mod frames;
+mod image;
 mod mp4;
 mod mux;
 mod probe;
@@ -15,6 +16,7 @@ pub mod stages;
 pub use audio::{extract_audio, read_wav_mono, AUDIO_RATE};
 pub use error::MediaError;
 pub use frames::{EncodeSettings, Frame, FrameReader, FrameWriter};
+pub use image::{read_image, write_image, RgbImage};
 pub use mp4::restamp_video;
 pub use mux::mux;
 pub use probe::{frame_times, probe, AudioStream, MediaInfo, VideoStream};

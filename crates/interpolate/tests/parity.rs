@@ -1,0 +1,55 @@
+//! RIFE on candle against the PyTorch reference of the same weights
+//! (`scripts/dev/rife-reference.py` wrote the fixtures). Needs the rife
+//! weights (`vantage weights fetch rife`; scripts/test.sh does it).
+
+use candle_core::{Device, Tensor};
+use std::path::{Path, PathBuf};
+use vantage_interpolate::rife::Rife;
+use vantage_media::{read_image, RgbImage};
+use vantage_weights::{Kind, Store};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn tensor(img: &RgbImage) -> Tensor {
+    let (w, h) = (img.width as usize, img.height as usize);
+    Tensor::from_slice(&img.data, (1, h, w, 3), &Device::Cpu)
+        .unwrap()
+        .permute((0, 3, 1, 2))
+        .unwrap()
+        .contiguous()
+        .unwrap()
+}
+
+#[test]
+fn matches_the_pytorch_reference() {
+    let weights = Store::open(Store::default_root())
+        .resolve("rife", Kind::Rife)
+        .expect("rife weights installed (vantage weights fetch rife)");
+    let model = Rife::load(&weights.path, &Device::Cpu).unwrap();
+    let a = tensor(&read_image(&fixture("frame0.png")).unwrap());
+    let b = tensor(&read_image(&fixture("frame1.png")).unwrap());
+    for (t, name) in [
+        (0.25, "reference-t25.png"),
+        (0.5, "reference-t50.png"),
+        (0.75, "reference-t75.png"),
+    ] {
+        let ours = model.interpolate(&a, &b, t).unwrap();
+        let reference = tensor(&read_image(&fixture(name)).unwrap());
+        let diff = (ours - reference)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap();
+        let max: f32 = diff.max(0).unwrap().to_scalar().unwrap();
+        let mse: f32 = diff.sqr().unwrap().mean_all().unwrap().to_scalar().unwrap();
+        let psnr = 10.0 * (1.0 / mse.max(1e-12)).log10();
+        eprintln!("t = {t}: max abs error {max:.2e}, PSNR {psnr:.1} dB");
+        assert!(max <= 2e-3, "t = {t}: max abs error {max}");
+        assert!(psnr >= 50.0, "t = {t}: PSNR {psnr} dB");
+    }
+}
