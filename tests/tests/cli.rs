@@ -42,7 +42,7 @@ fn dag_renders_the_built_in_pipelines() {
     );
     let stages = String::from_utf8_lossy(&run(dir.path(), &["stages"]).stdout).into_owned();
     assert!(
-        stages.contains("interpolate (v1)") && stages.contains("param method"),
+        stages.contains("interpolate (v2)") && stages.contains("param mode"),
         "{stages}"
     );
 }

@@ -39,6 +39,8 @@ enum Command {
     Stages,
     /// Print the words of an audio or video file with their start and end times (Whisper).
     Transcribe(commands::transcribe::TranscribeArgs),
+    /// Synthesise the frame at time T between two images with RIFE.
+    Interpolate(commands::interpolate::InterpolateArgs),
     /// Install, list and verify model weights (Whisper, RIFE).
     Weights {
         #[command(subcommand)]
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Dag { pipeline, format } => commands::dag::dag(&pipeline, format),
         Command::Stages => commands::stages::stages(),
         Command::Transcribe(args) => commands::transcribe::run(args),
+        Command::Interpolate(args) => commands::interpolate::run(args),
         Command::Weights { action } => commands::weights::weights(action),
         Command::Cache { action } => commands::cache::cache(action, &cache_dir),
     };

@@ -4,26 +4,49 @@
 //! bracket the current position; each output frame is either a copy of a real
 //! frame or synthesised at its exact fractional position, then encoded once.
 //!
-//! Methods: `duplicate` (nearest frame: repeats where the picture slows down)
-//! and `blend` (cross-fade at the fractional position). Motion-compensated
-//! synthesis (RIFE) plugs in as another [`Synthesis`] in its own issue.
+//! Modes: `off` (nearest frame: repeats where the picture slows down), `blend`
+//! (cross-fade at the fractional position), and with RIFE (see [`rife`]):
+//! `adaptive` (synthesise only where the nearest frame would repeat),
+//! `precision` (synthesise every position off a real frame) and `maximum`
+//! (precision, each frame computed both ways and averaged). A scene-cut
+//! guard never synthesises across a cut.
 
+mod color;
 pub mod rife;
+mod stage;
 
-use serde_json::json;
-use vantage_core::{
-    FramePlan, ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
-    StageError,
-};
+pub use stage::{Interpolate, PRESETS};
+
+use candle_core::Device;
+use rife::Rife;
+use vantage_core::{FramePlan, StageContext, StageError};
 use vantage_media::{probe, EncodeSettings, Frame, FrameReader, FrameWriter};
 
-/// How an output frame between two source frames is made.
+/// How output frames between two source frames are made.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Synthesis {
-    /// The nearest real frame.
-    Duplicate,
-    /// A linear cross-fade; positions within `tolerance` of a real frame copy it.
-    Blend { tolerance: f64 },
+pub enum Mode {
+    Off,
+    Blend,
+    Adaptive,
+    Precision,
+    Maximum,
+}
+
+impl Mode {
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "off" => Mode::Off,
+            "blend" => Mode::Blend,
+            "adaptive" => Mode::Adaptive,
+            "precision" => Mode::Precision,
+            "maximum" => Mode::Maximum,
+            _ => return None,
+        })
+    }
+
+    pub fn uses_rife(self) -> bool {
+        matches!(self, Mode::Adaptive | Mode::Precision | Mode::Maximum)
+    }
 }
 
 /// What to show for a position `frac` of the way from frame A to frame B.
@@ -32,21 +55,59 @@ pub enum Pick {
     A,
     B,
     Mix(f64),
+    Synthesise(f64),
 }
 
-impl Synthesis {
-    pub fn pick(self, frac: f64, has_b: bool) -> Pick {
-        if !has_b {
-            return Pick::A;
-        }
-        match self {
-            Synthesis::Duplicate if frac < 0.5 => Pick::A,
-            Synthesis::Duplicate => Pick::B,
-            Synthesis::Blend { tolerance } if frac <= tolerance => Pick::A,
-            Synthesis::Blend { tolerance } if frac >= 1.0 - tolerance => Pick::B,
-            Synthesis::Blend { .. } => Pick::Mix(frac),
-        }
+/// The decision for one output frame. `tolerance`: positions this close (in
+/// frames) to a real frame show it; `repeats`: the nearest frame would also
+/// be shown by a neighbouring output frame; `cut`: A and B are different shots.
+pub fn pick(mode: Mode, frac: f64, has_b: bool, tolerance: f64, repeats: bool, cut: bool) -> Pick {
+    let nearest = if frac < 0.5 || !has_b {
+        Pick::A
+    } else {
+        Pick::B
+    };
+    let between = has_b && frac > tolerance && frac < 1.0 - tolerance;
+    if !between || cut {
+        return nearest;
     }
+    match mode {
+        Mode::Off => nearest,
+        Mode::Blend => Pick::Mix(frac),
+        Mode::Adaptive if !repeats => nearest,
+        Mode::Adaptive | Mode::Precision | Mode::Maximum => Pick::Synthesise(frac),
+    }
+}
+
+/// For each output frame, whether the nearest source frame is also the
+/// nearest of the frame before or after it (what `predict-freeze` reports as
+/// a freeze).
+pub fn repeats(positions: &[f64]) -> Vec<bool> {
+    let nearest: Vec<i64> = positions
+        .iter()
+        .map(|p| p.max(0.0).round() as i64)
+        .collect();
+    (0..nearest.len())
+        .map(|k| {
+            (k > 0 && nearest[k - 1] == nearest[k])
+                || (k + 1 < nearest.len() && nearest[k + 1] == nearest[k])
+        })
+        .collect()
+}
+
+/// Mean absolute luma difference (0..255) between two frames, on every
+/// fourth pixel: consecutive frames of one shot differ by a few levels,
+/// frames across a hard cut by tens.
+pub fn luma_difference(a: &Frame, b: &Frame) -> f64 {
+    let n = a.width as usize * a.height as usize;
+    let (sum, count) = a.data[..n]
+        .iter()
+        .zip(&b.data[..n])
+        .step_by(4)
+        .fold((0u64, 0u64), |(s, c), (&x, &y)| {
+            (s + x.abs_diff(y) as u64, c + 1)
+        });
+    sum as f64 / count.max(1) as f64
 }
 
 /// `out = (1-w)·a + w·b`, in 8-bit fixed point.
@@ -58,18 +119,71 @@ pub fn blend_into(a: &[u8], b: &[u8], w: f64, out: &mut [u8]) {
     }
 }
 
-/// Counts of what a render did.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// How a render makes its frames.
+#[derive(Clone)]
+pub struct RenderOptions {
+    pub mode: Mode,
+    /// Positions this close (in frames) to a real frame show it.
+    pub tolerance: f64,
+    /// [`luma_difference`] above which two consecutive frames are a cut.
+    pub cut_threshold: f64,
+    /// Needed by the RIFE modes.
+    pub model: Option<std::sync::Arc<Rife>>,
+}
+
+/// What a render did.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RenderStats {
     pub frames: usize,
+    /// Frames made by RIFE or a blend.
     pub synthesised: usize,
+    /// Source frames `k` where `k → k+1` is a cut (among the pairs that were checked).
+    pub cuts: Vec<usize>,
+    /// Output frames that would have been synthesised across a cut and show the nearest frame instead.
+    pub guarded: usize,
+}
+
+/// The two source frames around the current position, with their RGB
+/// tensors made on first use.
+struct Pair {
+    frames: [Frame; 2],
+    rgb: [Option<candle_core::Tensor>; 2],
+    /// Index of `frames[0]`; `frames[1]` is the next one when `has_next`.
+    base: usize,
+    has_next: bool,
+    cut: Option<bool>,
+}
+
+impl Pair {
+    fn advance(&mut self, reader: &mut FrameReader) -> Result<(), StageError> {
+        self.frames.swap(0, 1);
+        self.rgb.swap(0, 1);
+        self.rgb[1] = None;
+        self.cut = None;
+        self.base += 1;
+        self.has_next = reader.read_into(&mut self.frames[1])?;
+        Ok(())
+    }
+
+    fn rgb(&mut self, i: usize, device: &Device) -> Result<candle_core::Tensor, StageError> {
+        if self.rgb[i].is_none() {
+            self.rgb[i] = Some(color::to_rgb(&self.frames[i], device).map_err(model_error)?);
+        }
+        self.rgb[i]
+            .clone()
+            .ok_or_else(|| StageError::Failed("RGB conversion".into()))
+    }
+}
+
+fn model_error(e: candle_core::Error) -> StageError {
+    StageError::Failed(format!("RIFE: {e}"))
 }
 
 /// Render `plan` from `source` into `output`.
 pub fn render(
     source: &std::path::Path,
     plan: &FramePlan,
-    synthesis: Synthesis,
+    opts: &RenderOptions,
     settings: &EncodeSettings,
     output: &std::path::Path,
     ctx: &StageContext,
@@ -86,45 +200,104 @@ pub fn render(
             video.height
         )));
     }
+    let model = match (opts.mode.uses_rife(), &opts.model) {
+        (true, Some(m)) => Some(m.clone()),
+        (true, None) => return Err(StageError::Failed("a RIFE mode needs the model".into())),
+        (false, _) => None,
+    };
     let mut reader = FrameReader::open(source, &info)?;
     let mut writer = FrameWriter::create(output, video.width, video.height, plan.fps, settings)?;
-    // pair[0] is source frame `base`, pair[1] is `base + 1` when `has_next`.
-    let mut pair = [
-        Frame::black(video.width, video.height),
-        Frame::black(video.width, video.height),
-    ];
-    if !reader.read_into(&mut pair[0])? {
+    let (w, h) = (video.width, video.height);
+    let mut pair = Pair {
+        frames: [Frame::black(w, h), Frame::black(w, h)],
+        rgb: [None, None],
+        base: 0,
+        has_next: false,
+        cut: None,
+    };
+    if !reader.read_into(&mut pair.frames[0])? {
         return Err(StageError::InvalidInput(format!(
             "{} decodes to no frames",
             source.display()
         )));
     }
-    let mut has_next = reader.read_into(&mut pair[1])?;
-    let mut base = 0usize;
-    let mut mixed = Frame::black(video.width, video.height);
+    pair.has_next = reader.read_into(&mut pair.frames[1])?;
+    let repeats = repeats(&plan.positions);
+    let mut made = Frame::black(w, h);
     let mut stats = RenderStats::default();
     let total = plan.positions.len();
     for (k, &p) in plan.positions.iter().enumerate() {
         ctx.cancel.check()?;
         let want = p.max(0.0).floor() as usize;
-        while base < want && has_next {
-            pair.swap(0, 1);
-            base += 1;
-            has_next = reader.read_into(&mut pair[1])?;
+        while pair.base < want && pair.has_next {
+            pair.advance(&mut reader)?;
         }
         // Past the last decodable frame the last one holds.
-        let frac = if base < want { 0.0 } else { p - base as f64 };
-        match synthesis.pick(frac, has_next) {
-            Pick::A => writer.write(&pair[0])?,
-            Pick::B => writer.write(&pair[1])?,
-            Pick::Mix(w) => {
-                blend_into(&pair[0].data, &pair[1].data, w, &mut mixed.data);
-                writer.write(&mixed)?;
+        let frac = if pair.base < want {
+            0.0
+        } else {
+            p - pair.base as f64
+        };
+        let wanted = pick(
+            opts.mode,
+            frac,
+            pair.has_next,
+            opts.tolerance,
+            repeats[k],
+            false,
+        );
+        let mut choice = wanted;
+        if matches!(wanted, Pick::Mix(_) | Pick::Synthesise(_)) {
+            let cut = *pair.cut.get_or_insert_with(|| {
+                let cut = luma_difference(&pair.frames[0], &pair.frames[1]) > opts.cut_threshold;
+                if cut {
+                    stats.cuts.push(pair.base);
+                }
+                cut
+            });
+            if cut {
+                stats.guarded += 1;
+                choice = pick(
+                    opts.mode,
+                    frac,
+                    pair.has_next,
+                    opts.tolerance,
+                    repeats[k],
+                    true,
+                );
+            }
+        }
+        match choice {
+            Pick::A => writer.write(&pair.frames[0])?,
+            Pick::B => writer.write(&pair.frames[1])?,
+            Pick::Mix(t) => {
+                blend_into(
+                    &pair.frames[0].data,
+                    &pair.frames[1].data,
+                    t,
+                    &mut made.data,
+                );
+                writer.write(&made)?;
+                stats.synthesised += 1;
+            }
+            Pick::Synthesise(t) => {
+                let model = model
+                    .as_ref()
+                    .ok_or_else(|| StageError::Failed("no model".into()))?;
+                let (a, b) = (pair.rgb(0, model.device())?, pair.rgb(1, model.device())?);
+                let rgb = if opts.mode == Mode::Maximum {
+                    model.interpolate_both_ways(&a, &b, t)
+                } else {
+                    model.interpolate(&a, &b, t)
+                }
+                .map_err(model_error)?;
+                color::to_yuv(&rgb, &mut made).map_err(model_error)?;
+                writer.write(&made)?;
                 stats.synthesised += 1;
             }
         }
         stats.frames += 1;
-        if k % 24 == 0 {
+        if k % 24 == 0 || stats.synthesised % 8 == 1 {
             ctx.report(k as f32 / total as f32, &format!("frame {k}/{total}"));
         }
     }
@@ -132,115 +305,59 @@ pub fn render(
     writer.finish(&ctx.cancel)?;
     Ok(stats)
 }
-
-pub struct Interpolate;
-
-pub const PRESETS: &[&str] = &[
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-];
-
-impl Stage for Interpolate {
-    fn kind(&self) -> &'static str {
-        "interpolate"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn describe(&self) -> &'static str {
-        "render a frame plan: copy exact frames, synthesise fractional ones, encode once (H.264)"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::new(
-                "method",
-                ParamKind::Choice(&["duplicate", "blend"]),
-                json!("duplicate"),
-                "duplicate: nearest frame; blend: cross-fade at the exact fractional position",
-            ),
-            ParamSpec::new(
-                "tolerance",
-                ParamKind::Float { min: 0.0, max: 0.5 },
-                json!(0.05),
-                "blend: positions this close (in frames) to a real frame copy it",
-            ),
-            ParamSpec::new(
-                "crf",
-                ParamKind::Int { min: 0, max: 51 },
-                json!(18),
-                "x264 quality (lower is better)",
-            ),
-            ParamSpec::new(
-                "preset",
-                ParamKind::Choice(PRESETS),
-                json!("veryfast"),
-                "x264 speed preset",
-            ),
-        ]
-    }
-    fn ports(&self, _: &Params) -> Ports {
-        Ports {
-            inputs: vec![
-                Port::required("video", PortType::Video),
-                Port::required("plan", PortType::FramePlan),
-            ],
-            outputs: vec![Port::required("video", PortType::Video)],
-        }
-    }
-    fn resources(&self, _: &Params) -> Resources {
-        // Decoder, this loop and the encoder run in parallel.
-        Resources { cpu: 2, gpu: false }
-    }
-    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
-        let plan: FramePlan = ctx.read_json("plan")?;
-        let synthesis = match ctx.param_str("method")? {
-            "blend" => Synthesis::Blend {
-                tolerance: ctx.param_f64("tolerance")?,
-            },
-            _ => Synthesis::Duplicate,
-        };
-        let settings = EncodeSettings {
-            codec: "libx264".into(),
-            crf: ctx.param_i64("crf")? as u32,
-            preset: ctx.param_str("preset")?.to_string(),
-        };
-        let stats = render(
-            ctx.input("video")?,
-            &plan,
-            synthesis,
-            &settings,
-            ctx.output("video")?,
-            ctx,
-        )?;
-        ctx.report(
-            1.0,
-            &format!("{} frames, {} synthesised", stats.frames, stats.synthesised),
-        );
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn picks_follow_the_method() {
-        let d = Synthesis::Duplicate;
-        assert_eq!(d.pick(0.49, true), Pick::A);
-        assert_eq!(d.pick(0.5, true), Pick::B);
-        assert_eq!(d.pick(0.9, false), Pick::A);
-        let b = Synthesis::Blend { tolerance: 0.05 };
-        assert_eq!(b.pick(0.04, true), Pick::A);
-        assert_eq!(b.pick(0.96, true), Pick::B);
-        assert_eq!(b.pick(0.25, true), Pick::Mix(0.25));
+    fn picks_follow_the_mode() {
+        use Mode::*;
+        let p = |mode, frac, repeats, cut| pick(mode, frac, true, 0.05, repeats, cut);
+        assert_eq!(p(Off, 0.49, true, false), Pick::A);
+        assert_eq!(p(Off, 0.5, true, false), Pick::B);
+        assert_eq!(
+            pick(Precision, 0.4, false, 0.05, true, false),
+            Pick::A,
+            "no next frame"
+        );
+        assert_eq!(p(Blend, 0.04, false, false), Pick::A);
+        assert_eq!(p(Blend, 0.96, false, false), Pick::B);
+        assert_eq!(p(Blend, 0.25, false, false), Pick::Mix(0.25));
+        // Adaptive synthesises only where the nearest frame repeats.
+        assert_eq!(p(Adaptive, 0.3, false, false), Pick::A);
+        assert_eq!(p(Adaptive, 0.3, true, false), Pick::Synthesise(0.3));
+        // Precision and maximum everywhere off a real frame, at the exact position.
+        assert_eq!(p(Precision, 0.3, false, false), Pick::Synthesise(0.3));
+        assert_eq!(p(Maximum, 0.7, false, false), Pick::Synthesise(0.7));
+        assert_eq!(p(Precision, 0.03, false, false), Pick::A);
+        // Never across a cut: the nearest frame on the correct side.
+        assert_eq!(p(Precision, 0.3, true, true), Pick::A);
+        assert_eq!(p(Precision, 0.7, true, true), Pick::B);
+        assert_eq!(p(Blend, 0.7, true, true), Pick::B);
+    }
+
+    #[test]
+    fn repeats_are_frames_sharing_their_nearest_source_frame() {
+        // 0, 0.4 (both nearest 0), 1.0, 2.1, 2.6 (nearest 3), 3.2 (nearest 3).
+        let r = repeats(&[0.0, 0.4, 1.0, 2.1, 2.6, 3.2]);
+        assert_eq!(r, [true, true, false, false, true, true]);
+    }
+
+    #[test]
+    fn cuts_stand_out_from_motion() {
+        let mut a = Frame::black(16, 16);
+        let mut b = Frame::black(16, 16);
+        a.data[..256]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = (16 + i % 200) as u8);
+        b.data[..256]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = (18 + i % 200) as u8);
+        assert!(luma_difference(&a, &b) < 5.0);
+        b.data[..256].fill(235);
+        assert!(luma_difference(&a, &b) > 30.0);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 pub mod cache;
 pub mod dag;
+pub mod interpolate;
 pub mod run;
 pub mod stages;
 pub mod sync;

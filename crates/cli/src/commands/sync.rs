@@ -16,8 +16,27 @@ pub enum Mode {
     Off,
     /// Cross-fade between the two nearest frames at the exact position
     Blend,
+    /// RIFE at the exact position, only where the nearest frame would repeat
+    Adaptive,
+    /// RIFE at every position that is not on a real frame
+    Precision,
+    /// Precision, each frame computed both ways and averaged (twice the cost)
+    Maximum,
     /// Keep every source frame, restamp it (variable frame rate, no picture re-encode)
     Vfr,
+}
+
+impl Mode {
+    fn interpolate_mode(self) -> Option<&'static str> {
+        Some(match self {
+            Mode::Off => "off",
+            Mode::Blend => "blend",
+            Mode::Adaptive => "adaptive",
+            Mode::Precision => "precision",
+            Mode::Maximum => "maximum",
+            Mode::Vfr => return None,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -30,7 +49,7 @@ pub struct SyncArgs {
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
     /// How frames between source frames are made
-    #[arg(long, value_enum, default_value_t = Mode::Off)]
+    #[arg(long, value_enum, default_value_t = Mode::Adaptive)]
     pub mode: Mode,
     /// Output frame rate (default: the source's)
     #[arg(long)]
@@ -58,13 +77,8 @@ pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
     let mut overrides = args.common.overrides()?;
     let vfr = args.mode == Mode::Vfr;
     let set = |text: String| Override::parse(&text).map_err(anyhow::Error::msg);
-    if !vfr {
-        let method = if args.mode == Mode::Blend {
-            "blend"
-        } else {
-            "duplicate"
-        };
-        overrides.insert(0, set(format!("interpolate.method={method}"))?);
+    if let Some(mode) = args.mode.interpolate_mode() {
+        overrides.insert(0, set(format!("interpolate.mode={mode}"))?);
         if let Some(fps) = &args.fps {
             overrides.insert(0, set(format!("retime.fps={fps}"))?);
         }

@@ -225,3 +225,37 @@ impl Rife {
         warped0.broadcast_mul(&mask)? + warped1.broadcast_mul(&(1.0 - &mask)?)?
     }
 }
+
+/// The model at `path` (blake3 `digest`) on `device`, loaded once per process.
+pub fn shared(path: &Path, digest: &str, device: &Device) -> Result<std::sync::Arc<Rife>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Loaded = HashMap<(std::path::PathBuf, String, String), Arc<Rife>>;
+    static LOADED: OnceLock<Mutex<Loaded>> = OnceLock::new();
+    let key = (
+        path.to_path_buf(),
+        digest.to_string(),
+        format!("{:?}", device.location()),
+    );
+    let mut loaded = LOADED
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(m) = loaded.get(&key) {
+        return Ok(m.clone());
+    }
+    let model = Arc::new(Rife::load(path, device)?);
+    loaded.insert(key, model.clone());
+    Ok(model)
+}
+
+/// `cpu`, or `cuda` (GPU 0) in builds with the `cuda` feature.
+pub fn device(name: &str) -> std::result::Result<Device, String> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" if cfg!(feature = "cuda") => {
+            Device::new_cuda(0).map_err(|e| format!("no usable CUDA device: {e}"))
+        }
+        "cuda" => Err("this build has no CUDA support; rebuild with `--features cuda` (needs the CUDA toolkit)".into()),
+        other => Err(format!("unknown device '{other}' (cpu or cuda)")),
+    }
+}

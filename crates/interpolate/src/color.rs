@@ -1,0 +1,104 @@
+//! YUV 4:2:0 frames ↔ RGB tensors for the model (BT.709, limited range).
+//! Only synthesised frames make the round trip; real frames are copied as decoded.
+
+use candle_core::{DType, Device, Result, Tensor};
+use vantage_media::Frame;
+
+const KR: f64 = 0.2126;
+const KB: f64 = 0.0722;
+const KG: f64 = 1.0 - KR - KB;
+
+/// Planes of a frame: (luma h×w, chroma (h/2)×(w/2) for U and V, rounded up).
+fn planes(f: &Frame) -> (usize, usize, usize, usize) {
+    let (w, h) = (f.width as usize, f.height as usize);
+    (w, h, w.div_ceil(2), h.div_ceil(2))
+}
+
+/// A frame as a (1, 3, H, W) RGB tensor in 0..1 (not clamped).
+pub fn to_rgb(f: &Frame, device: &Device) -> Result<Tensor> {
+    let (w, h, cw, ch) = planes(f);
+    let plane = |start: usize, ph: usize, pw: usize| -> Result<Tensor> {
+        Tensor::from_slice(&f.data[start..start + ph * pw], (1, 1, ph, pw), device)?
+            .to_dtype(DType::F32)
+    };
+    let y = ((plane(0, h, w)? - 16.0)? / 219.0)?;
+    let chroma = |start: usize| -> Result<Tensor> {
+        let c = ((plane(start, ch, cw)? - 128.0)? / 224.0)?;
+        c.upsample_nearest2d(2 * ch, 2 * cw)?
+            .narrow(2, 0, h)?
+            .narrow(3, 0, w)
+    };
+    let (cb, cr) = (chroma(w * h)?, chroma(w * h + cw * ch)?);
+    let r = (&y + (&cr * (2.0 * (1.0 - KR)))?)?;
+    let b = (&y + (&cb * (2.0 * (1.0 - KB)))?)?;
+    let g =
+        ((&y - (&cb * (2.0 * (1.0 - KB) * KB / KG))?)? - (&cr * (2.0 * (1.0 - KR) * KR / KG))?)?;
+    Tensor::cat(&[r, g, b], 1)
+}
+
+/// Write a (1, 3, H, W) RGB tensor into `out` (same size) as YUV 4:2:0;
+/// chroma is the mean of each 2×2 block.
+pub fn to_yuv(rgb: &Tensor, out: &mut Frame) -> Result<()> {
+    let (w, h, cw, ch) = planes(out);
+    let (r, g, b) = (
+        rgb.narrow(1, 0, 1)?,
+        rgb.narrow(1, 1, 1)?,
+        rgb.narrow(1, 2, 1)?,
+    );
+    let y = (((&r * KR)? + (&g * KG)?)? + (&b * KB)?)?;
+    let cb = ((&b - &y)? / (2.0 * (1.0 - KB)))?;
+    let cr = ((&r - &y)? / (2.0 * (1.0 - KR)))?;
+    let to_u8 = |t: Tensor| -> Result<Vec<u8>> {
+        t.round()?
+            .clamp(0f32, 255f32)?
+            .to_dtype(DType::U8)?
+            .flatten_all()?
+            .to_vec1()
+    };
+    let luma = to_u8(((y * 219.0)? + 16.0)?)?;
+    // Odd sizes: repeat the last row/column so every 2×2 block is full.
+    let pool = |c: Tensor| -> Result<Vec<u8>> {
+        let c = c
+            .pad_with_same(2, 0, 2 * ch - h)?
+            .pad_with_same(3, 0, 2 * cw - w)?;
+        to_u8(((c.avg_pool2d(2)? * 224.0)? + 128.0)?)
+    };
+    let (u, v) = (pool(cb)?, pool(cr)?);
+    out.data[..w * h].copy_from_slice(&luma);
+    out.data[w * h..w * h + cw * ch].copy_from_slice(&u);
+    out.data[w * h + cw * ch..].copy_from_slice(&v);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_the_frame() {
+        let (w, h) = (6u32, 5u32);
+        let mut f = Frame::black(w, h);
+        for (i, v) in f.data.iter_mut().enumerate() {
+            *v = (40 + (i * 37) % 170) as u8;
+        }
+        // Flat chroma per 2×2 block survives exactly; luma within rounding.
+        let rgb = to_rgb(&f, &Device::Cpu).unwrap();
+        assert_eq!(rgb.dims4().unwrap(), (1, 3, 5, 6));
+        let mut back = Frame::black(w, h);
+        to_yuv(&rgb, &mut back).unwrap();
+        for (a, b) in f.data.iter().zip(&back.data) {
+            assert!((*a as i32 - *b as i32).abs() <= 1, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn grey_is_grey() {
+        let f = Frame::black(4, 4);
+        let rgb = to_rgb(&f, &Device::Cpu).unwrap();
+        let v: Vec<f32> = rgb.flatten_all().unwrap().to_vec1().unwrap();
+        assert!(
+            v.iter().all(|x| x.abs() < 1e-6),
+            "black is 0 in every channel: {v:?}"
+        );
+    }
+}

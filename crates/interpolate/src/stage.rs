@@ -1,0 +1,183 @@
+//! The `interpolate` stage.
+
+use crate::{render, rife, Mode, RenderOptions};
+use serde_json::json;
+use vantage_core::{
+    FramePlan, ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
+    StageError,
+};
+use vantage_media::EncodeSettings;
+use vantage_weights::{Installed, Kind, Store};
+
+pub struct Interpolate;
+
+pub const PRESETS: &[&str] = &[
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+];
+
+const MODES: &[&str] = &["off", "blend", "adaptive", "precision", "maximum"];
+
+fn mode(params: &Params) -> Mode {
+    params
+        .get("mode")
+        .and_then(|v| v.as_str())
+        .and_then(Mode::parse)
+        .unwrap_or(Mode::Adaptive)
+}
+
+fn weights(params: &Params) -> Result<Installed, String> {
+    let name = params
+        .get("model")
+        .and_then(|v| v.as_str())
+        .unwrap_or("rife");
+    Store::open(Store::default_root())
+        .resolve(name, Kind::Rife)
+        .map_err(|e| e.to_string())
+}
+
+impl Stage for Interpolate {
+    fn kind(&self) -> &'static str {
+        "interpolate"
+    }
+    fn version(&self) -> u32 {
+        2
+    }
+    fn describe(&self) -> &'static str {
+        "render a frame plan: copy exact frames, synthesise fractional ones (RIFE or blend, never across a cut), encode once (H.264)"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::new(
+                "mode",
+                ParamKind::Choice(MODES),
+                json!("adaptive"),
+                "off: nearest frame; blend: cross-fade; adaptive: RIFE where the nearest frame would repeat; precision: RIFE at every position off a real frame; maximum: precision, computed both ways and averaged",
+            ),
+            ParamSpec::new(
+                "tolerance",
+                ParamKind::Float { min: 0.0, max: 0.5 },
+                json!(0.05),
+                "positions this close (in frames) to a real frame show it",
+            ),
+            ParamSpec::new(
+                "cut_threshold",
+                ParamKind::Float { min: 1.0, max: 255.0 },
+                json!(30.0),
+                "mean luma difference (0-255) between consecutive frames above which they are a scene cut, never synthesised across",
+            ),
+            ParamSpec::new(
+                "model",
+                ParamKind::Text,
+                json!("rife"),
+                "installed RIFE weights (see `vantage weights list`) or the path of a flownet.pkl",
+            ),
+            ParamSpec::new(
+                "device",
+                ParamKind::Choice(&["cpu", "cuda"]),
+                json!("cpu"),
+                "where RIFE runs (cuda needs a build with --features cuda)",
+            ),
+            ParamSpec::new(
+                "crf",
+                ParamKind::Int { min: 0, max: 51 },
+                json!(18),
+                "x264 quality (lower is better)",
+            ),
+            ParamSpec::new(
+                "preset",
+                ParamKind::Choice(PRESETS),
+                json!("veryfast"),
+                "x264 speed preset",
+            ),
+        ]
+    }
+    fn ports(&self, _: &Params) -> Ports {
+        Ports {
+            inputs: vec![
+                Port::required("video", PortType::Video),
+                Port::required("plan", PortType::FramePlan),
+            ],
+            outputs: vec![Port::required("video", PortType::Video)],
+        }
+    }
+    fn resources(&self, params: &Params) -> Resources {
+        // Decoder, this loop and the encoder run in parallel.
+        let gpu = mode(params).uses_rife()
+            && params.get("device").and_then(|v| v.as_str()) == Some("cuda");
+        Resources { cpu: 2, gpu }
+    }
+    fn weight_digests(&self, params: &Params) -> Result<Vec<String>, String> {
+        if !mode(params).uses_rife() {
+            return Ok(Vec::new());
+        }
+        if let Some(device) = params.get("device").and_then(|v| v.as_str()) {
+            rife::device(device)?;
+        }
+        Ok(vec![weights(params)?.blake3])
+    }
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        let plan: FramePlan = ctx.read_json("plan")?;
+        let mode = mode(&ctx.params);
+        let model = if mode.uses_rife() {
+            let w = weights(&ctx.params).map_err(StageError::InvalidInput)?;
+            let device =
+                rife::device(ctx.param_str("device")?).map_err(StageError::InvalidInput)?;
+            ctx.report(0.0, "loading RIFE");
+            Some(
+                rife::shared(&w.path, &w.blake3, &device)
+                    .map_err(|e| StageError::InvalidInput(format!("{}: {e}", w.path.display())))?,
+            )
+        } else {
+            None
+        };
+        let opts = RenderOptions {
+            mode,
+            tolerance: ctx.param_f64("tolerance")?,
+            cut_threshold: ctx.param_f64("cut_threshold")?,
+            model,
+        };
+        let settings = EncodeSettings {
+            codec: "libx264".into(),
+            crf: ctx.param_i64("crf")? as u32,
+            preset: ctx.param_str("preset")?.to_string(),
+        };
+        let stats = render(
+            ctx.input("video")?,
+            &plan,
+            &opts,
+            &settings,
+            ctx.output("video")?,
+            ctx,
+        )?;
+        let cuts = if stats.cuts.is_empty() {
+            "no cuts".to_string()
+        } else {
+            let list: Vec<String> = stats
+                .cuts
+                .iter()
+                .map(|c| format!("{c}|{}", c + 1))
+                .collect();
+            format!(
+                "cuts between source frames {} ({} frames kept whole)",
+                list.join(", "),
+                stats.guarded
+            )
+        };
+        ctx.report(
+            1.0,
+            &format!(
+                "{} frames, {} synthesised, {cuts}",
+                stats.frames, stats.synthesised
+            ),
+        );
+        Ok(())
+    }
+}
