@@ -128,6 +128,8 @@ fn main() {
                         s(&target),
                         "-o",
                         s(&out),
+                        "--mode",
+                        "off",
                         "--json",
                     ])
                     .args(extra),

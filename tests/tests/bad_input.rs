@@ -62,7 +62,10 @@ impl Fixture {
     /// Run sync, expect failure mentioning `needle`, no output, and an intact cache.
     fn rejects(&self, video: &Path, audio: &Path, needle: &str) {
         let out = self.path("out.mp4");
-        let o = run(&self.cache, &["sync", s(video), s(audio), "-o", s(&out)]);
+        let o = run(
+            &self.cache,
+            &["sync", s(video), s(audio), "-o", s(&out), "--mode", "off"],
+        );
         let err = stderr(&o);
         assert!(!o.status.success(), "accepted {video:?} + {audio:?}");
         assert_ne!(o.status.code(), Some(101), "panicked: {err}");
@@ -88,7 +91,15 @@ fn each_bad_input_gets_a_clear_error() {
     let good = f.path("good.mp4");
     let o = run(
         &f.cache,
-        &["sync", s(&f.video), s(&f.speech), "-o", s(&good)],
+        &[
+            "sync",
+            s(&f.video),
+            s(&f.speech),
+            "-o",
+            s(&good),
+            "--mode",
+            "off",
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
 
@@ -276,6 +287,8 @@ fn different_content_has_documented_fallbacks() {
                 s(&other_path),
                 "-o",
                 s(&out),
+                "--mode",
+                "off",
                 "--on-mismatch",
                 fallback,
                 "--alignment",

@@ -41,6 +41,8 @@ fn slow_sync<'a>(video: &'a Path, target: &'a Path, out: &'a Path) -> Vec<&'a st
         s(target),
         "-o",
         s(out),
+        "--mode",
+        "off",
         "--set",
         "interpolate.preset=veryslow",
     ]
@@ -56,7 +58,16 @@ fn assert_resumes(cache: &Path, video: &Path, target: &Path, out: &Path) {
     );
     let o = run(
         cache,
-        &["sync", s(video), s(target), "-o", s(out), "--json"],
+        &[
+            "sync",
+            s(video),
+            s(target),
+            "-o",
+            s(out),
+            "--mode",
+            "off",
+            "--json",
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);

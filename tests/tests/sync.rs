@@ -6,7 +6,9 @@ use vantage_e2e::case::{build, cases, hard_cases, score, Case, CaseSpec};
 use vantage_e2e::tools::{duration, probe_json, s};
 use vantage_e2e::vantage::{run, stderr};
 
-/// `vantage sync SOURCE TARGET -o OUT ARGS...` on a case.
+/// `vantage sync SOURCE TARGET -o OUT ARGS...` on a case; `--mode off`
+/// unless ARGS say otherwise (RIFE on CPU is too slow for tests that are
+/// about something else; it has its own tests).
 fn sync(cache: &Path, case: &Case, out: &Path, args: &[&str]) -> std::process::Output {
     let mut all = vec![
         "sync",
@@ -16,6 +18,9 @@ fn sync(cache: &Path, case: &Case, out: &Path, args: &[&str]) -> std::process::O
         s(out),
     ];
     all.extend_from_slice(args);
+    if !args.contains(&"--mode") {
+        all.extend_from_slice(&["--mode", "off"]);
+    }
     run(cache, &all)
 }
 

@@ -1,0 +1,244 @@
+//! RIFE frame synthesis through the real binary: the image command, the
+//! precision mode on a clip with exact ground truth, and the scene-cut guard.
+//! Needs the rife weights (`vantage weights fetch rife`; scripts/test.sh does it).
+
+use std::path::{Path, PathBuf};
+use vantage_e2e::bars::read_video_times;
+use vantage_e2e::case::{build, cases, score};
+use vantage_e2e::tools::{ffmpeg, s};
+use vantage_e2e::vantage::{run, stderr};
+use vantage_media::{read_image, Frame, FrameReader};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/interpolate/tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn the_image_command_matches_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mid.png");
+    let (a, b) = (fixture("frame0.png"), fixture("frame1.png"));
+    let o = run(
+        &dir.path().join("cache"),
+        &[
+            "interpolate",
+            s(&a),
+            s(&b),
+            "--t",
+            "0.5",
+            "-o",
+            s(&out),
+            "--deep",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ours, reference) = (
+        read_image(&out).unwrap(),
+        read_image(&fixture("reference-t50.png")).unwrap(),
+    );
+    let mse: f64 = ours
+        .data
+        .iter()
+        .zip(&reference.data)
+        .map(|(x, y)| ((x - y) as f64).powi(2))
+        .sum::<f64>()
+        / ours.data.len() as f64;
+    let psnr = 10.0 * (1.0 / mse.max(1e-12)).log10();
+    assert!(psnr >= 50.0, "PSNR {psnr:.1} dB against the reference");
+
+    // Bad requests fail with a reason and write nothing.
+    let o = run(
+        &dir.path().join("cache"),
+        &[
+            "interpolate",
+            s(&a),
+            s(&b),
+            "--t",
+            "1",
+            "-o",
+            s(&dir.path().join("x.png")),
+        ],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("strictly between 0 and 1"),
+        "{}",
+        stderr(&o)
+    );
+    let small = dir.path().join("small.png");
+    ffmpeg(&["-i", s(&a), "-vf", "scale=64:32", s(&small)]);
+    let o = run(
+        &dir.path().join("cache"),
+        &[
+            "interpolate",
+            s(&a),
+            s(&small),
+            "-o",
+            s(&dir.path().join("y.png")),
+        ],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("must be the same size"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("x.png").exists() && !dir.path().join("y.png").exists());
+}
+
+#[test]
+fn precision_mode_puts_the_picture_where_the_truth_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let mut spec = cases()[3].clone();
+    spec.words = 12;
+    (spec.width, spec.height) = (160, 96);
+    let case = build(&spec, dir.path());
+    let run_mode = |mode: &str| {
+        let out = dir.path().join(format!("{mode}.mp4"));
+        let o = run(
+            &cache,
+            &[
+                "sync",
+                s(&case.source_video),
+                s(&case.target_audio),
+                "-o",
+                s(&out),
+                "--mode",
+                mode,
+                "--json",
+            ],
+        );
+        assert!(o.status.success(), "{mode}: {}", stderr(&o));
+        (out, String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let (off, _) = run_mode("off");
+    let (precise, events) = run_mode("precision");
+    assert!(events.contains("synthesised"), "{events}");
+    let (off_score, precise_score) = (score(&case, &off), score(&case, &precise));
+    eprintln!(
+        "off {} | precision {}",
+        off_score.output, precise_score.output
+    );
+    assert!(
+        precise_score.output.median < 10.0,
+        "{:?}",
+        precise_score.output
+    );
+    assert!(precise_score.output.median < off_score.output.median);
+
+    // Same frame count as the nearest-frame render, and no frozen picture
+    // while the truth moves: consecutive frames differ wherever the source
+    // positions do (by more than the synthesis tolerance).
+    let (a, b) = (
+        read_video_times(&off).unwrap(),
+        read_video_times(&precise).unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    let frozen = b.windows(2).filter(|w| (w[1] - w[0]).abs() < 1e-4).count();
+    let frozen_off = a.windows(2).filter(|w| (w[1] - w[0]).abs() < 1e-4).count();
+    assert!(
+        frozen < frozen_off.max(1),
+        "precision froze {frozen} times, off {frozen_off}"
+    );
+}
+
+fn luma_frames(path: &Path) -> Vec<Vec<u8>> {
+    let info = vantage_media::probe(path).unwrap();
+    let v = info.require_video(path).unwrap();
+    let mut reader = FrameReader::open(path, &info).unwrap();
+    let mut f = Frame::black(v.width, v.height);
+    let mut out = Vec::new();
+    while reader.read_into(&mut f).unwrap() {
+        out.push(f.luma().to_vec());
+    }
+    out
+}
+
+fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y) as f64)
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+#[test]
+fn no_frame_is_synthesised_across_a_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two shots of 1 s at 25 fps: a cut between source frames 24 and 25.
+    let video = dir.path().join("cut.mp4");
+    // The second shot is the same pattern negated: moving content, and a hard cut.
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x96:r=25:d=2",
+        "-filter_complex",
+        "[0]split[a][b];[a]trim=0:1[a1];[b]trim=1:2,setpts=PTS-STARTPTS,negate[b1];[a1][b1]concat=n=2:v=1",
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        s(&video),
+    ]);
+    // Half speed around the cut: positions 20, 20.5, ..., 29.5.
+    let positions: Vec<f64> = (0..20).map(|k| 20.0 + k as f64 * 0.5).collect();
+    let plan = serde_json::json!({
+        "fps": {"num": 25, "den": 1}, "width": 160, "height": 96,
+        "source_frames": 50, "positions": positions,
+    });
+    let plan_path = dir.path().join("plan.json");
+    std::fs::write(&plan_path, plan.to_string()).unwrap();
+    let pipeline = dir.path().join("render.yaml");
+    std::fs::write(
+        &pipeline,
+        "inputs:\n  video: video\n  plan: frame-plan\nstages:\n  render:\n    uses: interpolate\n    inputs: { video: inputs.video, plan: inputs.plan }\n    params: { mode: precision, crf: 0, preset: ultrafast }\noutputs:\n  video: render.video\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.mp4");
+    let o = run(
+        &dir.path().join("cache"),
+        &[
+            "run",
+            s(&pipeline),
+            "-i",
+            &format!("video={}", s(&video)),
+            "-i",
+            &format!("plan={}", s(&plan_path)),
+            "-o",
+            s(&out),
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        events.contains("cuts between source frames 24|25"),
+        "{events}"
+    );
+
+    let source = luma_frames(&video);
+    let output = luma_frames(&out);
+    assert_eq!(output.len(), positions.len());
+    for (k, &p) in positions.iter().enumerate() {
+        let (lo, hi) = (p.floor() as usize, p.ceil() as usize);
+        let nearest = if p - (lo as f64) < 0.5 { lo } else { hi };
+        let d = mean_difference(&output[k], &source[nearest]);
+        if lo == 24 && hi == 25 {
+            // Across the cut: exactly the nearest real frame, on its own side.
+            assert!(
+                d < 0.5,
+                "position {p}: differs from frame {nearest} by {d:.2}"
+            );
+        } else if lo != hi {
+            // Inside a shot: a new frame, between its neighbours.
+            assert!(
+                d > 0.05,
+                "position {p} copied a real frame instead of synthesising"
+            );
+        }
+    }
+}
