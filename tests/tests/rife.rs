@@ -49,39 +49,24 @@ fn the_image_command_matches_the_reference() {
     assert!(psnr >= 50.0, "PSNR {psnr:.1} dB against the reference");
 
     // Bad requests fail with a reason and write nothing.
-    let o = run(
-        &dir.path().join("cache"),
-        &[
-            "interpolate",
-            s(&a),
-            s(&b),
-            "--t",
-            "1",
-            "-o",
-            s(&dir.path().join("x.png")),
-        ],
-    );
-    assert!(
-        !o.status.success() && stderr(&o).contains("strictly between 0 and 1"),
-        "{}",
-        stderr(&o)
+    let refuses = |args: &[&str], needle: &str| {
+        let o = run(&dir.path().join("cache"), args);
+        assert!(
+            !o.status.success() && stderr(&o).contains(needle),
+            "{}",
+            stderr(&o)
+        );
+    };
+    let (x, y) = (dir.path().join("x.png"), dir.path().join("y.png"));
+    refuses(
+        &["interpolate", s(&a), s(&b), "--t", "1", "-o", s(&x)],
+        "strictly between 0 and 1",
     );
     let small = dir.path().join("small.png");
     ffmpeg(&["-i", s(&a), "-vf", "scale=64:32", s(&small)]);
-    let o = run(
-        &dir.path().join("cache"),
-        &[
-            "interpolate",
-            s(&a),
-            s(&small),
-            "-o",
-            s(&dir.path().join("y.png")),
-        ],
-    );
-    assert!(
-        !o.status.success() && stderr(&o).contains("must be the same size"),
-        "{}",
-        stderr(&o)
+    refuses(
+        &["interpolate", s(&a), s(&small), "-o", s(&y)],
+        "must be the same size",
     );
     assert!(!dir.path().join("x.png").exists() && !dir.path().join("y.png").exists());
 }
