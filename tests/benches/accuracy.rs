@@ -3,7 +3,8 @@
 //! the nearest-frame floor. Each case runs with word anchors (the default)
 //! and on sound alone (`analyze.words=check`), so the table shows what the
 //! transcripts add. Needs the tiny.en weights. Run: `cargo build --release
-//! -p vantage-cli && cargo bench -p vantage-e2e --bench accuracy [MODE...]`.
+//! -p vantage-cli && cargo bench -p vantage-e2e --bench accuracy [MODE...]`
+//! (modes: off, blend, adaptive, precision, maximum; default off and blend).
 
 use vantage_e2e::case::{build, cases, hard_cases, score};
 use vantage_e2e::vantage;
@@ -31,12 +32,22 @@ fn main() {
     } else {
         modes
     };
-    for (i, spec) in cases().iter().chain(&hard_cases()).enumerate() {
+    // ACCURACY_CASES=N runs the first N cases; ACCURACY_WORDS=anchor skips the sound-only runs
+    // (for the slow RIFE modes).
+    let limit: usize = std::env::var("ACCURACY_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    let settings: Vec<&str> = match std::env::var("ACCURACY_WORDS").as_deref() {
+        Ok("anchor") => vec!["anchor"],
+        _ => vec!["anchor", "check"],
+    };
+    for (i, spec) in cases().iter().chain(&hard_cases()).take(limit).enumerate() {
         let case_dir = dir.path().join(format!("case{i}"));
         std::fs::create_dir_all(&case_dir).expect("case dir");
         let case = build(spec, &case_dir);
         for mode in &modes {
-            for words in ["anchor", "check"] {
+            for &words in &settings {
                 let out = case_dir.join(format!("out-{mode}-{words}.mp4"));
                 let o = vantage::run(
                     &cache,
