@@ -2,7 +2,7 @@
 //! Only synthesised frames make the round trip; real frames are copied as decoded.
 
 use candle_core::{DType, Device, Result, Tensor};
-use vantage_media::Frame;
+use vantage_media::{Frame, RgbImage};
 
 const KR: f64 = 0.2126;
 const KB: f64 = 0.0722;
@@ -12,6 +12,25 @@ const KG: f64 = 1.0 - KR - KB;
 fn planes(f: &Frame) -> (usize, usize, usize, usize) {
     let (w, h) = (f.width as usize, f.height as usize);
     (w, h, w.div_ceil(2), h.div_ceil(2))
+}
+
+/// An image (interleaved RGB) as a (1, 3, H, W) tensor on `device`.
+pub fn image_to_tensor(img: &RgbImage, device: &Device) -> Result<Tensor> {
+    let (w, h) = (img.width as usize, img.height as usize);
+    Tensor::from_slice(&img.data, (1, h, w, 3), device)?
+        .permute((0, 3, 1, 2))?
+        .contiguous()
+}
+
+/// A (1, 3, H, W) tensor back to an interleaved RGB image.
+pub fn tensor_to_image(t: &Tensor) -> Result<RgbImage> {
+    let (_, _, h, w) = t.dims4()?;
+    let data = t.permute((0, 2, 3, 1))?.flatten_all()?.to_vec1()?;
+    Ok(RgbImage {
+        width: w as u32,
+        height: h as u32,
+        data,
+    })
 }
 
 /// A frame as a (1, 3, H, W) RGB tensor in 0..1 (not clamped).

@@ -12,6 +12,7 @@
 //! guard never synthesises across a cut.
 
 mod color;
+pub use color::{image_to_tensor, tensor_to_image};
 pub mod rife;
 mod stage;
 
@@ -166,12 +167,12 @@ impl Pair {
     }
 
     fn rgb(&mut self, i: usize, device: &Device) -> Result<candle_core::Tensor, StageError> {
-        if self.rgb[i].is_none() {
-            self.rgb[i] = Some(color::to_rgb(&self.frames[i], device).map_err(model_error)?);
+        if let Some(t) = &self.rgb[i] {
+            return Ok(t.clone());
         }
-        self.rgb[i]
-            .clone()
-            .ok_or_else(|| StageError::Failed("RGB conversion".into()))
+        let t = color::to_rgb(&self.frames[i], device).map_err(model_error)?;
+        self.rgb[i] = Some(t.clone());
+        Ok(t)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use candle_core::{Device, Tensor};
 use std::path::{Path, PathBuf};
+use vantage_interpolate::image_to_tensor;
 use vantage_interpolate::rife::Rife;
 use vantage_media::{read_image, RgbImage};
 use vantage_weights::{Kind, Store};
@@ -15,13 +16,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn tensor(img: &RgbImage) -> Tensor {
-    let (w, h) = (img.width as usize, img.height as usize);
-    Tensor::from_slice(&img.data, (1, h, w, 3), &Device::Cpu)
-        .unwrap()
-        .permute((0, 3, 1, 2))
-        .unwrap()
-        .contiguous()
-        .unwrap()
+    image_to_tensor(img, &Device::Cpu).unwrap()
 }
 
 #[test]

@@ -4,8 +4,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vantage_interpolate::rife;
-use vantage_media::{read_image, write_image, RgbImage};
+use vantage_interpolate::{image_to_tensor, rife, tensor_to_image};
+use vantage_media::{read_image, write_image};
 use vantage_weights::{Kind, Store};
 
 #[derive(Args)]
@@ -57,31 +57,16 @@ pub fn run(args: InterpolateArgs) -> Result<ExitCode> {
     }
     let model = rife::shared(&weights.path, &weights.blake3, &device)
         .with_context(|| format!("loading {}", weights.path.display()))?;
-    let to_tensor = |img: &RgbImage| -> candle_core::Result<candle_core::Tensor> {
-        let (w, h) = (img.width as usize, img.height as usize);
-        candle_core::Tensor::from_slice(&img.data, (1, h, w, 3), &candle_core::Device::Cpu)?
-            .to_device(&device)?
-            .permute((0, 3, 1, 2))?
-            .contiguous()
-    };
     let started = std::time::Instant::now();
-    let (ta, tb) = (to_tensor(&a)?, to_tensor(&b)?);
+    let (ta, tb) = (image_to_tensor(&a, &device)?, image_to_tensor(&b, &device)?);
     let out = if args.both_ways {
         model.interpolate_both_ways(&ta, &tb, args.t)?
     } else {
         model.interpolate(&ta, &tb, args.t)?
     };
-    let data: Vec<f32> = out.permute((0, 2, 3, 1))?.flatten_all()?.to_vec1()?;
+    let image = tensor_to_image(&out)?;
     let elapsed = started.elapsed();
-    write_image(
-        &args.output,
-        &RgbImage {
-            width: a.width,
-            height: a.height,
-            data,
-        },
-        args.deep,
-    )?;
+    write_image(&args.output, &image, args.deep)?;
     eprintln!(
         "{} ({}x{}, t = {}) in {:.2} s",
         args.output.display(),
