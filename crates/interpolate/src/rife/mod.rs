@@ -6,6 +6,7 @@
 //! the flows from the output time to both frames and a blending mask. The
 //! result is both frames warped by their flows and mixed by the mask.
 
+mod cpu;
 mod ops;
 
 use candle_core::{DType, Device, Result, Tensor};
@@ -20,64 +21,91 @@ const PAD_TO: usize = 128;
 /// Resolution divisor of each block.
 const SCALES: [f64; 5] = [16.0, 8.0, 4.0, 2.0, 1.0];
 
+/// A 3x3 convolution (padding 1) followed by leaky ReLU, optionally with
+/// its input added first (a residual layer).
 struct Conv {
     weight: Tensor,
     bias: Tensor,
     stride: usize,
+    residual: bool,
+    cpu: cpu::Conv3x3,
 }
 
 impl Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv2d(&self.weight, 1, self.stride, 1, 1)?
-            .broadcast_add(&self.bias)
+        if x.device().is_cpu() {
+            return x.contiguous()?.apply_op1_no_bwd(&self.cpu);
+        }
+        let y = x
+            .conv2d(&self.weight, 1, self.stride, 1, 1)?
+            .broadcast_add(&self.bias)?;
+        leaky_relu(&if self.residual { (y + x)? } else { y })
     }
 }
 
-/// 4x4 transposed convolution, stride 2, padding 1 (doubles the size).
+/// 4x4 transposed convolution, stride 2, padding 1 (doubles the size), then
+/// a pixel shuffle by `shuffle` (1: none).
 struct UpConv {
     weight: Tensor,
     bias: Tensor,
+    shuffle: usize,
+    cpu: cpu::Conv3x3,
 }
 
 impl UpConv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv_transpose2d(&self.weight, 1, 0, 2, 1)?
-            .broadcast_add(&self.bias)
+        if x.device().is_cpu() {
+            return x.contiguous()?.apply_op1_no_bwd(&self.cpu);
+        }
+        let y = x
+            .conv_transpose2d(&self.weight, 1, 0, 2, 1)?
+            .broadcast_add(&self.bias)?;
+        match self.shuffle {
+            1 => Ok(y),
+            s => pixel_shuffle(&y, s),
+        }
     }
-}
-
-struct ResConv {
-    conv: Conv,
-    beta: Tensor,
 }
 
 struct Block {
     conv0: [Conv; 2],
-    convblock: Vec<ResConv>,
+    /// Residual layers.
+    convblock: Vec<Conv>,
+    /// Ends with a pixel shuffle by 2: 13 channels at twice the input size.
     lastconv: UpConv,
 }
 
 impl Block {
-    /// Flow (4 ch), mask (1 ch) and features (8 ch) at full resolution.
+    /// Flow (4 ch, in full-resolution pixels), mask (1 ch) and features
+    /// (8 ch) at full resolution, from the full-resolution `parts` of the
+    /// input, the time `t`, and the running flow. The parts are resized
+    /// one by one and joined at 1/scale, which is the same as resizing the
+    /// joined input but moves much less memory.
     fn forward(
         &self,
-        x: &Tensor,
+        parts: &[&Tensor],
+        t: f64,
         flow: Option<&Tensor>,
         scale: f64,
     ) -> Result<(Tensor, Tensor, Tensor)> {
-        let mut x = resize(x, 1.0 / scale)?;
+        let mut small = parts
+            .iter()
+            .map(|p| resize(p, 1.0 / scale, 0, 1.0))
+            .collect::<Result<Vec<_>>>()?;
+        let (_, _, h, w) = small[0].dims4()?;
+        small.insert(
+            parts.len().min(4),
+            Tensor::full(t as f32, (1, 1, h, w), small[0].device())?,
+        );
         if let Some(flow) = flow {
-            let flow = (resize(flow, 1.0 / scale)? * (1.0 / scale))?;
-            x = Tensor::cat(&[&x, &flow], 1)?;
+            small.push(resize(flow, 1.0 / scale, 4, 1.0 / scale)?);
         }
-        let mut feat =
-            leaky_relu(&self.conv0[1].forward(&leaky_relu(&self.conv0[0].forward(&x)?)?)?)?;
-        for r in &self.convblock {
-            feat = leaky_relu(&(r.conv.forward(&feat)?.broadcast_mul(&r.beta)? + &feat)?)?;
+        let mut feat = Tensor::cat(&small, 1)?;
+        for conv in self.conv0.iter().chain(&self.convblock) {
+            feat = conv.forward(&feat)?;
         }
-        let tmp = resize(&pixel_shuffle(&self.lastconv.forward(&feat)?, 2)?, scale)?;
-        let flow = (tmp.narrow(1, 0, 4)? * scale)?;
-        Ok((flow, tmp.narrow(1, 4, 1)?, tmp.narrow(1, 5, 8)?))
+        let out = resize(&self.lastconv.forward(&feat)?, scale, 4, scale)?;
+        Ok((out.narrow(1, 0, 4)?, out.narrow(1, 4, 1)?, out.narrow(1, 5, 8)?))
     }
 }
 
@@ -90,7 +118,7 @@ impl Head {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
         for c in &self.convs {
-            x = leaky_relu(&c.forward(&x)?)?;
+            x = c.forward(&x)?;
         }
         self.up.forward(&x)
     }
@@ -118,51 +146,69 @@ impl Rife {
                         path.display()
                     ))
                 })?
-                .to_dtype(DType::F32)?
-                .to_device(device)
+                .to_dtype(DType::F32)
         };
-        let bias = |name: &str| -> Result<Tensor> {
-            let b = get(name)?;
-            let n = b.dim(0)?;
-            b.reshape((1, n, 1, 1))
-        };
-        let conv = |prefix: &str, stride: usize| -> Result<Conv> {
+        let values = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+        // A plain convolution, or with `beta` a residual layer.
+        let conv = |prefix: &str, stride: usize, beta: Option<&str>| -> Result<Conv> {
+            let (mut weight, mut bias) = (
+                get(&format!("{prefix}.weight"))?,
+                get(&format!("{prefix}.bias"))?,
+            );
+            let (cout, cin, _, _) = weight.dims4()?;
+            let residual = beta.is_some();
+            if let Some(beta) = beta {
+                // conv(x)·beta + x: fold beta into the convolution.
+                let beta = get(beta)?.flatten_all()?;
+                weight = weight.broadcast_mul(&beta.reshape((cout, 1, 1, 1))?)?;
+                bias = (bias * beta)?;
+            }
+            let then = match residual {
+                true => cpu::Post::ResidualLeakyRelu,
+                false => cpu::Post::LeakyRelu,
+            };
             Ok(Conv {
-                weight: get(&format!("{prefix}.weight"))?,
-                bias: bias(&format!("{prefix}.bias"))?,
+                cpu: cpu::Conv3x3::new(values(&weight)?, values(&bias)?, cin, stride, then),
+                weight: weight.to_device(device)?,
+                bias: bias.reshape((1, cout, 1, 1))?.to_device(device)?,
                 stride,
+                residual,
             })
         };
-        let up = |prefix: &str| -> Result<UpConv> {
+        let up = |prefix: &str, shuffle: usize| -> Result<UpConv> {
+            let weight = get(&format!("{prefix}.weight"))?;
+            let bias = get(&format!("{prefix}.bias"))?;
+            let (cin, cout, _, _) = weight.dims4()?;
             Ok(UpConv {
-                weight: get(&format!("{prefix}.weight"))?,
-                bias: bias(&format!("{prefix}.bias"))?,
+                cpu: cpu::Conv3x3::transposed(&values(&weight)?, &values(&bias)?, cin, shuffle),
+                weight: weight.to_device(device)?,
+                bias: bias.reshape((1, cout, 1, 1))?.to_device(device)?,
+                shuffle,
             })
         };
+        let plain = |prefix: &str, stride: usize| conv(prefix, stride, None);
         let head = Head {
             convs: [
-                conv("encode.cnn0", 2)?,
-                conv("encode.cnn1", 1)?,
-                conv("encode.cnn2", 1)?,
+                plain("encode.cnn0", 2)?,
+                plain("encode.cnn1", 1)?,
+                plain("encode.cnn2", 1)?,
             ],
-            up: up("encode.cnn3")?,
+            up: up("encode.cnn3", 1)?,
         };
         let blocks = (0..5)
             .map(|b| {
                 Ok(Block {
                     conv0: [
-                        conv(&format!("block{b}.conv0.0.0"), 2)?,
-                        conv(&format!("block{b}.conv0.1.0"), 2)?,
+                        plain(&format!("block{b}.conv0.0.0"), 2)?,
+                        plain(&format!("block{b}.conv0.1.0"), 2)?,
                     ],
                     convblock: (0..8)
                         .map(|r| {
-                            Ok(ResConv {
-                                conv: conv(&format!("block{b}.convblock.{r}.conv"), 1)?,
-                                beta: get(&format!("block{b}.convblock.{r}.beta"))?,
-                            })
+                            let layer = format!("block{b}.convblock.{r}");
+                            conv(&format!("{layer}.conv"), 1, Some(&format!("{layer}.beta")))
                         })
                         .collect::<Result<_>>()?,
-                    lastconv: up(&format!("block{b}.lastconv.0"))?,
+                    lastconv: up(&format!("block{b}.lastconv.0"), 2)?,
                 })
             })
             .collect::<Result<_>>()?;
@@ -199,22 +245,17 @@ impl Rife {
     }
 
     fn forward(&self, img0: &Tensor, img1: &Tensor, t: f64) -> Result<Tensor> {
-        let (_, _, h, w) = img0.dims4()?;
-        let time = Tensor::full(t as f32, (1, 1, h, w), &self.device)?;
         let f0 = self.head.forward(img0)?;
         let f1 = self.head.forward(img1)?;
-        let (mut flow, mut mask, mut feat) = self.blocks[0].forward(
-            &Tensor::cat(&[img0, img1, &f0, &f1, &time], 1)?,
-            None,
-            SCALES[0],
-        )?;
+        let (mut flow, mut mask, mut feat) =
+            self.blocks[0].forward(&[img0, img1, &f0, &f1], t, None, SCALES[0])?;
         let mut warped0 = warp(img0, &flow.narrow(1, 0, 2)?)?;
         let mut warped1 = warp(img1, &flow.narrow(1, 2, 2)?)?;
         for (block, &scale) in self.blocks.iter().zip(&SCALES).skip(1) {
             let wf0 = warp(&f0, &flow.narrow(1, 0, 2)?)?;
             let wf1 = warp(&f1, &flow.narrow(1, 2, 2)?)?;
-            let input = Tensor::cat(&[&warped0, &warped1, &wf0, &wf1, &time, &mask, &feat], 1)?;
-            let (delta, m, f) = block.forward(&input, Some(&flow), scale)?;
+            let parts = [&warped0, &warped1, &wf0, &wf1, &mask, &feat];
+            let (delta, m, f) = block.forward(&parts, t, Some(&flow), scale)?;
             flow = (flow + delta)?;
             mask = m;
             feat = f;

@@ -1,6 +1,8 @@
-//! The image operations IFNet needs beyond candle's convolutions, written as
-//! tensor operations so they run on every candle device.
+//! The image operations IFNet needs beyond candle's convolutions. On the
+//! CPU they run as the kernels in `cpu.rs`; elsewhere they are written as
+//! tensor operations, so they run on every candle device.
 
+use super::cpu;
 use candle_core::{DType, Result, Tensor, D};
 
 pub fn leaky_relu(x: &Tensor) -> Result<Tensor> {
@@ -8,9 +10,31 @@ pub fn leaky_relu(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Bilinear resize by `scale` (PyTorch `interpolate(scale_factor=scale,
-/// mode="bilinear", align_corners=False)`; candle reproduces it exactly).
-pub fn resize(x: &Tensor, scale: f64) -> Result<Tensor> {
-    x.upsample_bilinear2d_with_scale(scale, scale, false)
+/// mode="bilinear", align_corners=False)`), multiplying the first `gained`
+/// channels by `gain` on the way.
+pub fn resize(x: &Tensor, scale: f64, gained: usize, gain: f64) -> Result<Tensor> {
+    if scale == 1.0 && (gained == 0 || gain == 1.0) {
+        return Ok(x.clone());
+    }
+    if x.device().is_cpu() {
+        let op = cpu::Resize {
+            scale,
+            gained,
+            gain: gain as f32,
+        };
+        return x.contiguous()?.apply_op1_no_bwd(&op);
+    }
+    // candle's resize reproduces PyTorch's exactly.
+    let y = x.upsample_bilinear2d_with_scale(scale, scale, false)?;
+    if gained == 0 || gain == 1.0 {
+        return Ok(y);
+    }
+    let channels = y.dim(1)?;
+    let scaled = (y.narrow(1, 0, gained)? * gain)?;
+    if gained == channels {
+        return Ok(scaled);
+    }
+    Tensor::cat(&[&scaled, &y.narrow(1, gained, channels - gained)?], 1)
 }
 
 /// (N, C·r², H, W) → (N, C, H·r, W·r), PyTorch's channel order.
@@ -29,6 +53,15 @@ pub fn pixel_shuffle(x: &Tensor, r: usize) -> Result<Tensor> {
 /// The four neighbours are gathered with `index_select` over the flattened
 /// image; batch size 1.
 pub fn warp(img: &Tensor, flow: &Tensor) -> Result<Tensor> {
+    if img.device().is_cpu() {
+        return img
+            .contiguous()?
+            .apply_op2_no_bwd(&flow.contiguous()?, &cpu::Warp);
+    }
+    warp_with_tensor_ops(img, flow)
+}
+
+pub(super) fn warp_with_tensor_ops(img: &Tensor, flow: &Tensor) -> Result<Tensor> {
     let (n, c, h, w) = img.dims4()?;
     if n != 1 {
         candle_core::bail!("warp handles one image at a time, got a batch of {n}");
@@ -107,13 +140,16 @@ mod tests {
     fn resize_matches_pytorch_half_pixel_centres() {
         // PyTorch: interpolate([[0, 10, 20, 30]], scale_factor=0.5) = [5, 25];
         // scale_factor=2 on [0, 10] = [0, 2.5, 7.5, 10].
-        let row = image(&[0.0, 10.0, 20.0, 30.0], 1, 1, 4);
-        let down = row.upsample_bilinear2d_with_scale(1.0, 0.5, false).unwrap();
-        assert_eq!(values(&down), [5.0, 25.0]);
-        let up = image(&[0.0, 10.0], 1, 1, 2)
-            .upsample_bilinear2d_with_scale(1.0, 2.0, false)
-            .unwrap();
-        assert_eq!(values(&up), [0.0, 2.5, 7.5, 10.0]);
+        // Two equal rows, so only the horizontal taps matter.
+        let rows = image(&[0.0, 10.0, 20.0, 30.0, 0.0, 10.0, 20.0, 30.0], 1, 2, 4);
+        assert_eq!(values(&resize(&rows, 0.5, 0, 1.0).unwrap()), [5.0, 25.0]);
+        let up = resize(&image(&[0.0, 10.0, 0.0, 10.0], 1, 2, 2), 2.0, 0, 1.0).unwrap();
+        assert_eq!(values(&up)[..4], [0.0, 2.5, 7.5, 10.0]);
+        // The gain scales the first channels only (flows are in pixels).
+        let two = image(&[0.0, 10.0, 0.0, 10.0, 1.0, 1.0, 1.0, 1.0], 2, 2, 2);
+        let up = resize(&two, 2.0, 1, 2.0).unwrap();
+        assert_eq!(values(&up)[..4], [0.0, 5.0, 15.0, 20.0]);
+        assert!(values(&up)[16..].iter().all(|&v| v == 1.0));
     }
 
     #[test]
