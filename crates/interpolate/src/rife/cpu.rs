@@ -16,6 +16,26 @@ use rayon::prelude::*;
 /// enough to stay in a core's L2 while it is multiplied.
 const COL_BUDGET: usize = 1 << 18;
 
+/// Makes glibc serve large allocations from the heap and keep freed memory
+/// for reuse. Every candle op allocates its output afresh, and IFNet's
+/// full-resolution tensors (about 100 MB at 720p) are above glibc's mmap
+/// threshold: each would be mapped, page-faulted, zeroed and unmapped again,
+/// dozens of times per frame, which costs more than a tenth of the frame
+/// time. The process keeps its peak heap instead, which is bounded by the
+/// largest frame size it works on. Process-wide, set once.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: mallopt only changes allocator tuning parameters.
+        ONCE.call_once(|| unsafe {
+            libc::mallopt(libc::M_MMAP_MAX, 0);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+            libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+        });
+    }
+}
+
 /// The contiguous f32 data of a (1, C, H, W) tensor, and (C, H, W).
 fn image<'a>(
     storage: &'a CpuStorage,
@@ -201,7 +221,7 @@ impl Conv3x3 {
                 (acc.as_mut_ptr(), n)
             }
             // SAFETY: p0 < px, so the offset is inside the output.
-            _ => (unsafe { out.0.add(p0) }, px),
+            _ => (unsafe { out.at(p0) }, px),
         };
         // SAFETY: every matrix lies inside its buffer: weight is m×k, col is
         // k×n, and dst is m rows of n (row stride dst_rs) within the output
@@ -241,13 +261,13 @@ impl Conv3x3 {
                         let at = c * plane + (oy * factor + dy) * wf + ox * factor + dx;
                         // SAFETY: `at` is inside the scattered image, and each
                         // (pixel, row) pair maps to its own position.
-                        unsafe { *out.0.add(at) = v + b };
+                        unsafe { *out.at(at) = v + b };
                     }
                 }
                 post => {
                     // SAFETY: row r's pixels p0..p1 of the output, written by
                     // this tile only.
-                    let row = unsafe { std::slice::from_raw_parts_mut(out.0.add(r * px + p0), n) };
+                    let row = unsafe { std::slice::from_raw_parts_mut(out.at(r * px + p0), n) };
                     match post {
                         Post::LeakyRelu => row.iter_mut().for_each(|v| *v = leaky(*v + b)),
                         Post::ResidualLeakyRelu => {
@@ -270,6 +290,17 @@ struct OutPtr(*mut f32);
 // SAFETY: tiles never write the same element, and the buffer outlives them.
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The element `offset` places in (a method, so closures capture the
+    /// whole `OutPtr` rather than the bare pointer).
+    ///
+    /// # Safety
+    /// `offset` must be inside the buffer.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        self.0.add(offset)
+    }
+}
 
 impl CustomOp1 for Conv3x3 {
     fn name(&self) -> &'static str {
@@ -320,6 +351,17 @@ impl CustomOp1 for Conv3x3 {
 /// Backward warp (see `ops::warp`) of an image by a 2-channel flow.
 pub struct Warp;
 
+/// The four neighbours a warped pixel blends (row offsets and columns) and
+/// the weights of the bottom and right ones.
+struct Tap {
+    top: usize,
+    bottom: usize,
+    left: usize,
+    right: usize,
+    ax: f32,
+    ay: f32,
+}
+
 impl CustomOp2 for Warp {
     fn name(&self) -> &'static str {
         "rife-warp"
@@ -339,22 +381,43 @@ impl CustomOp2 for Warp {
         }
         let (xmax, ymax) = ((w - 1) as f32, (h - 1) as f32);
         let mut out = vec![0f32; c * h * w];
-        out.par_chunks_mut(w).enumerate().for_each(|(row, dst)| {
-            let (ch, y) = (row / h, row % h);
-            let plane = &img[ch * h * w..(ch + 1) * h * w];
-            let (fx, fy) = (&flow[y * w..(y + 1) * w], &flow[(h + y) * w..(h + y + 1) * w]);
-            for (x, d) in dst.iter_mut().enumerate() {
-                let sx = (x as f32 + fx[x]).clamp(0.0, xmax);
-                let sy = (y as f32 + fy[x]).clamp(0.0, ymax);
-                let (x0, y0) = (sx.floor(), sy.floor());
-                let (ax, ay) = (sx - x0, sy - y0);
-                let (x0, y0) = (x0 as usize, y0 as usize);
-                let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-                let top = plane[y0 * w + x0] * (1.0 - ax) + plane[y0 * w + x1] * ax;
-                let bottom = plane[y1 * w + x0] * (1.0 - ax) + plane[y1 * w + x1] * ax;
-                *d = top * (1.0 - ay) + bottom * ay;
-            }
-        });
+        let out_ptr = OutPtr(out.as_mut_ptr());
+        let plane = h * w;
+        (0..h).into_par_iter().for_each_init(
+            || Vec::with_capacity(w),
+            |taps: &mut Vec<Tap>, y| {
+                // Where each pixel of the row samples, shared by all channels.
+                taps.clear();
+                for x in 0..w {
+                    // Clamped to the image, so truncation is floor.
+                    let sx = (x as f32 + flow[y * w + x]).clamp(0.0, xmax);
+                    let sy = (y as f32 + flow[plane + y * w + x]).clamp(0.0, ymax);
+                    let (x0, y0) = (sx as usize, sy as usize);
+                    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+                    taps.push(Tap {
+                        top: y0 * w,
+                        bottom: y1 * w,
+                        left: x0,
+                        right: x1,
+                        ax: sx - x0 as f32,
+                        ay: sy - y0 as f32,
+                    });
+                }
+                for ch in 0..c {
+                    let src = &img[ch * plane..(ch + 1) * plane];
+                    // SAFETY: row y of channel ch, written by this task only.
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(out_ptr.at(ch * plane + y * w), w)
+                    };
+                    for (d, t) in dst.iter_mut().zip(taps.iter()) {
+                        let top = src[t.top + t.left] * (1.0 - t.ax) + src[t.top + t.right] * t.ax;
+                        let bottom =
+                            src[t.bottom + t.left] * (1.0 - t.ax) + src[t.bottom + t.right] * t.ax;
+                        *d = top * (1.0 - t.ay) + bottom * t.ay;
+                    }
+                }
+            },
+        );
         Ok((CpuStorage::F32(out), Shape::from((1, c, h, w))))
     }
 }
@@ -401,18 +464,24 @@ impl CustomOp1 for Resize {
             bilinear_taps(w, wo, self.scale),
         );
         let mut out = vec![0f32; c * ho * wo];
-        out.par_chunks_mut(wo).enumerate().for_each(|(row, dst)| {
-            let (ch, oy) = (row / ho, row % ho);
-            let gain = if ch < self.gained { self.gain } else { 1.0 };
-            let (y0, y1, ay) = rows[oy];
-            let plane = &x[ch * h * w..(ch + 1) * h * w];
-            let (top, bottom) = (&plane[y0 * w..(y0 + 1) * w], &plane[y1 * w..(y1 + 1) * w]);
-            for (d, &(x0, x1, ax)) in dst.iter_mut().zip(&cols) {
-                let t = top[x0] * (1.0 - ax) + top[x1] * ax;
-                let b = bottom[x0] * (1.0 - ax) + bottom[x1] * ax;
-                *d = (t * (1.0 - ay) + b * ay) * gain;
-            }
-        });
+        out.par_chunks_mut(wo).enumerate().for_each_init(
+            || vec![0f32; w],
+            |mixed, (row, dst)| {
+                let (ch, oy) = (row / ho, row % ho);
+                let gain = if ch < self.gained { self.gain } else { 1.0 };
+                let (y0, y1, ay) = rows[oy];
+                let plane = &x[ch * h * w..(ch + 1) * h * w];
+                let (top, bottom) = (&plane[y0 * w..(y0 + 1) * w], &plane[y1 * w..(y1 + 1) * w]);
+                // Rows first, once per input column, then columns per output
+                // pixel (most of the work when enlarging 16x).
+                for ((m, t), b) in mixed.iter_mut().zip(top).zip(bottom) {
+                    *m = (t * (1.0 - ay) + b * ay) * gain;
+                }
+                for (d, &(x0, x1, ax)) in dst.iter_mut().zip(&cols) {
+                    *d = mixed[x0] * (1.0 - ax) + mixed[x1] * ax;
+                }
+            },
+        );
         Ok((CpuStorage::F32(out), Shape::from((1, c, ho, wo))))
     }
 }

@@ -135,6 +135,9 @@ impl Rife {
     /// Load the weights from the PyTorch checkpoint (`flownet.pkl`). Training-only
     /// tensors (`teacher.*`, `caltime.*`) are ignored.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        if device.is_cpu() {
+            cpu::keep_freed_memory();
+        }
         let tensors: HashMap<String, Tensor> =
             candle_core::pickle::read_all(path)?.into_iter().collect();
         let get = |name: &str| -> Result<Tensor> {
@@ -249,19 +252,20 @@ impl Rife {
         let f1 = self.head.forward(img1)?;
         let (mut flow, mut mask, mut feat) =
             self.blocks[0].forward(&[img0, img1, &f0, &f1], t, None, SCALES[0])?;
-        let mut warped0 = warp(img0, &flow.narrow(1, 0, 2)?)?;
-        let mut warped1 = warp(img1, &flow.narrow(1, 2, 2)?)?;
+        // Each frame and its features follow the same flow: warp them together.
+        let (both0, both1) = (Tensor::cat(&[img0, &f0], 1)?, Tensor::cat(&[img1, &f1], 1)?);
         for (block, &scale) in self.blocks.iter().zip(&SCALES).skip(1) {
-            let wf0 = warp(&f0, &flow.narrow(1, 0, 2)?)?;
-            let wf1 = warp(&f1, &flow.narrow(1, 2, 2)?)?;
-            let parts = [&warped0, &warped1, &wf0, &wf1, &mask, &feat];
+            let w0 = warp(&both0, &flow.narrow(1, 0, 2)?)?;
+            let w1 = warp(&both1, &flow.narrow(1, 2, 2)?)?;
+            let (img, features) = (|w: &Tensor| w.narrow(1, 0, 3), |w: &Tensor| w.narrow(1, 3, 4));
+            let parts = [&img(&w0)?, &img(&w1)?, &features(&w0)?, &features(&w1)?, &mask, &feat];
             let (delta, m, f) = block.forward(&parts, t, Some(&flow), scale)?;
             flow = (flow + delta)?;
             mask = m;
             feat = f;
-            warped0 = warp(img0, &flow.narrow(1, 0, 2)?)?;
-            warped1 = warp(img1, &flow.narrow(1, 2, 2)?)?;
         }
+        let warped0 = warp(img0, &flow.narrow(1, 0, 2)?)?;
+        let warped1 = warp(img1, &flow.narrow(1, 2, 2)?)?;
         let mask = (mask.neg()?.exp()? + 1.0)?.recip()?; // sigmoid
         warped0.broadcast_mul(&mask)? + warped1.broadcast_mul(&(1.0 - &mask)?)?
     }
