@@ -43,7 +43,9 @@ fn main() {
     let threads = env_or("RAYON_NUM_THREADS", "2");
     // rayon sizes its pool from this on first use.
     std::env::set_var("RAYON_NUM_THREADS", &threads);
-    let runs: usize = env_or("RIFE_SPEED_RUNS", "5").parse().expect("RIFE_SPEED_RUNS");
+    let runs: usize = env_or("RIFE_SPEED_RUNS", "5")
+        .parse()
+        .expect("RIFE_SPEED_RUNS");
     let sizes = env_or("RIFE_SPEED_SIZES", "1280x720");
     let torch = std::env::var("RIFE_TORCH").ok();
     let weights = Store::open(Store::default_root())
@@ -69,8 +71,11 @@ fn main() {
         }
         let ours = median_ms(times);
         let reference = torch.as_deref().map(|spec| {
-            let (python, wheel) = spec.split_once(' ').expect("RIFE_TORCH=\"PYTHON WHEEL_DIR\"");
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/dev/rife-reference.py");
+            let (python, wheel) = spec
+                .split_once(' ')
+                .expect("RIFE_TORCH=\"PYTHON WHEEL_DIR\"");
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/dev/rife-reference.py");
             let out = Command::new(python)
                 .arg(script)
                 .arg(wheel)
@@ -79,9 +84,15 @@ fn main() {
                 .args([runs.to_string(), threads.clone()])
                 .output()
                 .expect("run the PyTorch reference");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let text = String::from_utf8_lossy(&out.stdout);
-            text.trim().parse::<f64>().expect("reference prints milliseconds")
+            text.trim()
+                .parse::<f64>()
+                .expect("reference prints milliseconds")
         });
         match reference {
             Some(r) => println!("| {size} | {ours:.0} | {r:.0} | {:.2}x |", ours / r),

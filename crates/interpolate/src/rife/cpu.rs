@@ -11,6 +11,7 @@
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape};
 use gemm::Parallelism;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Floats of im2col buffer per tile (1 MiB): big enough to feed gemm, small
 /// enough to stay in a core's L2 while it is multiplied.
@@ -36,12 +37,11 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// The contiguous f32 data of a (1, C, H, W) tensor, and (C, H, W).
-fn image<'a>(
-    storage: &'a CpuStorage,
-    layout: &Layout,
-    what: &str,
-) -> Result<(&'a [f32], (usize, usize, usize))> {
+/// Channels, height and width.
+type Dims = (usize, usize, usize);
+
+/// The contiguous f32 data of a (1, C, H, W) tensor, and its dims.
+fn image<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<(&'a [f32], Dims)> {
     let CpuStorage::F32(data) = storage else {
         bail!("{what}: expected f32 data");
     };
@@ -155,7 +155,16 @@ impl Conv3x3 {
     /// Fill `col` (cin·9 rows of `p1 - p0` pixels) with the input patches of
     /// output pixels `p0..p1` (row-major over an output `wo` wide).
     #[allow(clippy::too_many_arguments)]
-    fn im2col(&self, x: &[f32], h: usize, w: usize, wo: usize, p0: usize, p1: usize, col: &mut [f32]) {
+    fn im2col(
+        &self,
+        x: &[f32],
+        h: usize,
+        w: usize,
+        wo: usize,
+        p0: usize,
+        p1: usize,
+        col: &mut [f32],
+    ) {
         let (s, n) = (self.stride, p1 - p0);
         for ci in 0..self.cin {
             let plane = &x[ci * h * w..(ci + 1) * h * w];
@@ -322,7 +331,9 @@ impl CustomOp1 for Conv3x3 {
             _ => (self.rows(), 1),
         };
         let shape = Shape::from((1, channels, ho * scale, wo * scale));
-        let mut out = vec![0f32; shape.elem_count()];
+        // Every element is written below (gemm does not read its output),
+        // so the buffer is not zeroed first.
+        let mut out = Vec::<f32>::with_capacity(shape.elem_count());
         let ptr = OutPtr(out.as_mut_ptr());
         let px = ho * wo;
         let tile = (COL_BUDGET / (self.cin * 9)).max(64).min(px);
@@ -333,7 +344,16 @@ impl CustomOp1 for Conv3x3 {
             (0..tiles).into_par_iter().for_each_init(
                 || (Vec::new(), Vec::new()),
                 |(col, acc), t| {
-                    self.tile(x, (h, w), (ho, wo), bounds(t), col, acc, ptr, Parallelism::None)
+                    self.tile(
+                        x,
+                        (h, w),
+                        (ho, wo),
+                        bounds(t),
+                        col,
+                        acc,
+                        ptr,
+                        Parallelism::None,
+                    )
                 },
             );
         } else {
@@ -344,6 +364,9 @@ impl CustomOp1 for Conv3x3 {
                 self.tile(x, (h, w), (ho, wo), bounds(t), &mut col, &mut acc, ptr, par);
             }
         }
+        // SAFETY: the tiles wrote every output element (they cover all
+        // pixels, and every row of the matrix, or of the scatter's cells).
+        unsafe { out.set_len(shape.elem_count()) };
         Ok((CpuStorage::F32(out), shape))
     }
 }
@@ -380,7 +403,7 @@ impl CustomOp2 for Warp {
             bail!("warp: flow is {fc}x{fh}x{fw}, expected 2x{h}x{w}");
         }
         let (xmax, ymax) = ((w - 1) as f32, (h - 1) as f32);
-        let mut out = vec![0f32; c * h * w];
+        let mut out = Vec::<f32>::with_capacity(c * h * w);
         let out_ptr = OutPtr(out.as_mut_ptr());
         let plane = h * w;
         (0..h).into_par_iter().for_each_init(
@@ -405,19 +428,23 @@ impl CustomOp2 for Warp {
                 }
                 for ch in 0..c {
                     let src = &img[ch * plane..(ch + 1) * plane];
-                    // SAFETY: row y of channel ch, written by this task only.
+                    // SAFETY: row y of channel ch (not yet initialised),
+                    // written by this task only.
                     let dst = unsafe {
-                        std::slice::from_raw_parts_mut(out_ptr.at(ch * plane + y * w), w)
+                        let row = out_ptr.at(ch * plane + y * w);
+                        std::slice::from_raw_parts_mut(row.cast::<MaybeUninit<f32>>(), w)
                     };
                     for (d, t) in dst.iter_mut().zip(taps.iter()) {
                         let top = src[t.top + t.left] * (1.0 - t.ax) + src[t.top + t.right] * t.ax;
                         let bottom =
                             src[t.bottom + t.left] * (1.0 - t.ax) + src[t.bottom + t.right] * t.ax;
-                        *d = top * (1.0 - t.ay) + bottom * t.ay;
+                        d.write(top * (1.0 - t.ay) + bottom * t.ay);
                     }
                 }
             },
         );
+        // SAFETY: every row of every channel was written.
+        unsafe { out.set_len(c * h * w) };
         Ok((CpuStorage::F32(out), Shape::from((1, c, h, w))))
     }
 }
@@ -463,25 +490,31 @@ impl CustomOp1 for Resize {
             bilinear_taps(h, ho, self.scale),
             bilinear_taps(w, wo, self.scale),
         );
-        let mut out = vec![0f32; c * ho * wo];
-        out.par_chunks_mut(wo).enumerate().for_each_init(
-            || vec![0f32; w],
-            |mixed, (row, dst)| {
-                let (ch, oy) = (row / ho, row % ho);
-                let gain = if ch < self.gained { self.gain } else { 1.0 };
-                let (y0, y1, ay) = rows[oy];
-                let plane = &x[ch * h * w..(ch + 1) * h * w];
-                let (top, bottom) = (&plane[y0 * w..(y0 + 1) * w], &plane[y1 * w..(y1 + 1) * w]);
-                // Rows first, once per input column, then columns per output
-                // pixel (most of the work when enlarging 16x).
-                for ((m, t), b) in mixed.iter_mut().zip(top).zip(bottom) {
-                    *m = (t * (1.0 - ay) + b * ay) * gain;
-                }
-                for (d, &(x0, x1, ax)) in dst.iter_mut().zip(&cols) {
-                    *d = mixed[x0] * (1.0 - ax) + mixed[x1] * ax;
-                }
-            },
-        );
+        let mut out = Vec::<f32>::with_capacity(c * ho * wo);
+        out.spare_capacity_mut()[..c * ho * wo]
+            .par_chunks_mut(wo)
+            .enumerate()
+            .for_each_init(
+                || vec![0f32; w],
+                |mixed, (row, dst)| {
+                    let (ch, oy) = (row / ho, row % ho);
+                    let gain = if ch < self.gained { self.gain } else { 1.0 };
+                    let (y0, y1, ay) = rows[oy];
+                    let plane = &x[ch * h * w..(ch + 1) * h * w];
+                    let (top, bottom) =
+                        (&plane[y0 * w..(y0 + 1) * w], &plane[y1 * w..(y1 + 1) * w]);
+                    // Rows first, once per input column, then columns per output
+                    // pixel (most of the work when enlarging 16x).
+                    for ((m, t), b) in mixed.iter_mut().zip(top).zip(bottom) {
+                        *m = (t * (1.0 - ay) + b * ay) * gain;
+                    }
+                    for (d, &(x0, x1, ax)) in dst.iter_mut().zip(&cols) {
+                        d.write(mixed[x0] * (1.0 - ax) + mixed[x1] * ax);
+                    }
+                },
+            );
+        // SAFETY: every output row was written.
+        unsafe { out.set_len(c * ho * wo) };
         Ok((CpuStorage::F32(out), Shape::from((1, c, ho, wo))))
     }
 }
@@ -513,7 +546,10 @@ mod tests {
     fn max_difference(a: &Tensor, b: &Tensor) -> f32 {
         assert_eq!(a.dims(), b.dims());
         let (a, b) = (values(a), values(b));
-        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
     }
 
     fn leaky(t: &Tensor) -> Tensor {
@@ -545,9 +581,19 @@ mod tests {
         let x = noise(&[1, 4, 10, 12], 4);
         let weight = noise(&[4, 4, 3, 3], 5);
         let bias = noise(&[4], 6);
-        let conv = Conv3x3::new(values(&weight), values(&bias), 4, 1, Post::ResidualLeakyRelu);
+        let conv = Conv3x3::new(
+            values(&weight),
+            values(&bias),
+            4,
+            1,
+            Post::ResidualLeakyRelu,
+        );
         let reference = (x.conv2d(&weight, 1, 1, 1, 1).unwrap()
-            + bias.reshape((1, 4, 1, 1)).unwrap().broadcast_as((1, 4, 10, 12)).unwrap()
+            + bias
+                .reshape((1, 4, 1, 1))
+                .unwrap()
+                .broadcast_as((1, 4, 10, 12))
+                .unwrap()
             + &x)
             .unwrap();
         let d = max_difference(&x.apply_op1_no_bwd(&conv).unwrap(), &leaky(&reference));
@@ -584,7 +630,9 @@ mod tests {
                 gain: 3.0,
             };
             let ours = x.apply_op1_no_bwd(&op).unwrap();
-            let reference = x.upsample_bilinear2d_with_scale(scale, scale, false).unwrap();
+            let reference = x
+                .upsample_bilinear2d_with_scale(scale, scale, false)
+                .unwrap();
             let gained = (reference.narrow(1, 0, 2).unwrap() * 3.0).unwrap();
             let reference = Tensor::cat(&[gained, reference.narrow(1, 2, 1).unwrap()], 1).unwrap();
             let d = max_difference(&ours, &reference);

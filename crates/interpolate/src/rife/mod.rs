@@ -105,7 +105,11 @@ impl Block {
             feat = conv.forward(&feat)?;
         }
         let out = resize(&self.lastconv.forward(&feat)?, scale, 4, scale)?;
-        Ok((out.narrow(1, 0, 4)?, out.narrow(1, 4, 1)?, out.narrow(1, 5, 8)?))
+        Ok((
+            out.narrow(1, 0, 4)?,
+            out.narrow(1, 4, 1)?,
+            out.narrow(1, 5, 8)?,
+        ))
     }
 }
 
@@ -257,8 +261,18 @@ impl Rife {
         for (block, &scale) in self.blocks.iter().zip(&SCALES).skip(1) {
             let w0 = warp(&both0, &flow.narrow(1, 0, 2)?)?;
             let w1 = warp(&both1, &flow.narrow(1, 2, 2)?)?;
-            let (img, features) = (|w: &Tensor| w.narrow(1, 0, 3), |w: &Tensor| w.narrow(1, 3, 4));
-            let parts = [&img(&w0)?, &img(&w1)?, &features(&w0)?, &features(&w1)?, &mask, &feat];
+            let (img, features) = (
+                |w: &Tensor| w.narrow(1, 0, 3),
+                |w: &Tensor| w.narrow(1, 3, 4),
+            );
+            let parts = [
+                &img(&w0)?,
+                &img(&w1)?,
+                &features(&w0)?,
+                &features(&w1)?,
+                &mask,
+                &feat,
+            ];
             let (delta, m, f) = block.forward(&parts, t, Some(&flow), scale)?;
             flow = (flow + delta)?;
             mask = m;
