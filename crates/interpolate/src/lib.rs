@@ -18,8 +18,7 @@ mod stage;
 
 pub use stage::{Interpolate, PRESETS};
 
-use candle_core::Device;
-use rife::Rife;
+use rife::{Prepared, Rife};
 use vantage_core::{FramePlan, StageContext, StageError};
 use vantage_media::{probe, EncodeSettings, Frame, FrameReader, FrameWriter};
 
@@ -144,11 +143,11 @@ pub struct RenderStats {
     pub guarded: usize,
 }
 
-/// The two source frames around the current position, with their RGB
-/// tensors made on first use.
+/// The two source frames around the current position, each prepared for
+/// RIFE on first use (and then shared by every frame made next to it).
 struct Pair {
     frames: [Frame; 2],
-    rgb: [Option<candle_core::Tensor>; 2],
+    prepared: [Option<Prepared>; 2],
     /// Index of `frames[0]`; `frames[1]` is the next one when `has_next`.
     base: usize,
     has_next: bool,
@@ -158,21 +157,22 @@ struct Pair {
 impl Pair {
     fn advance(&mut self, reader: &mut FrameReader) -> Result<(), StageError> {
         self.frames.swap(0, 1);
-        self.rgb.swap(0, 1);
-        self.rgb[1] = None;
+        self.prepared.swap(0, 1);
+        self.prepared[1] = None;
         self.cut = None;
         self.base += 1;
         self.has_next = reader.read_into(&mut self.frames[1])?;
         Ok(())
     }
 
-    fn rgb(&mut self, i: usize, device: &Device) -> Result<candle_core::Tensor, StageError> {
-        if let Some(t) = &self.rgb[i] {
-            return Ok(t.clone());
+    fn prepared(&mut self, i: usize, model: &Rife) -> Result<Prepared, StageError> {
+        if let Some(p) = &self.prepared[i] {
+            return Ok(p.clone());
         }
-        let t = color::to_rgb(&self.frames[i], device).map_err(model_error)?;
-        self.rgb[i] = Some(t.clone());
-        Ok(t)
+        let rgb = color::to_rgb(&self.frames[i], model.device()).map_err(model_error)?;
+        let p = model.prepare(&rgb).map_err(model_error)?;
+        self.prepared[i] = Some(p.clone());
+        Ok(p)
     }
 }
 
@@ -211,7 +211,7 @@ pub fn render(
     let (w, h) = (video.width, video.height);
     let mut pair = Pair {
         frames: [Frame::black(w, h), Frame::black(w, h)],
-        rgb: [None, None],
+        prepared: [None, None],
         base: 0,
         has_next: false,
         cut: None,
@@ -285,11 +285,11 @@ pub fn render(
                 let model = model
                     .as_ref()
                     .ok_or_else(|| StageError::Failed("no model".into()))?;
-                let (a, b) = (pair.rgb(0, model.device())?, pair.rgb(1, model.device())?);
+                let (a, b) = (pair.prepared(0, model)?, pair.prepared(1, model)?);
                 let rgb = if opts.mode == Mode::Maximum {
-                    model.interpolate_both_ways(&a, &b, t)
+                    model.between_both_ways(&a, &b, t)
                 } else {
-                    model.interpolate(&a, &b, t)
+                    model.between(&a, &b, t)
                 }
                 .map_err(model_error)?;
                 color::to_yuv(&rgb, &mut made).map_err(model_error)?;

@@ -233,38 +233,65 @@ impl Rife {
     /// The frame at time `t` (0 = `a`, 1 = `b`) between two RGB images
     /// (1, 3, H, W) in 0..1 of any size; the result has the same size.
     pub fn interpolate(&self, a: &Tensor, b: &Tensor, t: f64) -> Result<Tensor> {
-        let (_, _, h, w) = a.dims4()?;
-        let (ph, pw) = (h.div_ceil(PAD_TO) * PAD_TO, w.div_ceil(PAD_TO) * PAD_TO);
-        let pad = |x: &Tensor| -> Result<Tensor> {
-            x.pad_with_zeros(2, 0, ph - h)?.pad_with_zeros(3, 0, pw - w)
-        };
-        let out = self.forward(&pad(a)?, &pad(b)?, t)?;
-        out.narrow(2, 0, h)?.narrow(3, 0, w)
+        self.between(&self.prepare(a)?, &self.prepare(b)?, t)
     }
 
     /// The higher-quality variant: the average of `interpolate(a, b, t)` and
     /// the same frame computed backwards, `interpolate(b, a, 1 - t)`, which
     /// cancels much of the flow estimate's asymmetric error (twice the cost).
     pub fn interpolate_both_ways(&self, a: &Tensor, b: &Tensor, t: f64) -> Result<Tensor> {
-        let forward = self.interpolate(a, b, t)?;
-        let backward = self.interpolate(b, a, 1.0 - t)?;
+        self.between_both_ways(&self.prepare(a)?, &self.prepare(b)?, t)
+    }
+
+    /// The per-frame part of the work, done once for a frame however many
+    /// frames are made next to it: padding, and the `encode` features.
+    pub fn prepare(&self, img: &Tensor) -> Result<Prepared> {
+        let (_, _, h, w) = img.dims4()?;
+        let (ph, pw) = (h.div_ceil(PAD_TO) * PAD_TO, w.div_ceil(PAD_TO) * PAD_TO);
+        let padded = img
+            .pad_with_zeros(2, 0, ph - h)?
+            .pad_with_zeros(3, 0, pw - w)?;
+        let features = self.head.forward(&padded)?;
+        Ok(Prepared {
+            // A frame and its features follow the same flow: warped together.
+            with_features: Tensor::cat(&[&padded, &features], 1)?,
+            size: (h, w),
+        })
+    }
+
+    /// [`Rife::interpolate`] between prepared frames.
+    pub fn between(&self, a: &Prepared, b: &Prepared, t: f64) -> Result<Tensor> {
+        if a.size != b.size {
+            candle_core::bail!("frames of different sizes: {:?} and {:?}", a.size, b.size);
+        }
+        let (h, w) = a.size;
+        let out = self.forward(&a.with_features, &b.with_features, t)?;
+        out.narrow(2, 0, h)?.narrow(3, 0, w)
+    }
+
+    /// [`Rife::interpolate_both_ways`] between prepared frames.
+    pub fn between_both_ways(&self, a: &Prepared, b: &Prepared, t: f64) -> Result<Tensor> {
+        let forward = self.between(a, b, t)?;
+        let backward = self.between(b, a, 1.0 - t)?;
         ((forward + backward)? * 0.5)?.clamp(0f32, 1f32)
     }
 
-    fn forward(&self, img0: &Tensor, img1: &Tensor, t: f64) -> Result<Tensor> {
-        let f0 = self.head.forward(img0)?;
-        let f1 = self.head.forward(img1)?;
-        let (mut flow, mut mask, mut feat) =
-            self.blocks[0].forward(&[img0, img1, &f0, &f1], t, None, SCALES[0])?;
-        // Each frame and its features follow the same flow: warp them together.
-        let (both0, both1) = (Tensor::cat(&[img0, &f0], 1)?, Tensor::cat(&[img1, &f1], 1)?);
+    /// IFNet on padded frames, each with its 4 feature channels (7 in all).
+    fn forward(&self, both0: &Tensor, both1: &Tensor, t: f64) -> Result<Tensor> {
+        let (img, features) = (
+            |x: &Tensor| x.narrow(1, 0, 3),
+            |x: &Tensor| x.narrow(1, 3, 4),
+        );
+        let (img0, img1) = (img(both0)?, img(both1)?);
+        let (mut flow, mut mask, mut feat) = self.blocks[0].forward(
+            &[&img0, &img1, &features(both0)?, &features(both1)?],
+            t,
+            None,
+            SCALES[0],
+        )?;
         for (block, &scale) in self.blocks.iter().zip(&SCALES).skip(1) {
-            let w0 = warp(&both0, &flow.narrow(1, 0, 2)?)?;
-            let w1 = warp(&both1, &flow.narrow(1, 2, 2)?)?;
-            let (img, features) = (
-                |w: &Tensor| w.narrow(1, 0, 3),
-                |w: &Tensor| w.narrow(1, 3, 4),
-            );
+            let w0 = warp(both0, &flow.narrow(1, 0, 2)?)?;
+            let w1 = warp(both1, &flow.narrow(1, 2, 2)?)?;
             let parts = [
                 &img(&w0)?,
                 &img(&w1)?,
@@ -278,11 +305,19 @@ impl Rife {
             mask = m;
             feat = f;
         }
-        let warped0 = warp(img0, &flow.narrow(1, 0, 2)?)?;
-        let warped1 = warp(img1, &flow.narrow(1, 2, 2)?)?;
+        let warped0 = warp(&img0, &flow.narrow(1, 0, 2)?)?;
+        let warped1 = warp(&img1, &flow.narrow(1, 2, 2)?)?;
         let mask = (mask.neg()?.exp()? + 1.0)?.recip()?; // sigmoid
         warped0.broadcast_mul(&mask)? + warped1.broadcast_mul(&(1.0 - &mask)?)?
     }
+}
+
+/// A frame ready for [`Rife::between`]: padded, with its features.
+#[derive(Clone)]
+pub struct Prepared {
+    with_features: Tensor,
+    /// Height and width before padding.
+    size: (usize, usize),
 }
 
 /// The model at `path` (blake3 `digest`) on `device`, loaded once per process.
