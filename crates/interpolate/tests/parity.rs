@@ -27,12 +27,19 @@ fn matches_the_pytorch_reference() {
     let model = Rife::load(&weights.path, &Device::Cpu).unwrap();
     let a = tensor(&read_image(&fixture("frame0.png")).unwrap());
     let b = tensor(&read_image(&fixture("frame1.png")).unwrap());
+    // As a render does: each frame prepared once, shared by all three times.
+    let (pa, pb) = (model.prepare(&a).unwrap(), model.prepare(&b).unwrap());
     for (t, name) in [
         (0.25, "reference-t25.png"),
         (0.5, "reference-t50.png"),
         (0.75, "reference-t75.png"),
     ] {
-        let ours = model.interpolate(&a, &b, t).unwrap();
+        let ours = model.between(&pa, &pb, t).unwrap();
+        if t == 0.5 {
+            let once = model.interpolate(&a, &b, t).unwrap();
+            let same = (&ours - once).unwrap().abs().unwrap().max_all().unwrap();
+            assert_eq!(same.to_scalar::<f32>().unwrap(), 0.0, "prepared or not");
+        }
         let reference = tensor(&read_image(&fixture(name)).unwrap());
         let diff = (ours - reference)
             .unwrap()
