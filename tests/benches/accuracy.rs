@@ -14,12 +14,13 @@ fn main() {
     let cache = dir.path().join("cache");
     println!("sync accuracy, error of shown source time vs truth over target speech (ms)");
     println!(
-        "{:<24} {:>6} {:>6} {:>8} | {:^23} | {:^23} | {:^23}",
+        "{:<24} {:>6} {:>6} {:>8} | {:^23} | {:>9} | {:^23} | {:^23}",
         "case",
         "fps",
         "mode",
         "words",
         "vantage med/p95/max",
+        "frozen",
         "identity med/p95/max",
         "floor med/p95/max"
     );
@@ -78,12 +79,13 @@ fn main() {
                 }
                 let s = score(&case, &out);
                 println!(
-                    "{:<24} {:>6.2} {:>6} {:>8} | {} | {} | {}",
+                    "{:<24} {:>6.2} {:>6} {:>8} | {} | {:>9} | {} | {}",
                     spec.name,
                     case.fps.as_f64(),
                     mode,
                     label,
                     s.output,
+                    format!("{}/{}", s.frozen.0, s.frozen.1),
                     s.identity,
                     s.floor
                 );

@@ -114,6 +114,10 @@ pub fn build(spec: &CaseSpec, dir: &Path) -> Case {
 /// (unchanged video + new audio), and the nearest-frame floor.
 pub struct Scores {
     pub output: Stats,
+    /// Output frames during speech that repeat the previous frame's picture
+    /// (same shown time within 0.5 ms) while the truth moved on by more
+    /// than a tenth of a frame, and how many frames were checked.
+    pub frozen: (usize, usize),
     pub identity: Stats,
     pub floor: Stats,
 }
@@ -123,14 +127,25 @@ pub fn score(case: &Case, output_video: &Path) -> Scores {
     let fps = case.fps.as_f64();
     let last_source = case.source_duration - 1.0 / fps;
     let (mut out, mut id, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    let mut frozen = (0, 0);
+    let mut previous: Option<(f64, f64)> = None;
     for (k, s) in shown.iter().enumerate() {
         let t = k as f64 / fps;
         if !case.truth.in_word(t) {
+            previous = None;
             continue;
         }
         let Some(truth) = case.truth.source_at(t) else {
+            previous = None;
             continue;
         };
+        if let Some((shown_before, truth_before)) = previous {
+            frozen.1 += 1;
+            if (s - shown_before).abs() < 0.0005 && truth - truth_before > 0.1 / fps {
+                frozen.0 += 1;
+            }
+        }
+        previous = Some((*s, truth));
         out.push((s - truth) * 1000.0);
         let identity_frame = ((t * fps).round() / fps).min(last_source);
         id.push((identity_frame - truth) * 1000.0);
@@ -138,6 +153,7 @@ pub fn score(case: &Case, output_video: &Path) -> Scores {
     }
     Scores {
         output: Stats::of(&out),
+        frozen,
         identity: Stats::of(&id),
         floor: Stats::of(&floor),
     }
