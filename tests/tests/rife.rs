@@ -119,7 +119,10 @@ fn precision_mode_puts_the_picture_where_the_truth_is() {
         read_video_times(&precise).unwrap(),
     );
     assert_eq!(a.len(), b.len());
-    assert!(off_score.frozen.0 > 0, "the case should freeze without RIFE");
+    assert!(
+        off_score.frozen.0 > 0,
+        "the case should freeze without RIFE"
+    );
     assert_eq!(
         precise_score.frozen.0, 0,
         "precision froze {:?}, off {:?}",

@@ -163,6 +163,7 @@ impl Rife {
                 get(&format!("{prefix}.bias"))?,
             );
             let (cout, cin, _, _) = weight.dims4()?;
+            expect_shape(&weight, &bias, &[cout, cin, 3, 3], cout, prefix)?;
             let residual = beta.is_some();
             if let Some(beta) = beta {
                 // conv(x)·beta + x: fold beta into the convolution.
@@ -186,6 +187,7 @@ impl Rife {
             let weight = get(&format!("{prefix}.weight"))?;
             let bias = get(&format!("{prefix}.bias"))?;
             let (cin, cout, _, _) = weight.dims4()?;
+            expect_shape(&weight, &bias, &[cin, cout, 4, 4], cout, prefix)?;
             Ok(UpConv {
                 cpu: cpu::Conv3x3::transposed(&values(&weight)?, &values(&bias)?, cin, shuffle),
                 weight: weight.to_device(device)?,
@@ -310,6 +312,24 @@ impl Rife {
         let mask = (mask.neg()?.exp()? + 1.0)?.recip()?; // sigmoid
         warped0.broadcast_mul(&mask)? + warped1.broadcast_mul(&(1.0 - &mask)?)?
     }
+}
+
+/// Checks a layer's weight and bias shapes before the kernels index them.
+fn expect_shape(
+    weight: &Tensor,
+    bias: &Tensor,
+    dims: &[usize],
+    outputs: usize,
+    layer: &str,
+) -> Result<()> {
+    if weight.dims() != dims || bias.dims() != [outputs] {
+        candle_core::bail!(
+            "layer {layer}: weight {:?} and bias {:?}, expected {dims:?} and [{outputs}] (not a RIFE 4.2x checkpoint?)",
+            weight.dims(),
+            bias.dims()
+        );
+    }
+    Ok(())
 }
 
 /// A frame ready for [`Rife::between`]: padded, with its features.
