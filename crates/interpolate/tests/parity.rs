@@ -5,7 +5,7 @@
 use candle_core::{Device, Tensor};
 use std::path::{Path, PathBuf};
 use vantage_interpolate::image_to_tensor;
-use vantage_interpolate::rife::Rife;
+use vantage_interpolate::rife::{Kernels, Rife};
 use vantage_media::{read_image, RgbImage};
 use vantage_weights::{Kind, Store};
 
@@ -19,12 +19,8 @@ fn tensor(img: &RgbImage) -> Tensor {
     image_to_tensor(img, &Device::Cpu).unwrap()
 }
 
-#[test]
-fn matches_the_pytorch_reference() {
-    let weights = Store::open(Store::default_root())
-        .resolve("rife", Kind::Rife)
-        .expect("rife weights installed (vantage weights fetch rife)");
-    let model = Rife::load(&weights.path, &Device::Cpu).unwrap();
+/// Checks `model` against the three reference frames.
+fn check(model: &Rife, label: &str) {
     let a = tensor(&read_image(&fixture("frame0.png")).unwrap());
     let b = tensor(&read_image(&fixture("frame1.png")).unwrap());
     // As a render does: each frame prepared once, shared by all three times.
@@ -50,8 +46,28 @@ fn matches_the_pytorch_reference() {
         let max: f32 = diff.max(0).unwrap().to_scalar().unwrap();
         let mse: f32 = diff.sqr().unwrap().mean_all().unwrap().to_scalar().unwrap();
         let psnr = 10.0 * (1.0 / mse.max(1e-12)).log10();
-        eprintln!("t = {t}: max abs error {max:.2e}, PSNR {psnr:.1} dB");
-        assert!(max <= 2e-3, "t = {t}: max abs error {max}");
-        assert!(psnr >= 50.0, "t = {t}: PSNR {psnr} dB");
+        eprintln!("{label}, t = {t}: max abs error {max:.2e}, PSNR {psnr:.1} dB");
+        assert!(max <= 2e-3, "{label}, t = {t}: max abs error {max}");
+        assert!(psnr >= 50.0, "{label}, t = {t}: PSNR {psnr} dB");
     }
+}
+
+fn weights() -> PathBuf {
+    Store::open(Store::default_root())
+        .resolve("rife", Kind::Rife)
+        .expect("rife weights installed (vantage weights fetch rife)")
+        .path
+}
+
+#[test]
+fn cpu_kernels_match_the_pytorch_reference() {
+    check(&Rife::load(&weights(), &Device::Cpu).unwrap(), "cpu kernels");
+}
+
+/// The tensor-op path is what CUDA runs; on the CPU its arithmetic is
+/// checked against the same reference.
+#[test]
+fn portable_ops_match_the_pytorch_reference() {
+    let model = Rife::load_with(&weights(), &Device::Cpu, Kernels::Portable).unwrap();
+    check(&model, "portable ops");
 }

@@ -32,8 +32,8 @@ struct Conv {
 }
 
 impl Conv {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.device().is_cpu() {
+    fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
+        if kernels == Kernels::Cpu {
             return x.contiguous()?.apply_op1_no_bwd(&self.cpu);
         }
         let y = x
@@ -53,8 +53,8 @@ struct UpConv {
 }
 
 impl UpConv {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.device().is_cpu() {
+    fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
+        if kernels == Kernels::Cpu {
             return x.contiguous()?.apply_op1_no_bwd(&self.cpu);
         }
         let y = x
@@ -87,10 +87,11 @@ impl Block {
         t: f64,
         flow: Option<&Tensor>,
         scale: f64,
+        k: Kernels,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let mut small = parts
             .iter()
-            .map(|p| resize(p, 1.0 / scale, 0, 1.0))
+            .map(|p| resize(p, 1.0 / scale, 0, 1.0, k))
             .collect::<Result<Vec<_>>>()?;
         let (_, _, h, w) = small[0].dims4()?;
         small.insert(
@@ -98,13 +99,13 @@ impl Block {
             Tensor::full(t as f32, (1, 1, h, w), small[0].device())?,
         );
         if let Some(flow) = flow {
-            small.push(resize(flow, 1.0 / scale, 4, 1.0 / scale)?);
+            small.push(resize(flow, 1.0 / scale, 4, 1.0 / scale, k)?);
         }
         let mut feat = Tensor::cat(&small, 1)?;
         for conv in self.conv0.iter().chain(&self.convblock) {
-            feat = conv.forward(&feat)?;
+            feat = conv.forward(&feat, k)?;
         }
-        let out = resize(&self.lastconv.forward(&feat)?, scale, 4, scale)?;
+        let out = resize(&self.lastconv.forward(&feat, k)?, scale, 4, scale, k)?;
         Ok((
             out.narrow(1, 0, 4)?,
             out.narrow(1, 4, 1)?,
@@ -119,12 +120,12 @@ struct Head {
 }
 
 impl Head {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, k: Kernels) -> Result<Tensor> {
         let mut x = x.clone();
         for c in &self.convs {
-            x = c.forward(&x)?;
+            x = c.forward(&x, k)?;
         }
-        self.up.forward(&x)
+        self.up.forward(&x, k)
     }
 }
 
@@ -133,13 +134,36 @@ pub struct Rife {
     head: Head,
     blocks: Vec<Block>,
     device: Device,
+    kernels: Kernels,
+}
+
+/// Which implementation runs the heavy operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// Our CPU kernels (`cpu.rs`): the fast path on the CPU.
+    Cpu,
+    /// candle's tensor operations, on any device (what CUDA runs; on the CPU
+    /// it checks the GPU path's arithmetic against the reference).
+    Portable,
 }
 
 impl Rife {
     /// Load the weights from the PyTorch checkpoint (`flownet.pkl`). Training-only
     /// tensors (`teacher.*`, `caltime.*`) are ignored.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        if device.is_cpu() {
+        let kernels = match device.is_cpu() {
+            true => Kernels::Cpu,
+            false => Kernels::Portable,
+        };
+        Self::load_with(path, device, kernels)
+    }
+
+    /// [`Rife::load`] with a choice of kernels (`Cpu` needs the CPU device).
+    pub fn load_with(path: &Path, device: &Device, kernels: Kernels) -> Result<Self> {
+        if kernels == Kernels::Cpu {
+            if !device.is_cpu() {
+                candle_core::bail!("the CPU kernels need the CPU device, not {device:?}");
+            }
             cpu::keep_freed_memory();
         }
         let tensors: HashMap<String, Tensor> =
@@ -225,6 +249,7 @@ impl Rife {
             head,
             blocks,
             device: device.clone(),
+            kernels,
         })
     }
 
@@ -253,7 +278,7 @@ impl Rife {
         let padded = img
             .pad_with_zeros(2, 0, ph - h)?
             .pad_with_zeros(3, 0, pw - w)?;
-        let features = self.head.forward(&padded)?;
+        let features = self.head.forward(&padded, self.kernels)?;
         Ok(Prepared {
             // A frame and its features follow the same flow: warped together.
             with_features: Tensor::cat(&[&padded, &features], 1)?,
@@ -285,15 +310,17 @@ impl Rife {
             |x: &Tensor| x.narrow(1, 3, 4),
         );
         let (img0, img1) = (img(both0)?, img(both1)?);
+        let k = self.kernels;
         let (mut flow, mut mask, mut feat) = self.blocks[0].forward(
             &[&img0, &img1, &features(both0)?, &features(both1)?],
             t,
             None,
             SCALES[0],
+            k,
         )?;
         for (block, &scale) in self.blocks.iter().zip(&SCALES).skip(1) {
-            let w0 = warp(both0, &flow.narrow(1, 0, 2)?)?;
-            let w1 = warp(both1, &flow.narrow(1, 2, 2)?)?;
+            let w0 = warp(both0, &flow.narrow(1, 0, 2)?, k)?;
+            let w1 = warp(both1, &flow.narrow(1, 2, 2)?, k)?;
             let parts = [
                 &img(&w0)?,
                 &img(&w1)?,
@@ -302,13 +329,13 @@ impl Rife {
                 &mask,
                 &feat,
             ];
-            let (delta, m, f) = block.forward(&parts, t, Some(&flow), scale)?;
+            let (delta, m, f) = block.forward(&parts, t, Some(&flow), scale, k)?;
             flow = (flow + delta)?;
             mask = m;
             feat = f;
         }
-        let warped0 = warp(&img0, &flow.narrow(1, 0, 2)?)?;
-        let warped1 = warp(&img1, &flow.narrow(1, 2, 2)?)?;
+        let warped0 = warp(&img0, &flow.narrow(1, 0, 2)?, k)?;
+        let warped1 = warp(&img1, &flow.narrow(1, 2, 2)?, k)?;
         let mask = (mask.neg()?.exp()? + 1.0)?.recip()?; // sigmoid
         warped0.broadcast_mul(&mask)? + warped1.broadcast_mul(&(1.0 - &mask)?)?
     }

@@ -2,7 +2,7 @@
 //! CPU they run as the kernels in `cpu.rs`; elsewhere they are written as
 //! tensor operations, so they run on every candle device.
 
-use super::cpu;
+use super::{cpu, Kernels};
 use candle_core::{DType, Result, Tensor, D};
 
 pub fn leaky_relu(x: &Tensor) -> Result<Tensor> {
@@ -12,11 +12,17 @@ pub fn leaky_relu(x: &Tensor) -> Result<Tensor> {
 /// Bilinear resize by `scale` (PyTorch `interpolate(scale_factor=scale,
 /// mode="bilinear", align_corners=False)`), multiplying the first `gained`
 /// channels by `gain` on the way.
-pub fn resize(x: &Tensor, scale: f64, gained: usize, gain: f64) -> Result<Tensor> {
+pub fn resize(
+    x: &Tensor,
+    scale: f64,
+    gained: usize,
+    gain: f64,
+    kernels: Kernels,
+) -> Result<Tensor> {
     if scale == 1.0 && (gained == 0 || gain == 1.0) {
         return Ok(x.clone());
     }
-    if x.device().is_cpu() {
+    if kernels == Kernels::Cpu {
         let op = cpu::Resize {
             scale,
             gained,
@@ -52,8 +58,8 @@ pub fn pixel_shuffle(x: &Tensor, r: usize) -> Result<Tensor> {
 /// align_corners=True, with the grid built from the flow as RIFE does).
 /// The four neighbours are gathered with `index_select` over the flattened
 /// image; batch size 1.
-pub fn warp(img: &Tensor, flow: &Tensor) -> Result<Tensor> {
-    if img.device().is_cpu() {
+pub fn warp(img: &Tensor, flow: &Tensor, kernels: Kernels) -> Result<Tensor> {
+    if kernels == Kernels::Cpu {
         return img
             .contiguous()?
             .apply_op2_no_bwd(&flow.contiguous()?, &cpu::Warp);
@@ -113,43 +119,57 @@ mod tests {
         t.flatten_all().unwrap().to_vec1().unwrap()
     }
 
+    const BOTH: [Kernels; 2] = [Kernels::Cpu, Kernels::Portable];
+
     #[test]
     fn warp_samples_between_pixels_and_clamps_at_the_border() {
-        // One row: 0 10 20 30.
-        let img = image(&[0.0, 10.0, 20.0, 30.0], 1, 1, 4);
-        // Half a pixel right everywhere: 5 15 25, then the border holds 30.
-        let flow = image(&[0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0], 2, 1, 4);
-        assert_eq!(values(&warp(&img, &flow).unwrap()), [5.0, 15.0, 25.0, 30.0]);
-        // Far left of the image: the first pixel.
-        let flow = image(&[-7.0, -1.25, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0], 2, 1, 4);
-        assert_eq!(values(&warp(&img, &flow).unwrap()), [0.0, 0.0, 20.0, 30.0]);
+        for k in BOTH {
+            // One row: 0 10 20 30.
+            let img = image(&[0.0, 10.0, 20.0, 30.0], 1, 1, 4);
+            // Half a pixel right everywhere: 5 15 25, then the border holds 30.
+            let flow = image(&[0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0], 2, 1, 4);
+            assert_eq!(
+                values(&warp(&img, &flow, k).unwrap()),
+                [5.0, 15.0, 25.0, 30.0]
+            );
+            // Far left of the image: the first pixel.
+            let flow = image(&[-7.0, -1.25, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0], 2, 1, 4);
+            assert_eq!(
+                values(&warp(&img, &flow, k).unwrap()),
+                [0.0, 0.0, 20.0, 30.0]
+            );
+        }
     }
 
     #[test]
     fn warp_is_bilinear_in_two_dimensions() {
-        // 2x2: 0 10 / 20 30; sampling the centre from the top-left pixel gives the mean.
-        let img = image(&[0.0, 10.0, 20.0, 30.0], 1, 2, 2);
-        let flow = image(&[0.5, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0], 2, 2, 2);
-        assert_eq!(
-            values(&warp(&img, &flow).unwrap()),
-            [15.0, 10.0, 20.0, 30.0]
-        );
+        for k in BOTH {
+            // 2x2: 0 10 / 20 30; sampling the centre from the top-left pixel gives the mean.
+            let img = image(&[0.0, 10.0, 20.0, 30.0], 1, 2, 2);
+            let flow = image(&[0.5, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0], 2, 2, 2);
+            assert_eq!(
+                values(&warp(&img, &flow, k).unwrap()),
+                [15.0, 10.0, 20.0, 30.0]
+            );
+        }
     }
 
     #[test]
     fn resize_matches_pytorch_half_pixel_centres() {
         // PyTorch: interpolate([[0, 10, 20, 30]], scale_factor=0.5) = [5, 25];
         // scale_factor=2 on [0, 10] = [0, 2.5, 7.5, 10].
-        // Two equal rows, so only the horizontal taps matter.
-        let rows = image(&[0.0, 10.0, 20.0, 30.0, 0.0, 10.0, 20.0, 30.0], 1, 2, 4);
-        assert_eq!(values(&resize(&rows, 0.5, 0, 1.0).unwrap()), [5.0, 25.0]);
-        let up = resize(&image(&[0.0, 10.0, 0.0, 10.0], 1, 2, 2), 2.0, 0, 1.0).unwrap();
-        assert_eq!(values(&up)[..4], [0.0, 2.5, 7.5, 10.0]);
-        // The gain scales the first channels only (flows are in pixels).
-        let two = image(&[0.0, 10.0, 0.0, 10.0, 1.0, 1.0, 1.0, 1.0], 2, 2, 2);
-        let up = resize(&two, 2.0, 1, 2.0).unwrap();
-        assert_eq!(values(&up)[..4], [0.0, 5.0, 15.0, 20.0]);
-        assert!(values(&up)[16..].iter().all(|&v| v == 1.0));
+        for k in BOTH {
+            // Two equal rows, so only the horizontal taps matter.
+            let rows = image(&[0.0, 10.0, 20.0, 30.0, 0.0, 10.0, 20.0, 30.0], 1, 2, 4);
+            assert_eq!(values(&resize(&rows, 0.5, 0, 1.0, k).unwrap()), [5.0, 25.0]);
+            let up = resize(&image(&[0.0, 10.0, 0.0, 10.0], 1, 2, 2), 2.0, 0, 1.0, k).unwrap();
+            assert_eq!(values(&up)[..4], [0.0, 2.5, 7.5, 10.0]);
+            // The gain scales the first channels only (flows are in pixels).
+            let two = image(&[0.0, 10.0, 0.0, 10.0, 1.0, 1.0, 1.0, 1.0], 2, 2, 2);
+            let up = resize(&two, 2.0, 1, 2.0, k).unwrap();
+            assert_eq!(values(&up)[..4], [0.0, 5.0, 15.0, 20.0]);
+            assert!(values(&up)[16..].iter().all(|&v| v == 1.0));
+        }
     }
 
     #[test]
