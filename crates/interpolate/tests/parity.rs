@@ -61,7 +61,10 @@ fn weights() -> PathBuf {
 
 #[test]
 fn cpu_kernels_match_the_pytorch_reference() {
-    check(&Rife::load(&weights(), &Device::Cpu).unwrap(), "cpu kernels");
+    check(
+        &Rife::load(&weights(), &Device::Cpu).unwrap(),
+        "cpu kernels",
+    );
 }
 
 /// The tensor-op path is what CUDA runs; on the CPU its arithmetic is

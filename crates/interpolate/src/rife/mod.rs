@@ -93,11 +93,11 @@ impl Block {
             .iter()
             .map(|p| resize(p, 1.0 / scale, 0, 1.0, k))
             .collect::<Result<Vec<_>>>()?;
+        // The input's channel order: both frames, both feature maps (the
+        // first four parts), the time plane, the rest, the running flow.
         let (_, _, h, w) = small[0].dims4()?;
-        small.insert(
-            parts.len().min(4),
-            Tensor::full(t as f32, (1, 1, h, w), small[0].device())?,
-        );
+        let time = Tensor::full(t as f32, (1, 1, h, w), small[0].device())?;
+        small.insert(4, time);
         if let Some(flow) = flow {
             small.push(resize(flow, 1.0 / scale, 4, 1.0 / scale, k)?);
         }
