@@ -265,12 +265,18 @@ impl Conv3x3 {
                     let (c, dy, dx) = to[r];
                     let (wf, plane) = (wo * factor, px * factor * factor);
                     let src = &acc[r * n..(r + 1) * n];
-                    for (i, v) in src.iter().enumerate() {
-                        let (oy, ox) = ((p0 + i) / wo, (p0 + i) % wo);
-                        let at = c * plane + (oy * factor + dy) * wf + ox * factor + dx;
-                        // SAFETY: `at` is inside the scattered image, and each
-                        // (pixel, row) pair maps to its own position.
-                        unsafe { *out.at(at) = v + b };
+                    // Row segment by row segment of the output pixels.
+                    let mut i = 0;
+                    while i < n {
+                        let (oy, ox0) = ((p0 + i) / wo, (p0 + i) % wo);
+                        let len = (wo - ox0).min(n - i);
+                        let start = c * plane + (oy * factor + dy) * wf + ox0 * factor + dx;
+                        for (j, v) in src[i..i + len].iter().enumerate() {
+                            // SAFETY: inside the scattered image, and each
+                            // (pixel, row) pair maps to its own position.
+                            unsafe { *out.at(start + j * factor) = v + b };
+                        }
+                        i += len;
                     }
                 }
                 post => {
