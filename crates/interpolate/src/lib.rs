@@ -82,11 +82,8 @@ pub fn pick(mode: Mode, frac: f64, has_b: bool, tolerance: f64, repeats: bool, c
 /// For each output frame, whether the nearest source frame is also the
 /// nearest of the frame before or after it (what `predict-freeze` reports as
 /// a freeze).
-pub fn repeats(positions: &[f64]) -> Vec<bool> {
-    let nearest: Vec<i64> = positions
-        .iter()
-        .map(|p| p.max(0.0).round() as i64)
-        .collect();
+pub fn repeats(plan: &FramePlan) -> Vec<bool> {
+    let nearest: Vec<usize> = plan.nearest_frames().collect();
     (0..nearest.len())
         .map(|k| {
             (k > 0 && nearest[k - 1] == nearest[k])
@@ -223,7 +220,7 @@ pub fn render(
         )));
     }
     pair.has_next = reader.read_into(&mut pair.frames[1])?;
-    let repeats = repeats(&plan.positions);
+    let repeats = repeats(plan);
     let mut made = Frame::black(w, h);
     let mut stats = RenderStats::default();
     let total = plan.positions.len();
@@ -340,7 +337,14 @@ mod tests {
     #[test]
     fn repeats_are_frames_sharing_their_nearest_source_frame() {
         // 0, 0.4 (both nearest 0), 1.0, 2.1, 2.6 (nearest 3), 3.2 (nearest 3).
-        let r = repeats(&[0.0, 0.4, 1.0, 2.1, 2.6, 3.2]);
+        let plan = FramePlan {
+            fps: vantage_core::Rational { num: 24, den: 1 },
+            width: 16,
+            height: 16,
+            source_frames: 5,
+            positions: vec![0.0, 0.4, 1.0, 2.1, 2.6, 3.2],
+        };
+        let r = repeats(&plan);
         assert_eq!(r, [true, true, false, false, true, true]);
     }
 
