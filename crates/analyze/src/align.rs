@@ -142,7 +142,27 @@ pub fn align(
     target_duration: f64,
     opts: &AlignOptions,
 ) -> Result<AlignResult, AlignError> {
-    let acoustic = align_within(source, target, source_duration, target_duration, opts, &[])?;
+    let check = || not_cancelled(opts);
+    let src = prepare(source, "source")?;
+    let tgt = prepare(target, "target")?;
+    check()?;
+    // Compare the speech itself: pauses of any length are absorbed by the warp.
+    let ratio = (tgt.speech_s / src.speech_s).max(src.speech_s / tgt.speech_s);
+    if ratio > opts.max_length_ratio {
+        return Err(AlignError::LengthMismatch {
+            source_s: src.speech_s,
+            target_s: tgt.speech_s,
+            ratio,
+            limit: opts.max_length_ratio,
+        });
+    }
+    let sides = Sides {
+        src: &src,
+        tgt: &tgt,
+        source_duration,
+        target_duration,
+    };
+    let acoustic = align_within(&sides, opts, &[])?;
     if opts.anchors.is_empty() {
         return Ok(acoustic);
     }
@@ -176,47 +196,36 @@ pub fn align(
             ..acoustic
         });
     }
-    align_within(
-        source,
-        target,
-        source_duration,
-        target_duration,
-        opts,
-        &kept,
-    )
+    align_within(&sides, opts, &kept)
 }
 
-/// One alignment, searching only paths that pass near `anchors`.
-fn align_within(
-    source: &[f32],
-    target: &[f32],
+fn not_cancelled(opts: &AlignOptions) -> Result<(), AlignError> {
+    if opts.cancel.is_cancelled() {
+        Err(AlignError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// Both prepared signals, and the durations the warp must cover.
+struct Sides<'a> {
+    src: &'a Side,
+    tgt: &'a Side,
     source_duration: f64,
     target_duration: f64,
+}
+
+/// One alignment, searching only paths that pass near `anchors` (sorted by
+/// source time).
+fn align_within(
+    sides: &Sides,
     opts: &AlignOptions,
     anchors: &[Anchor],
 ) -> Result<AlignResult, AlignError> {
-    let check = || {
-        if opts.cancel.is_cancelled() {
-            Err(AlignError::Cancelled)
-        } else {
-            Ok(())
-        }
-    };
-    let src = prepare(source, "source")?;
-    let tgt = prepare(target, "target")?;
-    check()?;
+    let check = || not_cancelled(opts);
+    let (src, tgt) = (sides.src, sides.tgt);
     let (n, m) = (src.frames.len(), tgt.frames.len());
-    // Compare the speech itself: pauses of any length are absorbed by the warp.
-    let ratio = (tgt.speech_s / src.speech_s).max(src.speech_s / tgt.speech_s);
-    if ratio > opts.max_length_ratio {
-        return Err(AlignError::LengthMismatch {
-            source_s: src.speech_s,
-            target_s: tgt.speech_s,
-            ratio,
-            limit: opts.max_length_ratio,
-        });
-    }
-    let anchors = frame_anchors(anchors, &src, &tgt);
+    let anchors = frame_anchors(anchors, src, tgt);
 
     const FACTOR: usize = 4;
     let path = if n * m <= 4_000_000 {
@@ -231,8 +240,8 @@ fn align_within(
         )
     } else {
         // Coarse pass at 40 ms in a band, then a full-resolution pass around its path.
-        let (cs, css) = decimate(&src, FACTOR);
-        let (ct, cts) = decimate(&tgt, FACTOR);
+        let (cs, css) = decimate(src, FACTOR);
+        let (ct, cts) = decimate(tgt, FACTOR);
         let radius = (cs.len().max(ct.len()) / 4).clamp(50, 750);
         let band = anchored_band(cs.len(), ct.len(), &anchors, FACTOR, radius);
         let coarse = run(
@@ -256,9 +265,16 @@ fn align_within(
     }?;
     check()?;
 
-    let knots = path_to_knots(&path, &src, &tgt, opts, source_duration, target_duration);
+    let knots = path_to_knots(
+        &path,
+        src,
+        tgt,
+        opts,
+        sides.source_duration,
+        sides.target_duration,
+    );
     let warp = Warp::new(knots).map_err(|e| AlignError::Warp(e.to_string()))?;
-    let confidence = confidence(&path, &src, &tgt, &warp);
+    let confidence = confidence(&path, src, tgt, &warp);
     Ok(AlignResult {
         warp,
         confidence,
@@ -301,12 +317,11 @@ fn run(
         .ok_or_else(|| AlignError::Warp("no alignment path inside the search window".into()))
 }
 
-/// Anchors as (source frame, target frame) inside the trimmed speech, monotone.
+/// Anchors (sorted by source time) as (source frame, target frame) inside the
+/// trimmed speech, monotone.
 fn frame_anchors(anchors: &[Anchor], src: &Side, tgt: &Side) -> Vec<(usize, usize)> {
-    let mut sorted: Vec<Anchor> = anchors.to_vec();
-    sorted.sort_by(|a, b| a.source.total_cmp(&b.source));
     let mut out: Vec<(usize, usize)> = Vec::new();
-    for a in sorted {
+    for a in anchors {
         let i = (a.source / HOP_S).round() as isize - src.first as isize;
         let j = (a.target / HOP_S).round() as isize - tgt.first as isize;
         if i <= 0
