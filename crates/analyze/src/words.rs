@@ -106,21 +106,27 @@ pub enum Kinship {
     Similar,
 }
 
-fn kinship(a: &str, b: &str) -> Option<Kinship> {
+/// How two words (as characters) relate, if at all.
+fn kinship(a: &[char], b: &[char]) -> Option<Kinship> {
     if a == b {
         return Some(Kinship::Same);
     }
-    let longest = a.chars().count().max(b.chars().count());
-    (longest >= 3 && char_distance(a, b) <= longest / 3).then_some(Kinship::Similar)
+    let longest = a.len().max(b.len());
+    // The distance is at least the length difference: skip the hopeless pairs.
+    let close = longest >= 3
+        && a.len().abs_diff(b.len()) <= longest / 3
+        && edit_distance(a, b) <= longest / 3;
+    close.then_some(Kinship::Similar)
 }
 
-fn char_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
+/// Levenshtein distance: the fewest substitutions, insertions and deletions
+/// that turn `a` into `b`.
+fn edit_distance<T: PartialEq>(a: &[T], b: &[T]) -> usize {
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for (i, x) in a.iter().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+        for (j, y) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(x != y))
                 .min(prev[j + 1] + 1)
                 .min(cur[j] + 1);
         }
@@ -135,6 +141,11 @@ fn char_distance(a: &str, b: &str) -> usize {
 /// deletion 1.
 pub fn match_words(a: &[String], b: &[String]) -> Vec<(usize, usize, Kinship)> {
     let (n, m) = (a.len(), b.len());
+    // Characters collected once: kinship is asked for every pair.
+    let chars = |words: &[String]| -> Vec<Vec<char>> {
+        words.iter().map(|w| w.chars().collect()).collect()
+    };
+    let (a, b) = (chars(a), chars(b));
     let pair_cost = |i: usize, j: usize| match kinship(&a[i], &b[j]) {
         Some(Kinship::Same) => 0.0,
         Some(Kinship::Similar) => 0.5,
@@ -175,17 +186,7 @@ pub fn match_words(a: &[String], b: &[String]) -> Vec<(usize, usize, Kinship)> {
 
 /// Word error rate of `hypothesis` against `reference` (normalised words).
 pub fn word_error_rate(reference: &[String], hypothesis: &[String]) -> f64 {
-    let (n, m) = (reference.len(), hypothesis.len());
-    let mut prev: Vec<usize> = (0..=m).collect();
-    for i in 1..=n {
-        let mut cur = vec![i; m + 1];
-        for j in 1..=m {
-            let sub = prev[j - 1] + usize::from(reference[i - 1] != hypothesis[j - 1]);
-            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
-        }
-        prev = cur;
-    }
-    prev[m] as f64 / n.max(1) as f64
+    edit_distance(reference, hypothesis) as f64 / reference.len().max(1) as f64
 }
 
 #[cfg(test)]
