@@ -13,6 +13,8 @@ use candle_core::Device;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
+use vantage_e2e::tools::ffmpeg;
+use vantage_e2e::truth::Stats;
 use vantage_interpolate::image_to_tensor;
 use vantage_interpolate::rife::Rife;
 use vantage_media::read_image;
@@ -25,21 +27,10 @@ fn env_or(name: &str, default: &str) -> String {
 /// Two consecutive frames of a moving test pattern, as PNGs in `dir`.
 fn frames(dir: &Path, size: &str) -> [std::path::PathBuf; 2] {
     let pattern = dir.join(format!("{size}-%d.png"));
-    let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size={size}:rate=25"))
-        .args(["-frames:v", "2"])
-        .arg(&pattern)
-        .status()
-        .expect("ffmpeg")
-        .success();
-    assert!(ok, "ffmpeg could not make the {size} frames");
+    let source = format!("testsrc2=size={size}:rate=25");
+    let pattern_arg = pattern.to_str().expect("utf-8 path");
+    ffmpeg(&["-f", "lavfi", "-i", &source, "-frames:v", "2", pattern_arg]);
     [1, 2].map(|i| dir.join(format!("{size}-{i}.png")))
-}
-
-fn median_ms(mut times: Vec<f64>) -> f64 {
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
 }
 
 fn main() {
@@ -74,7 +65,7 @@ fn main() {
                 times.push(start.elapsed().as_secs_f64() * 1000.0);
             }
         }
-        let ours = median_ms(times);
+        let ours = Stats::of(&times).median;
         let (pa, pb) = (model.prepare(&a_t).unwrap(), model.prepare(&b_t).unwrap());
         let mut times = Vec::new();
         for _ in 0..runs {
@@ -82,7 +73,7 @@ fn main() {
             model.between(&pa, &pb, 0.5).expect("interpolate");
             times.push(start.elapsed().as_secs_f64() * 1000.0);
         }
-        let prepared = median_ms(times);
+        let prepared = Stats::of(&times).median;
         let reference = torch.as_deref().map(|spec| {
             let (python, wheel) = spec
                 .split_once(' ')

@@ -8,13 +8,9 @@ use std::time::Instant;
 use vantage_analyze::words::{match_words, normalise, word_error_rate};
 use vantage_core::CancelToken;
 use vantage_e2e::speech::{script, sequence, speak, Voice};
+use vantage_e2e::truth::Stats;
 use vantage_transcribe::{load, transcribe, Options};
 use vantage_weights::{Kind, Store};
-
-fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
-}
 
 fn main() {
     let threads: usize = std::env::args()
@@ -92,8 +88,8 @@ fn main() {
                     .map(|&(r, h, _)| (got(&t.words[h]) - pick(&speech.words[r])).abs() * 1000.0)
                     .collect()
             };
-            let starts = err(|w| w.0, |w| w.start);
-            let ends = err(|w| w.1, |w| w.end);
+            let starts = Stats::of(&err(|w| w.0, |w| w.start));
+            let ends = Stats::of(&err(|w| w.1, |w| w.end));
             println!(
                 "{:<8} {:>5} | {:>6.2} {:>7.2} {:>5.3} | {:>4.1}% | {:>6.0} {:>6.0}   | {:>6.0} {:>6.0}",
                 name,
@@ -102,10 +98,10 @@ fn main() {
                 run_s,
                 run_s / seconds,
                 wer * 100.0,
-                percentile(starts.clone(), 0.5),
-                percentile(starts, 0.95),
-                percentile(ends.clone(), 0.5),
-                percentile(ends, 0.95),
+                starts.median,
+                starts.p95,
+                ends.median,
+                ends.p95,
             );
         }
     }

@@ -5,6 +5,7 @@
 use std::path::Path;
 use vantage_analyze::words::{match_words, normalise, word_error_rate};
 use vantage_e2e::speech::{script, sequence, speak, speak_sentences, Speech, Voice, SENTENCES};
+use vantage_e2e::truth::Stats;
 use vantage_e2e::vantage::{run, stderr};
 
 const VOICE: Voice = Voice {
@@ -42,11 +43,6 @@ fn transcribe(dir: &Path, audio: &Path, extra: &[&str]) -> serde_json::Value {
         stderr(&out)
     );
     serde_json::from_slice(&out.stdout).expect("transcript JSON")
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn words_of(t: &serde_json::Value) -> Vec<(String, f64, f64)> {
@@ -112,7 +108,7 @@ fn tiny_en_word_times_match_known_times() {
         .iter()
         .map(|&(r, h, _)| (heard[h].2 - speech.words[r].1).abs())
         .collect();
-    let (start_med, end_med) = (median(starts), median(ends));
+    let (start_med, end_med) = (Stats::of(&starts).median, Stats::of(&ends).median);
     eprintln!(
         "{} words matched; start error median {:.0} ms, end error median {:.0} ms",
         pairs.len(),
