@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use vantage_interpolate::rife::Rife;
+use vantage_interpolate::{image_to_tensor, tensor_to_image};
+use vantage_media::RgbImage;
 use vantage_weights::{Kind, Store};
 
 /// An RGB24 frame.
@@ -163,20 +165,18 @@ fn mean_luma_difference(a: &[u8], b: &[u8]) -> f64 {
 }
 
 fn to_tensor(rgb: &[u8], (w, h): (usize, usize)) -> Tensor {
-    let v: Vec<f32> = rgb.iter().map(|&x| x as f32 / 255.0).collect();
-    Tensor::from_slice(&v, (1, h, w, 3), &Device::Cpu)
-        .and_then(|t| t.permute((0, 3, 1, 2)))
-        .and_then(|t| t.contiguous())
-        .expect("tensor")
+    let img = RgbImage {
+        width: w as u32,
+        height: h as u32,
+        data: rgb.iter().map(|&x| x as f32 / 255.0).collect(),
+    };
+    image_to_tensor(&img, &Device::Cpu).expect("tensor")
 }
 
 fn from_tensor(t: &Tensor) -> Rgb {
-    let v: Vec<f32> = t
-        .permute((0, 2, 3, 1))
-        .and_then(|t| t.flatten_all())
-        .and_then(|t| t.to_vec1())
-        .expect("values");
-    v.iter()
+    let img = tensor_to_image(t).expect("values");
+    img.data
+        .iter()
         .map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
         .collect()
 }
