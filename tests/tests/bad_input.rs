@@ -61,6 +61,11 @@ impl Fixture {
 
     /// Run sync, expect failure mentioning `needle`, no output, and an intact cache.
     fn rejects(&self, video: &Path, audio: &Path, needle: &str) {
+        self.rejects_saying(video, audio, &[needle]);
+    }
+
+    /// One rejected run whose error contains every one of `needles`.
+    fn rejects_saying(&self, video: &Path, audio: &Path, needles: &[&str]) {
         let out = self.path("out.mp4");
         let o = run(
             &self.cache,
@@ -69,7 +74,9 @@ impl Fixture {
         let err = stderr(&o);
         assert!(!o.status.success(), "accepted {video:?} + {audio:?}");
         assert_ne!(o.status.code(), Some(101), "panicked: {err}");
-        assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+        for needle in needles {
+            assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+        }
         assert!(!out.exists(), "an output was written despite the error");
         assert!(
             !err.contains("interpolate: started"),
@@ -166,8 +173,11 @@ fn each_bad_input_gets_a_clear_error() {
 
     // Different words of about the same length: the transcripts disagree.
     let other_path = f.different_words();
-    f.rejects(&f.video, &other_path, "do not say the same thing");
-    f.rejects(&f.video, &other_path, "on_mismatch=linear");
+    f.rejects_saying(
+        &f.video,
+        &other_path,
+        &["do not say the same thing", "on_mismatch=linear"],
+    );
 
     // Output onto an input.
     let o = run(
