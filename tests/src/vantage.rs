@@ -1,5 +1,6 @@
 //! Running the `vantage` binary built by this workspace.
 
+use crate::tools::s;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -29,6 +30,23 @@ pub fn run(cache_dir: &Path, args: &[&str]) -> Output {
         .env("VANTAGE_LOG", "warn")
         .output()
         .expect("running vantage")
+}
+
+/// The arguments of `vantage sync VIDEO AUDIO -o OUT EXTRA...`, with
+/// `--mode off` unless EXTRA picks a mode: RIFE has its own tests, and the
+/// tests about everything else stay quick in a debug build.
+pub fn sync_args<'a>(
+    video: &'a Path,
+    audio: &'a Path,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["sync", s(video), s(audio), "-o", s(out)];
+    args.extend_from_slice(extra);
+    if !extra.contains(&"--mode") {
+        args.extend_from_slice(&["--mode", "off"]);
+    }
+    args
 }
 
 /// Stderr as text, for assertions and failure messages.

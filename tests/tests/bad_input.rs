@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use vantage_e2e::speech::{script, speak, Voice};
 use vantage_e2e::tools::{ffmpeg, s, talking_clip};
-use vantage_e2e::vantage::{run, stderr};
+use vantage_e2e::vantage::{run, stderr, sync_args};
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -67,10 +67,7 @@ impl Fixture {
     /// One rejected run whose error contains every one of `needles`.
     fn rejects_saying(&self, video: &Path, audio: &Path, needles: &[&str]) {
         let out = self.path("out.mp4");
-        let o = run(
-            &self.cache,
-            &["sync", s(video), s(audio), "-o", s(&out), "--mode", "off"],
-        );
+        let o = run(&self.cache, &sync_args(video, audio, &out, &[]));
         let err = stderr(&o);
         assert!(!o.status.success(), "accepted {video:?} + {audio:?}");
         assert_ne!(o.status.code(), Some(101), "panicked: {err}");
@@ -96,18 +93,7 @@ fn each_bad_input_gets_a_clear_error() {
     let f = fixture();
     // A good run first, so there is a cache to keep intact.
     let good = f.path("good.mp4");
-    let o = run(
-        &f.cache,
-        &[
-            "sync",
-            s(&f.video),
-            s(&f.speech),
-            "-o",
-            s(&good),
-            "--mode",
-            "off",
-        ],
-    );
+    let o = run(&f.cache, &sync_args(&f.video, &f.speech, &good, &[]));
     assert!(o.status.success(), "{}", stderr(&o));
 
     f.rejects(
@@ -291,19 +277,12 @@ fn different_content_has_documented_fallbacks() {
         );
         let o = run(
             &f.cache,
-            &[
-                "sync",
-                s(&f.video),
-                s(&other_path),
-                "-o",
-                s(&out),
-                "--mode",
-                "off",
-                "--on-mismatch",
-                fallback,
-                "--alignment",
-                s(&alignment),
-            ],
+            &sync_args(
+                &f.video,
+                &other_path,
+                &out,
+                &["--on-mismatch", fallback, "--alignment", s(&alignment)],
+            ),
         );
         assert!(o.status.success(), "{fallback}: {}", stderr(&o));
         let a: serde_json::Value =

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use vantage_e2e::speech::{script, speak, Voice};
-use vantage_e2e::tools::{s, talking_clip};
-use vantage_e2e::vantage::{run, spawn_until_rendering, stderr};
+use vantage_e2e::tools::talking_clip;
+use vantage_e2e::vantage::{run, spawn_until_rendering, stderr, sync_args};
 
 /// A 640x360 clip with speech, and the same words in another voice.
 fn clip(dir: &Path) -> (PathBuf, PathBuf) {
@@ -35,17 +35,12 @@ fn clip(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// A deliberately slow render, so the interruption lands in the middle of it.
 fn slow_sync<'a>(video: &'a Path, target: &'a Path, out: &'a Path) -> Vec<&'a str> {
-    vec![
-        "sync",
-        s(video),
-        s(target),
-        "-o",
-        s(out),
-        "--mode",
-        "off",
-        "--set",
-        "interpolate.preset=veryslow",
-    ]
+    sync_args(
+        video,
+        target,
+        out,
+        &["--set", "interpolate.preset=veryslow"],
+    )
 }
 
 fn assert_resumes(cache: &Path, video: &Path, target: &Path, out: &Path) {
@@ -56,19 +51,7 @@ fn assert_resumes(cache: &Path, video: &Path, target: &Path, out: &Path) {
         String::from_utf8_lossy(&v.stdout),
         stderr(&v)
     );
-    let o = run(
-        cache,
-        &[
-            "sync",
-            s(video),
-            s(target),
-            "-o",
-            s(out),
-            "--mode",
-            "off",
-            "--json",
-        ],
-    );
+    let o = run(cache, &sync_args(video, target, out, &["--json"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     for stage in ["source-audio", "target-audio", "analyze", "retime"] {

@@ -4,24 +4,14 @@ use std::path::Path;
 use vantage_core::warp::parse_timecodes_v2;
 use vantage_e2e::case::{build, cases, hard_cases, score, Case, CaseSpec};
 use vantage_e2e::tools::{duration, probe_json, s};
-use vantage_e2e::vantage::{run, stderr};
+use vantage_e2e::vantage::{run, stderr, sync_args};
 
-/// `vantage sync SOURCE TARGET -o OUT ARGS...` on a case; `--mode off`
-/// unless ARGS say otherwise (RIFE on CPU is too slow for tests that are
-/// about something else; it has its own tests).
+/// `vantage sync SOURCE TARGET -o OUT ARGS...` on a case (see `sync_args`).
 fn sync(cache: &Path, case: &Case, out: &Path, args: &[&str]) -> std::process::Output {
-    let mut all = vec![
-        "sync",
-        s(&case.source_video),
-        s(&case.target_audio),
-        "-o",
-        s(out),
-    ];
-    all.extend_from_slice(args);
-    if !args.contains(&"--mode") {
-        all.extend_from_slice(&["--mode", "off"]);
-    }
-    run(cache, &all)
+    run(
+        cache,
+        &sync_args(&case.source_video, &case.target_audio, out, args),
+    )
 }
 
 fn small_case(dir: &Path) -> (Case, CaseSpec) {
