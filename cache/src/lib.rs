@@ -6,7 +6,13 @@
 //! blobs/ab/abcdef…   immutable artifacts, named by the blake3 of their bytes
 //! tmp/               stage scratch space (same filesystem, so a rename publishes)
 //! index/             sled: stage key -> manifest, input file memo, last use
+//! lock               held by the one process that has the cache open
 //! ```
+//!
+//! One [`Cache`] per process, shared by every run in it (`Arc<Cache>`): runs
+//! take [`Lease`]s on the blobs they publish and read, and `gc`/`verify` leave
+//! leased blobs alone. Another process waits for the lock
+//! ([`Cache::open_waiting`]).
 //!
 //! Crash safety: a blob is fully written and fsynced before it is renamed into
 //! `blobs/`, and a manifest is inserted (and the index flushed) only after all
@@ -15,21 +21,26 @@
 
 mod digest;
 mod key;
+mod lease;
+mod lock;
 
 pub use digest::Digest;
 pub use key::StageKey;
+pub use lease::Lease;
+use lease::Leases;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("the cache at {0} is in use by another vantage process; wait for it to finish or pass a different --cache-dir")]
-    Locked(PathBuf),
+    #[error("the cache at {} is in use by another vantage process (waited {:.0} s); wait for it to finish or pass a different --cache-dir", root.display(), waited.as_secs_f64())]
+    Locked { root: PathBuf, waited: Duration },
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
     #[error("cache index: {0}")]
@@ -92,6 +103,21 @@ struct FileMemo {
     mtime_ns: i128,
     inode: u64,
     digest: Digest,
+    /// When the bytes were read (memos from before this field count as racy).
+    #[serde(default)]
+    hashed_ns: i128,
+}
+
+/// A file modified this close to (or after) the moment it was hashed may have
+/// changed again within the same mtime tick: git's "racily clean" case. Its
+/// memo is not trusted; 2 s covers the coarsest filesystem clocks (FAT, SMB).
+const RACY_NS: i128 = 2_000_000_000;
+
+impl FileMemo {
+    fn matches(&self, size: u64, mtime_ns: i128, inode: u64) -> bool {
+        let settled = self.hashed_ns - self.mtime_ns > RACY_NS;
+        settled && self.size == size && self.mtime_ns == mtime_ns && self.inode == inode
+    }
 }
 
 pub struct Cache {
@@ -101,6 +127,10 @@ pub struct Cache {
     files: sled::Tree,
     checked: sled::Tree,
     db: sled::Db,
+    leases: Leases,
+    /// Makes scratch and delivery names unique within the process.
+    serial: AtomicU64,
+    _lock: fs::File,
 }
 
 fn now_unix() -> u64 {
@@ -110,23 +140,34 @@ fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
+fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
 impl Cache {
-    /// Open (creating if needed) the cache at `root`. Holds an exclusive lock until dropped.
+    /// Open (creating if needed) the cache at `root`, failing at once with
+    /// [`CacheError::Locked`] if another process has it. Holds an exclusive
+    /// lock until dropped.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, CacheError> {
+        Self::open_waiting(root, Duration::ZERO, &mut || {})
+    }
+
+    /// Open the cache at `root`, waiting up to `wait` for another process that
+    /// holds it; `on_wait` is called once if it has to wait.
+    pub fn open_waiting(
+        root: impl Into<PathBuf>,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(),
+    ) -> Result<Self, CacheError> {
         let root = root.into();
         for dir in ["blobs", "tmp"] {
             fs::create_dir_all(root.join(dir))
                 .map_err(io_err(format!("creating {}", root.join(dir).display())))?;
         }
-        let db = match sled::Config::new().path(root.join("index")).open() {
-            Ok(db) => db,
-            Err(sled::Error::Io(e))
-                if e.kind() == io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
-            {
-                return Err(CacheError::Locked(root));
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let lock = lock::acquire(&root, wait, on_wait)?;
+        let db = sled::Config::new().path(root.join("index")).open()?;
         // We hold the lock, so anything left in tmp/ belongs to a killed run.
         if let Ok(dir) = fs::read_dir(root.join("tmp")) {
             for entry in dir.flatten() {
@@ -140,7 +181,21 @@ impl Cache {
             checked: db.open_tree("checked_inputs")?,
             root,
             db,
+            leases: Leases::default(),
+            serial: AtomicU64::new(0),
+            _lock: lock,
         })
+    }
+
+    /// An empty lease for one run (see [`Lease`]).
+    pub fn lease(&self) -> Lease {
+        Lease::new(self.leases.clone())
+    }
+
+    /// A name no other call in this process gets: `pid-serial`.
+    pub fn unique_suffix(&self) -> String {
+        let n = self.serial.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", std::process::id())
     }
 
     pub fn root(&self) -> &Path {
@@ -149,10 +204,6 @@ impl Cache {
 
     /// A fresh scratch directory on the cache's filesystem.
     pub fn scratch_dir(&self, label: &str) -> Result<PathBuf, CacheError> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
         let safe: String = label
             .chars()
             .map(|c| {
@@ -166,7 +217,7 @@ impl Cache {
         let dir = self
             .root
             .join("tmp")
-            .join(format!("{safe}-{}-{nanos}", std::process::id()));
+            .join(format!("{safe}-{}", self.unique_suffix()));
         fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
         Ok(dir)
     }
@@ -176,9 +227,12 @@ impl Cache {
         self.root.join("blobs").join(&hex[..2]).join(hex)
     }
 
-    /// Move a finished file into the store (atomically) and return its reference.
-    pub fn put_file(&self, path: &Path) -> Result<BlobRef, CacheError> {
+    /// Move a finished file into the store (atomically) and return its
+    /// reference. `lease` holds the blob from before it is published, so a
+    /// concurrent `gc` cannot take it before its manifest is recorded.
+    pub fn put_file(&self, path: &Path, lease: &mut Lease) -> Result<BlobRef, CacheError> {
         let (digest, size) = hash_file(path)?;
+        lease.hold(digest);
         let dest = self.blob_path(&digest);
         // Content addressing makes an existing blob of the right size the same bytes
         // (`verify` removes blobs whose bytes changed).
@@ -222,13 +276,19 @@ impl Cache {
         let dir = self.scratch_dir("bytes")?;
         let path = dir.join("blob");
         fs::write(&path, bytes).map_err(io_err("writing scratch blob"))?;
-        let r = self.put_file(&path);
+        let r = self.put_file(&path, &mut self.lease());
         let _ = fs::remove_dir_all(dir);
         r
     }
 
-    /// The manifest stored under `key`, if it exists and all its blobs are present.
-    pub fn lookup(&self, key: &StageKey) -> Result<Option<Manifest>, CacheError> {
+    /// The manifest stored under `key`, if it exists and all its blobs are
+    /// present. Its blobs are added to `lease` (before they are checked, so a
+    /// concurrent `gc` cannot remove them after the check).
+    pub fn lookup(
+        &self,
+        key: &StageKey,
+        lease: &mut Lease,
+    ) -> Result<Option<Manifest>, CacheError> {
         let Some(raw) = self.entries.get(key.as_bytes())? else {
             return Ok(None);
         };
@@ -236,6 +296,9 @@ impl Cache {
             key: key.to_string(),
             reason: e.to_string(),
         })?;
+        for b in manifest.outputs.values() {
+            lease.hold(b.digest);
+        }
         if manifest
             .outputs
             .values()
@@ -273,6 +336,16 @@ impl Cache {
 
     /// Record that `path` (just written by us) holds `digest`, so it is not re-hashed later.
     pub fn remember_file(&self, path: &Path, digest: Digest) -> Result<(), CacheError> {
+        self.remember_hashed(path, digest, now_ns())
+    }
+
+    /// Record that `path` held `digest` when it was read at `hashed_ns`.
+    fn remember_hashed(
+        &self,
+        path: &Path,
+        digest: Digest,
+        hashed_ns: i128,
+    ) -> Result<(), CacheError> {
         let canonical =
             fs::canonicalize(path).map_err(io_err(format!("reading {}", path.display())))?;
         let meta =
@@ -283,6 +356,7 @@ impl Cache {
             mtime_ns,
             inode,
             digest,
+            hashed_ns,
         };
         if let Ok(raw) = serde_json::to_vec(&memo) {
             self.files
@@ -302,7 +376,9 @@ impl Cache {
         Ok(())
     }
 
-    /// Digest of a user's file, re-hashed only when its size, mtime or inode changed.
+    /// Digest of a user's file, re-hashed when its size, mtime or inode
+    /// changed, or when it was modified too close to its last hashing to tell
+    /// (see [`RACY_NS`]).
     pub fn file_digest(&self, path: &Path) -> Result<Digest, CacheError> {
         let canonical =
             fs::canonicalize(path).map_err(io_err(format!("reading {}", path.display())))?;
@@ -312,13 +388,14 @@ impl Cache {
         let memo_key = canonical.to_string_lossy().into_owned();
         if let Some(raw) = self.files.get(memo_key.as_bytes())? {
             if let Ok(m) = serde_json::from_slice::<FileMemo>(&raw) {
-                if m.size == size && m.mtime_ns == mtime_ns && m.inode == inode {
+                if m.matches(size, mtime_ns, inode) {
                     return Ok(m.digest);
                 }
             }
         }
+        let hashed_ns = now_ns();
         let (digest, _) = hash_file(&canonical)?;
-        self.remember_file(&canonical, digest)?;
+        self.remember_hashed(&canonical, digest, hashed_ns)?;
         Ok(digest)
     }
 
@@ -414,7 +491,20 @@ impl Cache {
         self.db.flush()?;
         let referenced = self.referenced();
         for (path, size) in self.stored_blobs() {
-            if !referenced.contains(&path) && fs::remove_file(&path).is_ok() {
+            if referenced.contains(&path) {
+                continue;
+            }
+            let Some(digest) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(Digest::from_hex)
+            else {
+                continue; // not a blob (a stray file): not ours to delete
+            };
+            // Checked and deleted under the lease table's lock: a run cannot
+            // take the blob between the two.
+            let leases = self.leases.lock();
+            if !leases.contains_key(&digest) && fs::remove_file(&path).is_ok() {
                 report.blobs_removed += 1;
                 report.bytes_freed += size;
             }
@@ -441,8 +531,9 @@ impl Cache {
                         .unwrap_or(false);
                     if intact {
                         good.insert(b.digest);
-                    } else {
-                        // Gone or altered: remove it so the next run writes it afresh.
+                    } else if !self.leases.is_leased(&b.digest) {
+                        // Gone or altered: remove it so the next run writes it afresh
+                        // (unless a running stage holds it: that run finishes with it).
                         let _ = fs::remove_file(&path);
                     }
                     intact

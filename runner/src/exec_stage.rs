@@ -14,9 +14,8 @@
 //! of the cache key: add a `version` param when the tool changes behaviour.
 
 use serde_json::{json, Value};
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
+use vantage_core::process::{self, Stopped};
 use vantage_core::{
     ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext, StageError,
 };
@@ -90,45 +89,26 @@ impl Stage for Exec {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| StageError::InvalidInput("exec: empty command".into()))?;
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                StageError::InvalidInput(format!("exec: cannot start '{program}': {e}"))
-            })?;
-        let mut stderr = child.stderr.take();
-        let collector = std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(s) = stderr.as_mut() {
-                let _ = s.read_to_string(&mut text);
-            }
-            text
-        });
-        let status = loop {
-            if ctx.cancel.is_cancelled() {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(StageError::Cancelled);
-            }
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => {
-                    return Err(StageError::Failed(format!(
-                        "exec: waiting for '{program}': {e}"
-                    )))
-                }
+        let mut command = Command::new(program);
+        command.args(args);
+        let mut child = process::spawn(&mut command).map_err(|e| {
+            StageError::InvalidInput(format!("exec: cannot start '{program}': {e}"))
+        })?;
+        drop(child.inner().stdin.take());
+        drop(child.inner().stdout.take());
+        let status = match child.wait(&ctx.cancel, None) {
+            Ok(status) => status,
+            Err(Stopped::Cancelled) => return Err(StageError::Cancelled),
+            Err(e) => {
+                return Err(StageError::Tool(format!(
+                    "exec: waiting for '{program}': {e:?}"
+                )))
             }
         };
-        let stderr = collector.join().unwrap_or_default();
         if !status.success() {
-            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-            return Err(StageError::Failed(format!(
+            return Err(StageError::Tool(format!(
                 "'{program}' exited with {status}: {}",
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                child.stderr_tail()
             )));
         }
         Ok(())

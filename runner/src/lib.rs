@@ -2,25 +2,41 @@
 //!
 //! ```text
 //! YAML --parse--> PipelineFile --validate(Registry)--> Pipeline (petgraph DAG)
-//!      --execute(Cache)--> stage runs on tokio, within CPU/GPU slots, emitting Events
+//!      --Engine::run--> stage runs on tokio, within the process's CPU/GPU slots, emitting Events
 //! ```
 //!
 //! A stage whose cache key (type, version, params, input digests, weight
 //! digests) is already in the cache is not run: its stored outputs are reused.
+//!
+//! * [`pipeline`]: YAML parsing and validation into a DAG, overrides.
+//! * [`engine`]: the per-process engine (cache, slots, runs in flight) and run outcomes.
+//! * `schedule`: one run's loop: admit, launch lightest first, collect.
+//! * `stage_run`: one stage on a blocking thread, outputs into the cache.
+//! * `prepare`: input and weights checks before anything runs.
+//! * [`slots`]: the shared CPU/GPU slots.
+//! * `inflight`: identical stage runs in flight at once run once.
+//! * [`deliver`]: copying outputs to the user's paths.
+//! * [`exec_stage`]: the `exec` stage (an external command).
 
+mod deliver;
+pub mod engine;
 mod events;
 mod exec_stage;
-mod execute;
+mod inflight;
 mod locate;
-mod pipeline;
+pub mod pipeline;
+mod prepare;
 mod registry;
+mod schedule;
+pub mod slots;
+mod stage_run;
 
+pub use deliver::deliver;
+pub use engine::{Engine, Force, RunError, RunOptions, RunOutcome, StageOutcome, StageStatus};
 pub use events::{Event, EventSink};
 pub use exec_stage::Exec;
-pub use execute::{
-    deliver, execute, Force, RunError, RunOptions, RunOutcome, StageOutcome, StageStatus,
-};
 pub use pipeline::{
     Override, Pipeline, PipelineError, PipelineErrors, PipelineInput, Source, StageNode,
 };
 pub use registry::{InputCheck, Registry};
+pub use slots::{Grant, Slots};

@@ -153,6 +153,15 @@ pub struct Override {
 }
 
 impl Override {
+    /// A typed override, as a front end builds it from its own options.
+    pub fn new(stage: &str, param: &str, value: Value) -> Self {
+        Self {
+            stage: stage.to_string(),
+            param: param.to_string(),
+            value,
+        }
+    }
+
     /// Parse `stage.param=value`; the value is read as a YAML scalar (numbers, booleans, strings).
     pub fn parse(text: &str) -> Result<Self, String> {
         let (lhs, value) = text

@@ -10,7 +10,7 @@ use vantage_core::{
     CancelToken, ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext,
     StageError,
 };
-use vantage_runner::{execute, Event, Exec, Force, Pipeline, Registry, RunError, RunOptions};
+use vantage_runner::{Engine, Event, Exec, Force, Pipeline, Registry, RunError, RunOptions, Slots};
 
 /// Appends a suffix to a text file; counts its runs.
 struct Append(Arc<AtomicUsize>);
@@ -243,6 +243,7 @@ impl Run {
         let reg = registry(&self.runs);
         let p = Pipeline::parse(text, Path::new("p.yaml"), &reg, &overrides).unwrap();
         let cache = Arc::new(Cache::open(self.dir.path().join("cache")).unwrap());
+        let engine = Engine::new(reg, cache, Slots::new(2, 1));
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = {
             let events = Arc::clone(&events);
@@ -254,15 +255,7 @@ impl Run {
             ..RunOptions::default()
         };
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let out = rt.block_on(execute(
-            &p,
-            &reg,
-            &inputs,
-            cache,
-            &opts,
-            sink,
-            CancelToken::default(),
-        ));
+        let out = rt.block_on(engine.run(&p, &inputs, &opts, sink, CancelToken::default()));
         let out = out.map(|o| std::fs::read_to_string(&o.outputs["text"].0).unwrap());
         let events = events.lock().unwrap().clone();
         (out, events)
@@ -313,15 +306,13 @@ fn a_failure_names_the_stage_and_keeps_finished_work() {
     let r = Run::new();
     let (out, events) = r.go(CHAIN, &["b.fail=true"], Force::None);
     match out {
-        Err(RunError::Stage {
-            stage,
-            message,
-            invalid_input,
-            ..
-        }) => {
+        Err(e @ RunError::Stage { .. }) => {
+            let RunError::Stage { stage, error, .. } = &e else {
+                unreachable!()
+            };
             assert_eq!(stage, "b");
-            assert!(message.contains("asked to fail"));
-            assert!(invalid_input);
+            assert!(error.to_string().contains("asked to fail"));
+            assert_eq!(e.kind(), vantage_core::ErrorKind::InvalidInput);
         }
         other => panic!("expected a stage failure, got {other:?}"),
     }
@@ -353,7 +344,39 @@ outputs:
     assert_eq!(statuses(&events), ["shout:ran"]);
     let (_, events) = r.go(text, &[], Force::None);
     assert_eq!(statuses(&events), ["shout:cached"]);
-    let failing = text.replace("tr a-z A-Z", "false; tr");
+    let failing = text.replace("tr a-z A-Z", "echo bad news >&2; false; tr");
     let (out, _) = r.go(&failing, &[], Force::None);
-    assert!(matches!(out, Err(RunError::Stage { .. })));
+    match out {
+        Err(e @ RunError::Stage { .. }) => {
+            assert_eq!(e.kind(), vantage_core::ErrorKind::ToolFailure);
+            assert!(e.to_string().contains("bad news"), "{e}");
+        }
+        other => panic!("expected a tool failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn exec_does_not_wait_for_a_grandchild_holding_stderr() {
+    let r = Run::new();
+    let text = "\
+inputs:
+  seed: file
+stages:
+  bg:
+    uses: exec
+    inputs: { src: inputs.seed }
+    params:
+      command: [sh, -c, \"cp {in.src} {out.copy}; sleep 60 & exit 0\"]
+      outputs: { copy: json }
+outputs:
+  text: bg.copy
+";
+    let start = std::time::Instant::now();
+    let (out, _) = r.go(text, &[], Force::None);
+    assert_eq!(out.unwrap(), "s");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
 }

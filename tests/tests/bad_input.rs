@@ -162,7 +162,7 @@ fn each_bad_input_gets_a_clear_error() {
     f.rejects_saying(
         &f.video,
         &other_path,
-        &["do not say the same thing", "on_mismatch=linear"],
+        &["do not say the same thing", "--on-mismatch linear"],
     );
 
     // Output onto an input.

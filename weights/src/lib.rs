@@ -18,6 +18,10 @@ pub enum WeightsError {
     /// A name or path the user gave does not lead to usable weights.
     #[error("{0}")]
     NotFound(String),
+    /// Known weights that are not installed (or whose files are gone):
+    /// installing `fetch` fixes it.
+    #[error("{message}")]
+    NotInstalled { message: String, fetch: String },
     /// A file is not in the format expected.
     #[error("{0}")]
     Format(String),
@@ -29,6 +33,25 @@ pub enum WeightsError {
     Fetch(String),
     #[error("{0}")]
     Io(String),
+}
+
+impl From<WeightsError> for vantage_core::StageError {
+    fn from(e: WeightsError) -> Self {
+        use vantage_core::StageError;
+        match e {
+            WeightsError::NotInstalled { message, fetch } => StageError::MissingWeights {
+                message,
+                fetch: Some(fetch),
+            },
+            WeightsError::NotFound(message) | WeightsError::Format(message) => {
+                StageError::MissingWeights {
+                    message,
+                    fetch: None,
+                }
+            }
+            other => StageError::Internal(other.to_string()),
+        }
+    }
 }
 
 pub(crate) fn io_err(

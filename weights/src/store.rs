@@ -29,6 +29,7 @@ pub struct Installed {
 /// An installed name and whether its file checked out (else why not).
 pub type Verdict = (String, Result<(), String>);
 
+#[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
 }
@@ -97,12 +98,11 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(format!("reading {}", record.display()))(e)),
         };
-        let mut inst: Installed = serde_json::from_str(&text).map_err(|e| {
-            WeightsError::Format(format!(
-                "{} is damaged ({e}); reinstall with `vantage weights fetch {name}`",
-                record.display()
-            ))
-        })?;
+        let mut inst: Installed =
+            serde_json::from_str(&text).map_err(|e| WeightsError::NotInstalled {
+                message: format!("{} is damaged ({e})", record.display()),
+                fetch: name.to_string(),
+            })?;
         inst.path = dir.join(&inst.file);
         Ok(Some(inst))
     }
@@ -137,10 +137,13 @@ impl Store {
                 )));
             }
             if !inst.path.is_file() {
-                return Err(WeightsError::NotFound(format!(
-                    "the weights file of '{name_or_path}' ({}) is missing; reinstall with `vantage weights fetch {name_or_path}`",
-                    inst.path.display()
-                )));
+                return Err(WeightsError::NotInstalled {
+                    message: format!(
+                        "the weights file of '{name_or_path}' ({}) is missing",
+                        inst.path.display()
+                    ),
+                    fetch: name_or_path.to_string(),
+                });
             }
             return Ok(inst);
         }
@@ -165,16 +168,19 @@ impl Store {
             .filter(|e| e.kind == kind)
             .map(|e| e.name.as_str())
             .collect();
-        Err(WeightsError::NotFound(match manifest::find(name_or_path) {
-            Some(_) => format!(
-                "the {kind} model '{name_or_path}' is not installed in {}; install it with `vantage weights fetch {name_or_path}`",
-                self.root.display()
-            ),
-            None => format!(
-                "no {kind} model '{name_or_path}': not an installed name nor a file; known models: {} (install with `vantage weights fetch NAME`), or pass the path of a model file",
+        Err(match manifest::find(name_or_path) {
+            Some(_) => WeightsError::NotInstalled {
+                message: format!(
+                    "the {kind} model '{name_or_path}' is not installed in {}",
+                    self.root.display()
+                ),
+                fetch: name_or_path.to_string(),
+            },
+            None => WeightsError::NotFound(format!(
+                "no {kind} model '{name_or_path}': not an installed name nor a file; known models: {}, or pass the path of a model file",
                 known.join(", ")
-            ),
-        }))
+            )),
+        })
     }
 
     /// Download, check, convert and install a known entry. `local` is a folder

@@ -79,7 +79,7 @@ fn linear(
             target: target_duration,
         },
     ])
-    .map_err(|e| StageError::Failed(e.to_string()))?;
+    .map_err(|e| StageError::internal(e.to_string()))?;
     Ok(AlignResult {
         warp,
         confidence: Confidence {
@@ -233,7 +233,7 @@ impl Stage for Analyze {
         };
         ctx.report(0.1, "aligning speech");
         let to_stage_error = |e: AlignError| match e {
-            AlignError::Warp(_) => StageError::Failed(e.to_string()),
+            AlignError::Warp(_) => StageError::internal(e.to_string()),
             AlignError::Cancelled => StageError::Cancelled,
             _ => StageError::InvalidInput(e.to_string()),
         };
@@ -264,9 +264,11 @@ impl Stage for Analyze {
                 }
                 "linear" => linear(video.duration, target_duration, report, &reason)?,
                 _ => {
-                    return Err(StageError::InvalidInput(format!(
-                        "{reason}. Source and target must say the same words for a word-accurate re-timing. If this is intended, rerun with --set analyze.on_mismatch=acoustic (align the sounds anyway) or --set analyze.on_mismatch=linear (stretch the picture evenly to the new length)"
-                    )))
+                    return Err(StageError::DifferentContent {
+                        message: format!("{reason}. Source and target must say the same words for a word-accurate re-timing"),
+                        param: "on_mismatch",
+                        choices: &["acoustic", "linear"],
+                    })
                 }
                 }
             }

@@ -1,9 +1,8 @@
 //! `vantage`: re-time a video so its picture follows a new audio track.
 
 mod commands;
-mod pipelines;
+mod failure;
 mod progress;
-mod registry;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

@@ -3,8 +3,10 @@
 //! * [`warp`]: the monotone source↔target time map and its "timecode v2" form.
 //! * [`artifacts`]: the small JSON artifacts that cross stage boundaries.
 //! * [`stage`]: the interface a pipeline stage implements for the runner.
+//! * [`process`]: child processes that die with us (ffmpeg, `exec` commands).
 
 pub mod artifacts;
+pub mod process;
 pub mod stage;
 pub mod warp;
 
@@ -13,8 +15,8 @@ pub use artifacts::{
     TranscriptSegment, VideoInfo, Word, WordMatch,
 };
 pub use stage::{
-    CancelToken, ParamKind, ParamSpec, Params, Port, PortType, Ports, Progress, Resources, Stage,
-    StageContext, StageError,
+    CancelToken, ErrorKind, ParamKind, ParamSpec, Params, Port, PortType, Ports, Progress,
+    Resources, Stage, StageContext, StageError,
 };
 pub use warp::{Knot, Warp, WarpError};
 

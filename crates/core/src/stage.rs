@@ -286,7 +286,10 @@ pub type Params = BTreeMap<String, Value>;
 /// What a stage occupies while it runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Resources {
-    /// CPU slots (the runner has one per core by default).
+    /// CPU slots: threads the stage keeps busy (the runner has one slot per
+    /// core by default and grants at most all of them, so `usize::MAX` asks
+    /// for every core). The stage learns what it got from
+    /// [`StageContext::threads`].
     pub cpu: usize,
     /// Whether the stage needs the GPU slot.
     pub gpu: bool,
@@ -319,15 +322,61 @@ impl CancelToken {
     }
 }
 
+/// What kind of failure a stage had. Front ends map it to an exit code or an
+/// HTTP status, and render their own hint from the error's detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The inputs cannot work (wrong kind of media, silence, ...): the user must change them.
+    InvalidInput,
+    /// Model weights are not installed (or are damaged).
+    MissingWeights,
+    /// Source and target do not say the same words.
+    DifferentContent,
+    /// An external tool (ffmpeg, an `exec` command) failed.
+    ToolFailure,
+    Cancelled,
+    /// A bug, or the machine (disk full, ...): not the user's inputs.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Whether the user's request (inputs, parameters, installed weights) is at fault.
+    pub fn is_users(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::InvalidInput | ErrorKind::MissingWeights | ErrorKind::DifferentContent
+        )
+    }
+}
+
+/// Why a stage failed. Messages say what is wrong in the stage's own terms;
+/// what the user should do about it is structured (a parameter and the
+/// values that accept the input, weights to install) so that the CLI can say
+/// "rerun with --on-mismatch acoustic" and the server can return a field.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    /// The inputs cannot work (wrong kind of media, silence, ...): the user must change them.
     #[error("{0}")]
     InvalidInput(String),
+    /// `fetch`: the name of known weights that would fix it, if any.
+    #[error("{message}")]
+    MissingWeights {
+        message: String,
+        fetch: Option<String>,
+    },
+    /// `param` set to one of `choices` accepts such inputs anyway.
+    #[error("{message}")]
+    DifferentContent {
+        message: String,
+        param: &'static str,
+        choices: &'static [&'static str],
+    },
+    #[error("{0}")]
+    Tool(String),
     #[error("cancelled")]
     Cancelled,
     #[error("{0}")]
-    Failed(String),
+    Internal(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -339,6 +388,34 @@ impl StageError {
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StageError {
         let context = context.into();
         move |source| StageError::Io { context, source }
+    }
+
+    pub fn internal(message: impl Into<String>) -> StageError {
+        StageError::Internal(message.into())
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StageError::InvalidInput(_) => ErrorKind::InvalidInput,
+            StageError::MissingWeights { .. } => ErrorKind::MissingWeights,
+            StageError::DifferentContent { .. } => ErrorKind::DifferentContent,
+            StageError::Tool(_) => ErrorKind::ToolFailure,
+            StageError::Cancelled => ErrorKind::Cancelled,
+            StageError::Internal(_) | StageError::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// The structured part, for machine readers (`null` when there is none).
+    pub fn detail(&self) -> Value {
+        match self {
+            StageError::MissingWeights {
+                fetch: Some(name), ..
+            } => serde_json::json!({ "fetch": name }),
+            StageError::DifferentContent { param, choices, .. } => {
+                serde_json::json!({ "param": param, "choices": choices })
+            }
+            _ => Value::Null,
+        }
     }
 }
 
@@ -353,7 +430,7 @@ pub struct StageContext {
     pub outputs: BTreeMap<String, PathBuf>,
     pub params: Params,
     pub cancel: CancelToken,
-    /// Threads this run may use (its CPU slots).
+    /// Threads this run may use: the CPU slots it was granted.
     pub threads: usize,
     pub progress: Progress,
 }
@@ -364,7 +441,7 @@ impl StageContext {
         self.inputs
             .get(name)
             .map(PathBuf::as_path)
-            .ok_or_else(|| StageError::Failed(format!("input '{name}' is not connected")))
+            .ok_or_else(|| StageError::internal(format!("input '{name}' is not connected")))
     }
 
     pub fn optional_input(&self, name: &str) -> Option<&Path> {
@@ -376,31 +453,31 @@ impl StageContext {
         self.outputs
             .get(name)
             .map(PathBuf::as_path)
-            .ok_or_else(|| StageError::Failed(format!("stage has no output named '{name}'")))
+            .ok_or_else(|| StageError::internal(format!("stage has no output named '{name}'")))
     }
 
     pub fn param(&self, name: &str) -> Result<&Value, StageError> {
         self.params.get(name).ok_or_else(|| {
-            StageError::Failed(format!("parameter '{name}' missing after validation"))
+            StageError::internal(format!("parameter '{name}' missing after validation"))
         })
     }
 
     pub fn param_f64(&self, name: &str) -> Result<f64, StageError> {
         self.param(name)?
             .as_f64()
-            .ok_or_else(|| StageError::Failed(format!("parameter '{name}' is not a number")))
+            .ok_or_else(|| StageError::internal(format!("parameter '{name}' is not a number")))
     }
 
     pub fn param_i64(&self, name: &str) -> Result<i64, StageError> {
         self.param(name)?
             .as_i64()
-            .ok_or_else(|| StageError::Failed(format!("parameter '{name}' is not an integer")))
+            .ok_or_else(|| StageError::internal(format!("parameter '{name}' is not an integer")))
     }
 
     pub fn param_str(&self, name: &str) -> Result<&str, StageError> {
         self.param(name)?
             .as_str()
-            .ok_or_else(|| StageError::Failed(format!("parameter '{name}' is not a string")))
+            .ok_or_else(|| StageError::internal(format!("parameter '{name}' is not a string")))
     }
 
     /// A `ParamKind::Rate` parameter, with "source" resolved to `source_rate`.
@@ -439,7 +516,7 @@ impl StageContext {
     pub fn write_json<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<(), StageError> {
         let path = self.output(name)?;
         let text = serde_json::to_vec_pretty(value)
-            .map_err(|e| StageError::Failed(format!("serialising '{name}': {e}")))?;
+            .map_err(|e| StageError::internal(format!("serialising '{name}': {e}")))?;
         std::fs::write(path, text).map_err(StageError::io(format!("writing {}", path.display())))
     }
 }
@@ -463,8 +540,9 @@ pub trait Stage: Send + Sync + 'static {
     }
     /// Digests of the model weights a run with `params` would use; part of
     /// the cache key. Asked before any stage runs: an error (weights not
-    /// installed) stops the pipeline up front and should say how to fix it.
-    fn weight_digests(&self, _params: &Params) -> Result<Vec<String>, String> {
+    /// installed, usually [`StageError::MissingWeights`]) stops the pipeline
+    /// up front.
+    fn weight_digests(&self, _params: &Params) -> Result<Vec<String>, StageError> {
         Ok(Vec::new())
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;

@@ -174,7 +174,7 @@ impl Pair {
 }
 
 fn model_error(e: candle_core::Error) -> StageError {
-    StageError::Failed(format!("RIFE: {e}"))
+    StageError::internal(format!("RIFE: {e}"))
 }
 
 /// Render `plan` from `source` into `output`.
@@ -200,7 +200,7 @@ pub fn render(
     }
     let model = match (opts.mode.uses_rife(), &opts.model) {
         (true, Some(m)) => Some(m.clone()),
-        (true, None) => return Err(StageError::Failed("a RIFE mode needs the model".into())),
+        (true, None) => return Err(StageError::internal("a RIFE mode needs the model")),
         (false, _) => None,
     };
     let mut reader = FrameReader::open(source, &info)?;
@@ -281,7 +281,7 @@ pub fn render(
             Pick::Synthesise(t) => {
                 let model = model
                     .as_ref()
-                    .ok_or_else(|| StageError::Failed("no model".into()))?;
+                    .ok_or_else(|| StageError::internal("no model"))?;
                 let (a, b) = (pair.prepared(0, model)?, pair.prepared(1, model)?);
                 let rgb = if opts.mode == Mode::Maximum {
                     model.between_both_ways(&a, &b, t)

@@ -9,7 +9,24 @@ use vantage_core::{
 use vantage_media::EncodeSettings;
 use vantage_weights::{Installed, Kind, Store};
 
-pub struct Interpolate;
+/// The `interpolate` stage, finding RIFE's weights in `weights`.
+pub struct Interpolate {
+    weights: Store,
+}
+
+impl Interpolate {
+    pub fn new(weights: Store) -> Self {
+        Self { weights }
+    }
+
+    fn resolve(&self, params: &Params) -> Result<Installed, StageError> {
+        let name = params
+            .get("model")
+            .and_then(|v| v.as_str())
+            .unwrap_or("rife");
+        Ok(self.weights.resolve(name, Kind::Rife)?)
+    }
+}
 
 pub const PRESETS: &[&str] = &[
     "ultrafast",
@@ -31,16 +48,6 @@ fn mode(params: &Params) -> Mode {
         .and_then(|v| v.as_str())
         .and_then(Mode::parse)
         .unwrap_or(Mode::Adaptive)
-}
-
-fn weights(params: &Params) -> Result<Installed, String> {
-    let name = params
-        .get("model")
-        .and_then(|v| v.as_str())
-        .unwrap_or("rife");
-    Store::open(Store::default_root())
-        .resolve(name, Kind::Rife)
-        .map_err(|e| e.to_string())
 }
 
 impl Stage for Interpolate {
@@ -109,32 +116,36 @@ impl Stage for Interpolate {
         }
     }
     fn resources(&self, params: &Params) -> Resources {
-        // Decoder, this loop and the encoder run in parallel.
-        let gpu = mode(params).uses_rife()
-            && params.get("device").and_then(|v| v.as_str()) == Some("cuda");
-        Resources { cpu: 2, gpu }
+        let rife = mode(params).uses_rife();
+        let gpu = rife && params.get("device").and_then(|v| v.as_str()) == Some("cuda");
+        // RIFE on the CPU keeps every core it is given busy; otherwise the
+        // decoder, this loop and the encoder run in parallel.
+        let cpu = if rife && !gpu { usize::MAX } else { 2 };
+        Resources { cpu, gpu }
     }
-    fn weight_digests(&self, params: &Params) -> Result<Vec<String>, String> {
+    fn weight_digests(&self, params: &Params) -> Result<Vec<String>, StageError> {
         if !mode(params).uses_rife() {
             return Ok(Vec::new());
         }
         if let Some(device) = params.get("device").and_then(|v| v.as_str()) {
-            rife::device(device)?;
+            rife::device(device).map_err(StageError::InvalidInput)?;
         }
-        Ok(vec![weights(params)?.blake3])
+        Ok(vec![self.resolve(params)?.blake3])
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let plan: FramePlan = ctx.read_json("plan")?;
         let mode = mode(&ctx.params);
         let model = if mode.uses_rife() {
-            let w = weights(&ctx.params).map_err(StageError::InvalidInput)?;
+            let w = self.resolve(&ctx.params)?;
             let device =
                 rife::device(ctx.param_str("device")?).map_err(StageError::InvalidInput)?;
             ctx.report(0.0, "loading RIFE");
-            Some(
-                rife::shared(&w.path, &w.blake3, &device)
-                    .map_err(|e| StageError::InvalidInput(format!("{}: {e}", w.path.display())))?,
-            )
+            Some(rife::shared(&w.path, &w.blake3, &device).map_err(|e| {
+                StageError::MissingWeights {
+                    message: format!("{}: {e}", w.path.display()),
+                    fetch: None,
+                }
+            })?)
         } else {
             None
         };
@@ -149,14 +160,15 @@ impl Stage for Interpolate {
             crf: ctx.param_i64("crf")? as u32,
             preset: ctx.param_str("preset")?.to_string(),
         };
-        let stats = render(
-            ctx.input("video")?,
-            &plan,
-            &opts,
-            &settings,
-            ctx.output("video")?,
-            ctx,
-        )?;
+        // RIFE's kernels run on a pool of exactly the threads this run was
+        // granted, not rayon's global pool of every core.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(ctx.threads.max(1))
+            .thread_name(|i| format!("rife-{i}"))
+            .build()
+            .map_err(|e| StageError::internal(format!("starting RIFE's threads: {e}")))?;
+        let (video, output) = (ctx.input("video")?, ctx.output("video")?);
+        let stats = pool.install(|| render(video, &plan, &opts, &settings, output, ctx))?;
         let cuts = if stats.cuts.is_empty() {
             "no cuts".to_string()
         } else {

@@ -44,7 +44,8 @@ impl From<MediaError> for vantage_core::StageError {
             | MediaError::NoVideo(_)
             | MediaError::NoAudio(_)
             | MediaError::Empty(..) => StageError::InvalidInput(e.to_string()),
-            other => StageError::Failed(other.to_string()),
+            MediaError::MissingTool(_) | MediaError::Tool { .. } => StageError::Tool(e.to_string()),
+            MediaError::Io { context, source } => StageError::Io { context, source },
         }
     }
 }

@@ -93,14 +93,11 @@ impl FrameReader {
             "pipe:1",
         ]);
         let mut running = Running::spawn(cmd, &format!("decoding {}", path.display()))?;
-        drop(running.child.take_stdin());
-        let stdout = running
-            .child
-            .take_stdout()
-            .ok_or_else(|| MediaError::Tool {
-                what: "decoder".into(),
-                detail: "no stdout pipe".into(),
-            })?;
+        drop(running.take_stdin());
+        let stdout = running.take_stdout().ok_or_else(|| MediaError::Tool {
+            what: "decoder".into(),
+            detail: "no stdout pipe".into(),
+        })?;
         widen_pipe(&stdout);
         Ok(Self {
             running: Some(running),
@@ -265,8 +262,8 @@ impl FrameWriter {
         let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut running =
             Running::spawn(ffmpeg(&arg_refs), &format!("encoding {}", path.display()))?;
-        drop(running.child.take_stdout());
-        let stdin = running.child.take_stdin();
+        drop(running.take_stdout());
+        let stdin = running.take_stdin();
         if let Some(pipe) = &stdin {
             widen_pipe(pipe);
         }

@@ -8,7 +8,20 @@ use vantage_core::{
 use vantage_media::{read_wav_mono, AUDIO_RATE};
 use vantage_weights::{Installed, Kind, Store};
 
-pub struct Transcribe;
+/// The `transcribe` stage, finding its models in `weights`.
+pub struct Transcribe {
+    weights: Store,
+}
+
+impl Transcribe {
+    pub fn new(weights: Store) -> Self {
+        Self { weights }
+    }
+
+    fn resolve(&self, params: &Params) -> Result<Installed, StageError> {
+        Ok(self.weights.resolve(model_param(params), Kind::Whisper)?)
+    }
+}
 
 fn model_param(params: &Params) -> &str {
     params
@@ -17,18 +30,12 @@ fn model_param(params: &Params) -> &str {
         .unwrap_or("tiny.en")
 }
 
-/// Threads this run uses (0 in the params: leave a core free).
+/// Threads this run asks for (0 in the params: leave a core free).
 fn threads(params: &Params) -> usize {
     match params.get("threads").and_then(|v| v.as_u64()) {
         Some(n) if n > 0 => n as usize,
         _ => default_threads(),
     }
-}
-
-fn resolve(params: &Params) -> Result<Installed, String> {
-    Store::open(Store::default_root())
-        .resolve(model_param(params), Kind::Whisper)
-        .map_err(|e| e.to_string())
 }
 
 impl Stage for Transcribe {
@@ -85,11 +92,11 @@ impl Stage for Transcribe {
             }
         }
     }
-    fn weight_digests(&self, params: &Params) -> Result<Vec<String>, String> {
-        Ok(vec![resolve(params)?.blake3])
+    fn weight_digests(&self, params: &Params) -> Result<Vec<String>, StageError> {
+        Ok(vec![self.resolve(params)?.blake3])
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
-        let weights = resolve(&ctx.params).map_err(StageError::InvalidInput)?;
+        let weights = self.resolve(&ctx.params)?;
         let path = ctx.input("audio")?;
         let (samples, rate) = read_wav_mono(path)?;
         if rate != AUDIO_RATE {
@@ -103,7 +110,8 @@ impl Stage for Transcribe {
         ctx.report(0.1, "transcribing");
         let opts = Options {
             language: Some(ctx.param_str("language")?.to_string()),
-            threads: threads(&ctx.params),
+            // What the runner granted (the slots this run holds), not the request.
+            threads: ctx.threads,
             beam_size: ctx.param_i64("beam_size")?.max(1) as usize,
             cancel: ctx.cancel.clone(),
         };
@@ -121,7 +129,11 @@ impl Stage for Transcribe {
 fn to_stage_error(e: TranscribeError) -> StageError {
     match e {
         TranscribeError::Cancelled => StageError::Cancelled,
-        TranscribeError::BadOption(m) | TranscribeError::Model(m) => StageError::InvalidInput(m),
-        TranscribeError::Whisper(m) => StageError::Failed(m),
+        TranscribeError::BadOption(m) => StageError::InvalidInput(m),
+        TranscribeError::Model(message) => StageError::MissingWeights {
+            message,
+            fetch: None,
+        },
+        TranscribeError::Whisper(m) => StageError::Tool(m),
     }
 }

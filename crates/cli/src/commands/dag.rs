@@ -1,14 +1,14 @@
 //! `vantage dag`: the stage graph as text, Graphviz dot or Mermaid.
 
-use crate::pipelines;
-use crate::registry::registry;
 use crate::DagFormat;
 use anyhow::Result;
 use std::process::ExitCode;
 use vantage_runner::{Pipeline, Source};
+use vantage_weights::Store;
 
 pub fn dag(spec: &str, format: DagFormat) -> Result<ExitCode> {
-    let p = pipelines::load(spec, &registry(), &[])?;
+    let registry = vantage_app::registry::registry(&Store::open(Store::default_root()));
+    let p = vantage_app::pipelines::load(spec, &registry, &[])?;
     print!(
         "{}",
         match format {

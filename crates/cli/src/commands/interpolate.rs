@@ -41,7 +41,9 @@ pub fn run(args: InterpolateArgs) -> Result<ExitCode> {
             args.t
         );
     }
-    let weights = Store::open(Store::default_root()).resolve(&args.model, Kind::Rife)?;
+    let weights = Store::open(Store::default_root())
+        .resolve(&args.model, Kind::Rife)
+        .map_err(crate::failure::weights)?;
     let device = rife::device(&args.device).map_err(anyhow::Error::msg)?;
     let (a, b) = (read_image(&args.a)?, read_image(&args.b)?);
     if (a.width, a.height) != (b.width, b.height) {

@@ -1,17 +1,15 @@
-//! `vantage run`.
+//! `vantage run`, and the execution `vantage sync` shares with it.
 
-use crate::pipelines::{self, named_paths};
+use crate::failure::{self, Command};
 use crate::progress;
-use crate::registry::registry;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use vantage_cache::Cache;
+use vantage_app::{pipelines, EngineConfig, Override, Pipeline, RunOptions, RunRequest};
 use vantage_core::CancelToken;
-use vantage_runner::{deliver, execute, Force, Override, Pipeline, Registry, RunError, RunOptions};
+use vantage_runner::Force;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -30,7 +28,7 @@ pub struct RunArgs {
 /// Flags shared by `run` and `sync`.
 #[derive(Args)]
 pub struct CommonArgs {
-    /// Override a parameter: STAGE.PARAM=VALUE
+    /// Override a parameter: STAGE.PARAM=VALUE (VALUE is read as YAML: 3, true, "text")
     #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
     pub set: Vec<String>,
     /// Rerun every stage (or only the named one) even if cached
@@ -45,6 +43,9 @@ pub struct CommonArgs {
     /// CPU slots for concurrent stages [default: number of cores]
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Seconds to wait for another vantage process using the same cache
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub lock_wait: u64,
 }
 
 impl CommonArgs {
@@ -69,23 +70,31 @@ impl CommonArgs {
                 );
             }
         }
-        Ok(self.force_unchecked())
-    }
-
-    fn force_unchecked(&self) -> Force {
-        if self.force.iter().any(|f| f == "*") {
+        Ok(if self.force.iter().any(|f| f == "*") {
             Force::All
         } else if self.force.is_empty() {
             Force::None
         } else {
             Force::Stages(self.force.iter().cloned().collect::<BTreeSet<_>>())
+        })
+    }
+
+    pub fn engine_config(&self, cache_dir: &Path) -> EngineConfig {
+        EngineConfig {
+            cpu_slots: self.jobs,
+            lock_wait: std::time::Duration::from_secs(self.lock_wait),
+            ..EngineConfig::new(cache_dir.to_path_buf())
         }
     }
 }
 
 pub fn run(args: RunArgs, cache_dir: &Path) -> Result<ExitCode> {
-    let reg = registry();
-    let pipeline = pipelines::load(&args.pipeline, &reg, &args.common.overrides()?)?;
+    let cfg = args.common.engine_config(cache_dir);
+    let registry = vantage_app::registry::registry(&cfg.weights);
+    let pipeline = match pipelines::load(&args.pipeline, &registry, &args.common.overrides()?) {
+        Ok(p) => p,
+        Err(e) => return Ok(failure::report(&e, Command::Run)),
+    };
     let inputs: BTreeMap<String, PathBuf> = named_paths(&args.inputs, "-i")?.into_iter().collect();
     let mut outputs = Vec::new();
     for o in &args.outputs {
@@ -101,116 +110,103 @@ pub fn run(args: RunArgs, cache_dir: &Path) -> Result<ExitCode> {
             }
         }
     }
-    execute_and_deliver(&reg, &pipeline, inputs, outputs, &args.common, cache_dir)
+    execute(
+        &cfg,
+        registry,
+        pipeline,
+        inputs,
+        outputs,
+        &args.common,
+        Command::Run,
+    )
 }
 
 /// Run a validated pipeline and copy the requested outputs into place.
-pub fn execute_and_deliver(
-    reg: &Registry,
-    pipeline: &Pipeline,
+pub fn execute(
+    cfg: &EngineConfig,
+    registry: vantage_runner::Registry,
+    pipeline: Pipeline,
     inputs: BTreeMap<String, PathBuf>,
     outputs: Vec<(String, PathBuf)>,
     common: &CommonArgs,
-    cache_dir: &Path,
+    command: Command,
 ) -> Result<ExitCode> {
-    for (name, path) in &outputs {
-        if !pipeline.outputs.iter().any(|(n, _)| n == name) {
-            bail!(
-                "-o {name}=...: the pipeline has no output '{name}' (outputs: {})",
-                pipeline
-                    .outputs
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        // Never let an output overwrite one of the inputs.
-        for input in inputs.values() {
-            if same_file(input, path) {
-                bail!(
-                    "output {} is also an input; choose another output path",
-                    path.display()
-                );
-            }
-        }
+    // Requests that cannot work fail before the cache is opened (or waited for).
+    if let Err(e) = vantage_app::validate_outputs(&pipeline, &inputs, &outputs) {
+        return Ok(failure::report(&e, command));
     }
-    let cache = Arc::new(
-        Cache::open(cache_dir)
-            .with_context(|| format!("opening the cache at {}", cache_dir.display()))?,
-    );
-    let cancel = CancelToken::default();
     let opts = RunOptions {
-        force: common.force(pipeline)?,
+        force: common.force(&pipeline)?,
         dry_run: common.dry_run,
-        cpu_slots: common.jobs.unwrap_or(RunOptions::default().cpu_slots),
-        ..RunOptions::default()
+    };
+    let engine = vantage_app::open_engine(cfg, registry, &mut || {
+        eprintln!(
+            "waiting for the cache at {}: another vantage process is using it (for up to {} s; --lock-wait)",
+            cfg.cache_dir.display(),
+            cfg.lock_wait.as_secs()
+        )
+    });
+    let engine = match engine {
+        Ok(e) => e,
+        Err(e) => return Ok(failure::report(&e, command)),
+    };
+    let request = RunRequest {
+        pipeline,
+        inputs,
+        outputs,
+        opts,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    // The first Ctrl-C cancels the stages (finished ones stay cached); a second
-    // one, or one after the stages are done, exits at once.
-    let _ctrl_c = runtime.spawn({
-        let cancel = cancel.clone();
-        async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                if cancel.is_cancelled() {
-                    eprintln!("interrupted");
-                    std::process::exit(130);
-                }
-                eprintln!("stopping: cancelling running stages (finished ones stay cached)");
-                cancel.cancel();
-            }
-        }
-    });
-    let result = runtime.block_on(execute(
-        pipeline,
-        reg,
-        &inputs,
-        Arc::clone(&cache),
-        &opts,
+    let cancel = CancelToken::default();
+    let _ctrl_c = runtime.spawn(interrupt_on_ctrl_c(cancel.clone()));
+    let result = runtime.block_on(vantage_app::run(
+        &engine,
+        &request,
         progress::sink(common.json),
         cancel.clone(),
     ));
     // From here on a Ctrl-C exits immediately (a partial copy never replaces a file).
     cancel.cancel();
-    let outcome = match result {
-        Ok(o) => o,
-        Err(RunError::Cancelled) => {
-            eprintln!("cancelled; finished stages are cached and the next run resumes from them");
-            return Ok(ExitCode::from(130));
+    match result {
+        Ok(_) if common.dry_run => Ok(ExitCode::SUCCESS),
+        Ok(_) => {
+            for (name, dest) in &request.outputs {
+                if common.json {
+                    let event = serde_json::json!({"event": "output", "name": name, "path": dest});
+                    println!("{event}");
+                } else {
+                    eprintln!("wrote {name}: {}", dest.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
-        Err(
-            e @ (RunError::Inputs(_)
-            | RunError::Stage {
-                invalid_input: true,
-                ..
-            }),
-        ) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if common.dry_run {
-        return Ok(ExitCode::SUCCESS);
+        Err(e) => Ok(failure::report(&e, command)),
     }
-    for (name, dest) in &outputs {
-        deliver(&cache, &outcome.outputs[name], dest)?;
-        if common.json {
-            println!(
-                "{}",
-                serde_json::json!({"event": "output", "name": name, "path": dest})
-            );
-        } else {
-            eprintln!("wrote {name}: {}", dest.display());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
+/// The first Ctrl-C cancels the stages (finished ones stay cached); a second
+/// one, or one after the stages are done, exits at once.
+async fn interrupt_on_ctrl_c(cancel: CancelToken) {
+    while tokio::signal::ctrl_c().await.is_ok() {
+        if cancel.is_cancelled() {
+            eprintln!("interrupted");
+            vantage_core::process::kill_children();
+            std::process::exit(130);
+        }
+        eprintln!("stopping: cancelling running stages (finished ones stay cached)");
+        cancel.cancel();
     }
+}
+
+/// Parse `NAME=PATH` pairs.
+pub fn named_paths(pairs: &[String], flag: &str) -> Result<Vec<(String, PathBuf)>> {
+    pairs
+        .iter()
+        .map(|p| {
+            let (name, path) = p
+                .split_once('=')
+                .with_context(|| format!("{flag} {p}: expected NAME=PATH"))?;
+            Ok((name.trim().to_string(), PathBuf::from(path)))
+        })
+        .collect()
 }

@@ -1,12 +1,13 @@
 //! `vantage stages`: what a pipeline can use.
 
-use crate::registry::registry;
 use anyhow::Result;
 use std::process::ExitCode;
 use vantage_core::Params;
+use vantage_weights::Store;
 
 pub fn stages() -> Result<ExitCode> {
-    for stage in registry().stages() {
+    let registry = vantage_app::registry::registry(&Store::open(Store::default_root()));
+    for stage in registry.stages() {
         println!(
             "{} (v{}): {}",
             stage.kind(),

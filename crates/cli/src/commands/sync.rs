@@ -1,14 +1,13 @@
 //! `vantage sync`: the built-in sync pipeline with friendly flags.
 
-use super::run::{execute_and_deliver, CommonArgs};
-use crate::pipelines;
-use crate::registry::registry;
+use super::run::{execute, CommonArgs};
+use crate::failure::{self, Command};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use vantage_runner::Override;
+use vantage_app::{Mode as AppMode, OnMismatch as AppOnMismatch, SyncRequest};
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum Mode {
@@ -26,17 +25,14 @@ pub enum Mode {
     Vfr,
 }
 
-impl Mode {
-    fn interpolate_mode(self) -> Option<&'static str> {
-        Some(match self {
-            Mode::Off => "off",
-            Mode::Blend => "blend",
-            Mode::Adaptive => "adaptive",
-            Mode::Precision => "precision",
-            Mode::Maximum => "maximum",
-            Mode::Vfr => return None,
-        })
-    }
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum OnMismatch {
+    /// Stop before anything is rendered
+    Fail,
+    /// Align the sounds anyway
+    Acoustic,
+    /// Stretch the picture evenly to the new length
+    Linear,
 }
 
 #[derive(Args)]
@@ -57,9 +53,9 @@ pub struct SyncArgs {
     /// Whisper model for both transcripts (tiny.en, base, or a GGML file)
     #[arg(long)]
     pub model: Option<String>,
-    /// When source and target say different things: fail, acoustic (align the sounds anyway) or linear (even stretch)
-    #[arg(long, value_name = "fail|acoustic|linear")]
-    pub on_mismatch: Option<String>,
+    /// When source and target say different things
+    #[arg(long, value_enum)]
+    pub on_mismatch: Option<OnMismatch>,
     /// Also write the timecodes (v2) here
     #[arg(long)]
     pub timecodes: Option<PathBuf>,
@@ -73,43 +69,67 @@ pub struct SyncArgs {
     pub common: CommonArgs,
 }
 
+impl SyncArgs {
+    fn request(&self) -> SyncRequest {
+        SyncRequest {
+            mode: match self.mode {
+                Mode::Off => AppMode::Off,
+                Mode::Blend => AppMode::Blend,
+                Mode::Adaptive => AppMode::Adaptive,
+                Mode::Precision => AppMode::Precision,
+                Mode::Maximum => AppMode::Maximum,
+                Mode::Vfr => AppMode::Vfr,
+            },
+            fps: self.fps.clone(),
+            model: self.model.clone(),
+            on_mismatch: self.on_mismatch.map(|m| match m {
+                OnMismatch::Fail => AppOnMismatch::Fail,
+                OnMismatch::Acoustic => AppOnMismatch::Acoustic,
+                OnMismatch::Linear => AppOnMismatch::Linear,
+            }),
+        }
+    }
+
+    /// Output name -> path, for every output asked for.
+    fn outputs(&self) -> Vec<(String, PathBuf)> {
+        let mut outputs = vec![("video".to_string(), self.output.clone())];
+        for (name, path) in [
+            ("timecodes", &self.timecodes),
+            ("freezes", &self.freezes),
+            ("alignment", &self.alignment),
+        ] {
+            if let Some(p) = path {
+                outputs.push((name.to_string(), p.clone()));
+            }
+        }
+        outputs
+    }
+}
+
 pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
-    let mut overrides = args.common.overrides()?;
-    let vfr = args.mode == Mode::Vfr;
-    let set = |text: String| Override::parse(&text).map_err(anyhow::Error::msg);
-    if let Some(mode) = args.mode.interpolate_mode() {
-        overrides.insert(0, set(format!("interpolate.mode={mode}"))?);
-        if let Some(fps) = &args.fps {
-            overrides.insert(0, set(format!("retime.fps={fps}"))?);
-        }
-    } else if args.fps.is_some() || args.freezes.is_some() {
-        anyhow::bail!(
-            "--fps and --freezes do not apply to --mode vfr, which keeps every source frame"
-        );
-    }
-    if let Some(model) = &args.model {
-        for stage in ["source-words", "target-words"] {
-            overrides.insert(0, set(format!("{stage}.model={model}"))?);
-        }
-    }
-    if let Some(fallback) = &args.on_mismatch {
-        overrides.insert(0, set(format!("analyze.on_mismatch={fallback}"))?);
-    }
-    let reg = registry();
-    let pipeline = pipelines::load(if vfr { "sync-vfr" } else { "sync" }, &reg, &overrides)?;
+    let cfg = args.common.engine_config(cache_dir);
+    let registry = vantage_app::registry::registry(&cfg.weights);
+    let request = args.request();
+    let outputs = args.outputs();
+    let extra = args.common.overrides()?;
+    let checked = request
+        .check_outputs(outputs.iter().map(|(n, _)| n.as_str()))
+        .and_then(|()| request.pipeline(&registry, &extra));
+    let pipeline = match checked {
+        Ok(p) => p,
+        Err(e) => return Ok(failure::report(&e, Command::Sync)),
+    };
     let inputs = BTreeMap::from([
         ("video".to_string(), args.src_video.clone()),
         ("audio".to_string(), args.target_audio.clone()),
     ]);
-    let mut outputs = vec![("video".to_string(), args.output.clone())];
-    for (name, path) in [
-        ("timecodes", &args.timecodes),
-        ("freezes", &args.freezes),
-        ("alignment", &args.alignment),
-    ] {
-        if let Some(p) = path {
-            outputs.push((name.to_string(), p.clone()));
-        }
-    }
-    execute_and_deliver(&reg, &pipeline, inputs, outputs, &args.common, cache_dir)
+    execute(
+        &cfg,
+        registry,
+        pipeline,
+        inputs,
+        outputs,
+        &args.common,
+        Command::Sync,
+    )
 }

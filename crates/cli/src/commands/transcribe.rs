@@ -31,7 +31,9 @@ pub struct TranscribeArgs {
 
 pub fn run(args: TranscribeArgs) -> Result<ExitCode> {
     // Everything that can be wrong with the request is found before decoding.
-    let weights = Store::open(Store::default_root()).resolve(&args.model, Kind::Whisper)?;
+    let weights = Store::open(Store::default_root())
+        .resolve(&args.model, Kind::Whisper)
+        .map_err(crate::failure::weights)?;
     let info = vantage_media::probe(&args.input)?;
     info.require_audio(&args.input)?;
     let scratch = tempfile::tempdir().context("creating a scratch folder")?;

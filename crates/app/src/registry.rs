@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use vantage_core::PortType;
 use vantage_runner::{Exec, Registry};
+use vantage_weights::Store;
 
-pub fn registry() -> Registry {
+/// All stages, finding model weights in `weights`.
+pub fn registry(weights: &Store) -> Registry {
     let mut r = Registry::new();
     r.register(vantage_media::stages::ExtractAudio)
         .register(vantage_media::stages::Mux)
@@ -12,8 +14,8 @@ pub fn registry() -> Registry {
         .register(vantage_predict_freeze::PredictFreeze)
         .register(vantage_retime::Retime)
         .register(vantage_retime::RetimeVfr)
-        .register(vantage_interpolate::Interpolate)
-        .register(vantage_transcribe::Transcribe)
+        .register(vantage_interpolate::Interpolate::new(weights.clone()))
+        .register(vantage_transcribe::Transcribe::new(weights.clone()))
         .register(Exec)
         .with_input_check(Arc::new(check_input));
     r
@@ -21,7 +23,7 @@ pub fn registry() -> Registry {
 
 /// Probe media inputs before any stage runs, so a wrong file fails in
 /// milliseconds with a message instead of minutes into a render.
-fn check_input(ty: PortType, path: &std::path::Path) -> Result<(), String> {
+pub fn check_input(ty: PortType, path: &std::path::Path) -> Result<(), String> {
     let needs_probe = matches!(
         ty,
         PortType::Media | PortType::Video | PortType::Audio | PortType::Wav

@@ -1,0 +1,216 @@
+//! Typed sync requests: what `vantage sync` and the server's `/sync` take,
+//! turned into the built-in pipeline plus overrides.
+//!
+//! Overrides are built as typed values, never as text re-parsed as YAML: a
+//! model path with a `#`, or named `1.10` or `true`, stays exactly what it was.
+
+use crate::pipelines::built_in;
+use crate::AppError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use vantage_runner::{Override, Pipeline, Registry};
+
+/// How frames between source frames are made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Nearest source frame (repeats where the picture slows down).
+    Off,
+    /// Cross-fade between the two nearest frames at the exact position.
+    Blend,
+    /// RIFE at the exact position, only where the nearest frame would repeat.
+    #[default]
+    Adaptive,
+    /// RIFE at every position that is not on a real frame.
+    Precision,
+    /// Precision, each frame computed both ways and averaged (twice the cost).
+    Maximum,
+    /// Keep every source frame, restamp it (variable frame rate, no picture re-encode).
+    Vfr,
+}
+
+impl Mode {
+    /// The `interpolate` stage's mode, or `None` for VFR (no interpolation).
+    fn interpolate_mode(self) -> Option<&'static str> {
+        Some(match self {
+            Mode::Off => "off",
+            Mode::Blend => "blend",
+            Mode::Adaptive => "adaptive",
+            Mode::Precision => "precision",
+            Mode::Maximum => "maximum",
+            Mode::Vfr => return None,
+        })
+    }
+}
+
+/// What to do when source and target do not say the same words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMismatch {
+    /// Stop before anything is rendered.
+    Fail,
+    /// Align the sounds anyway.
+    Acoustic,
+    /// Stretch the picture evenly to the new length.
+    Linear,
+}
+
+impl OnMismatch {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnMismatch::Fail => "fail",
+            OnMismatch::Acoustic => "acoustic",
+            OnMismatch::Linear => "linear",
+        }
+    }
+}
+
+/// Outputs a sync can deliver besides the video.
+pub const SYNC_OUTPUTS: &[&str] = &["video", "timecodes", "freezes", "alignment"];
+
+/// Synchronise a video to a new narration with the built-in pipeline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    #[serde(default)]
+    pub mode: Mode,
+    /// Output frame rate ("24", "30000/1001"); the source's when absent.
+    #[serde(default)]
+    pub fps: Option<String>,
+    /// Whisper model for both transcripts: an installed name or a GGML file.
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub on_mismatch: Option<OnMismatch>,
+}
+
+impl SyncRequest {
+    /// The built-in pipeline this request runs: `sync`, or `sync-vfr`.
+    pub fn pipeline_name(&self) -> &'static str {
+        match self.mode {
+            Mode::Vfr => "sync-vfr",
+            _ => "sync",
+        }
+    }
+
+    /// The request's own overrides (typed), before any the user adds.
+    pub fn overrides(&self) -> Result<Vec<Override>, AppError> {
+        let mut out = Vec::new();
+        let text = |s: &str| Value::String(s.to_string());
+        match self.mode.interpolate_mode() {
+            Some(mode) => {
+                out.push(Override::new("interpolate", "mode", text(mode)));
+                if let Some(fps) = &self.fps {
+                    out.push(Override::new("retime", "fps", text(fps)));
+                }
+            }
+            None if self.fps.is_some() => {
+                return Err(AppError::Request(
+                    "fps does not apply to mode vfr, which keeps every source frame".into(),
+                ))
+            }
+            None => {}
+        }
+        if let Some(model) = &self.model {
+            for stage in ["source-words", "target-words"] {
+                out.push(Override::new(stage, "model", text(model)));
+            }
+        }
+        if let Some(m) = self.on_mismatch {
+            out.push(Override::new("analyze", "on_mismatch", text(m.name())));
+        }
+        Ok(out)
+    }
+
+    /// The pipeline to run: the built-in one with this request's overrides,
+    /// then `extra` (the user's own `--set`s, which win).
+    pub fn pipeline(&self, registry: &Registry, extra: &[Override]) -> Result<Pipeline, AppError> {
+        let mut overrides = self.overrides()?;
+        overrides.extend_from_slice(extra);
+        built_in(self.pipeline_name(), registry, &overrides)
+    }
+
+    /// Check that `outputs` are outputs this request's pipeline has.
+    pub fn check_outputs<'a>(
+        &self,
+        outputs: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), AppError> {
+        for name in outputs {
+            if self.mode == Mode::Vfr && name == "freezes" {
+                return Err(AppError::Request(
+                    "freezes do not apply to mode vfr, which keeps every source frame".into(),
+                ));
+            }
+            if !SYNC_OUTPUTS.contains(&name) {
+                return Err(AppError::Request(format!(
+                    "a sync has no output '{name}' (outputs: {})",
+                    SYNC_OUTPUTS.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::registry;
+    use vantage_weights::Store;
+
+    fn model_param(model: &str) -> Value {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(&Store::open(dir.path()));
+        let req = SyncRequest {
+            model: Some(model.to_string()),
+            ..SyncRequest::default()
+        };
+        let p = req.pipeline(&reg, &[]).unwrap();
+        p.stage("source-words").unwrap().params["model"].clone()
+    }
+
+    #[test]
+    fn model_names_reach_the_stage_exactly() {
+        // Each of these was mangled when overrides were text re-read as YAML.
+        for model in [
+            "/models/v #2/ggml.bin",
+            "1.10",
+            "true",
+            "null",
+            "[a]",
+            "x: y",
+        ] {
+            assert_eq!(model_param(model), Value::String(model.into()), "{model}");
+        }
+    }
+
+    #[test]
+    fn mode_fps_and_fallback_become_overrides() {
+        let req = SyncRequest {
+            mode: Mode::Precision,
+            fps: Some("30000/1001".into()),
+            on_mismatch: Some(OnMismatch::Linear),
+            model: None,
+        };
+        let o = req.overrides().unwrap();
+        let find = |stage: &str, param: &str| {
+            o.iter()
+                .find(|x| x.stage == stage && x.param == param)
+                .map(|x| x.value.clone())
+        };
+        assert_eq!(find("interpolate", "mode"), Some("precision".into()));
+        assert_eq!(find("retime", "fps"), Some("30000/1001".into()));
+        assert_eq!(find("analyze", "on_mismatch"), Some("linear".into()));
+        let vfr = SyncRequest {
+            mode: Mode::Vfr,
+            fps: Some("24".into()),
+            ..SyncRequest::default()
+        };
+        assert!(vfr.overrides().is_err());
+        assert!(SyncRequest {
+            mode: Mode::Vfr,
+            ..SyncRequest::default()
+        }
+        .check_outputs(["freezes"])
+        .is_err());
+    }
+}

@@ -1,0 +1,144 @@
+//! Opening the engine, and one run: validate the request, execute, deliver.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use vantage_cache::{Cache, CacheError};
+use vantage_core::CancelToken;
+use vantage_runner::{
+    deliver, Engine, EventSink, Pipeline, PipelineErrors, Registry, RunError, RunOptions,
+    RunOutcome, Slots,
+};
+use vantage_weights::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The pipeline file (or an override) is not valid.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineErrors),
+    /// The request does not fit the pipeline (an unknown output, an output onto an input, ...).
+    #[error("{0}")]
+    Request(String),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// What one process's engine is made of.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub cache_dir: PathBuf,
+    pub weights: Store,
+    /// CPU slots; one per core when `None`.
+    pub cpu_slots: Option<usize>,
+    pub gpu_slots: usize,
+    /// How long to wait for another process that holds the cache.
+    pub lock_wait: Duration,
+}
+
+impl EngineConfig {
+    /// `$VANTAGE_HOME/cache` and the default weights store, one slot per core.
+    pub fn new(cache_dir: PathBuf) -> Self {
+        Self {
+            cache_dir,
+            weights: Store::open(Store::default_root()),
+            cpu_slots: None,
+            gpu_slots: 1,
+            lock_wait: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Open the cache (waiting for another process that has it: `on_wait` is
+/// called once if so) and build the engine every run of this process shares.
+/// `registry` is usually [`crate::registry::registry`] over `cfg.weights`.
+pub fn open_engine(
+    cfg: &EngineConfig,
+    registry: Registry,
+    on_wait: &mut dyn FnMut(),
+) -> Result<Engine, AppError> {
+    let cache = Cache::open_waiting(&cfg.cache_dir, cfg.lock_wait, on_wait)?;
+    let slots = match cfg.cpu_slots {
+        Some(n) => Slots::new(n, cfg.gpu_slots),
+        None => Slots::new(Slots::per_core().cpu_total(), cfg.gpu_slots),
+    };
+    Ok(Engine::new(registry, Arc::new(cache), slots))
+}
+
+/// One run: a validated pipeline, its input files, where its outputs go.
+pub struct RunRequest {
+    pub pipeline: Pipeline,
+    pub inputs: BTreeMap<String, PathBuf>,
+    /// Pipeline output name -> destination file.
+    pub outputs: Vec<(String, PathBuf)>,
+    pub opts: RunOptions,
+}
+
+/// Every requested output exists in the pipeline and none would overwrite an input.
+pub fn validate_outputs(
+    pipeline: &Pipeline,
+    inputs: &BTreeMap<String, PathBuf>,
+    outputs: &[(String, PathBuf)],
+) -> Result<(), AppError> {
+    for (name, path) in outputs {
+        if !pipeline.outputs.iter().any(|(n, _)| n == name) {
+            return Err(AppError::Request(format!(
+                "-o {name}=...: the pipeline has no output '{name}' (outputs: {})",
+                pipeline
+                    .outputs
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if let Some(input) = inputs.values().find(|i| same_file(i, path)) {
+            return Err(AppError::Request(format!(
+                "output {} is also an input ({}); choose another output path",
+                path.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Validate, execute and deliver the outputs (unless a dry run).
+pub async fn run(
+    engine: &Engine,
+    req: &RunRequest,
+    events: EventSink,
+    cancel: CancelToken,
+) -> Result<RunOutcome, AppError> {
+    validate_outputs(&req.pipeline, &req.inputs, &req.outputs)?;
+    let outcome = engine
+        .run(&req.pipeline, &req.inputs, &req.opts, events, cancel)
+        .await?;
+    if req.opts.dry_run {
+        return Ok(outcome);
+    }
+    let deliveries: Vec<_> = req
+        .outputs
+        .iter()
+        .map(|(name, dest)| (outcome.outputs[name].clone(), dest.clone()))
+        .collect();
+    let cache = Arc::clone(engine.cache());
+    // Copying and fsyncing multi-GB files is blocking work.
+    tokio::task::spawn_blocking(move || {
+        deliveries
+            .iter()
+            .try_for_each(|(artifact, dest)| deliver(&cache, artifact, dest))
+    })
+    .await
+    .map_err(|e| AppError::Request(format!("delivering the outputs panicked: {e}")))??;
+    Ok(outcome)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}

@@ -1,0 +1,296 @@
+//! Child processes that die with us.
+//!
+//! Every child (ffmpeg, ffprobe, an `exec` command) is started through
+//! [`spawn`]: in its own process group (a terminal's Ctrl-C reaches only us,
+//! and we stop the children ourselves), with the kernel told to kill it if the
+//! thread that started it dies (`PR_SET_PDEATHSIG`: a killed server leaves no
+//! orphans), and registered so that [`kill_children`] can kill every group
+//! before an abrupt exit. [`Child`] waits with cancellation and a timeout,
+//! kills the whole group (grandchildren too), and keeps the tail of stderr
+//! without ever blocking on a grandchild that holds the pipe open.
+//!
+//! `PR_SET_PDEATHSIG` fires when the spawning *thread* exits: spawn children
+//! from the thread that waits for them (a stage's own thread), as every
+//! caller here does.
+
+use crate::CancelToken;
+use std::collections::{HashSet, VecDeque};
+use std::io::{self, BufRead, BufReader};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Lines of stderr kept for error messages.
+const TAIL_LINES: usize = 20;
+/// How long a finished child's stderr may stay open (held by a grandchild)
+/// before we stop waiting for it.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+const POLL: Duration = Duration::from_millis(10);
+
+/// Process groups of live children, for [`kill_children`].
+static GROUPS: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+
+fn groups() -> std::sync::MutexGuard<'static, Option<HashSet<u32>>> {
+    GROUPS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Kill every child process group still running (before exiting at once).
+pub fn kill_children() {
+    for pgid in groups().iter().flatten() {
+        kill_group(*pgid);
+    }
+}
+
+/// How many children are alive (started through [`spawn`], not yet reaped).
+pub fn live_children() -> usize {
+    groups().as_ref().map_or(0, HashSet::len)
+}
+
+#[cfg(unix)]
+fn kill_group(pgid: u32) {
+    // SAFETY: killpg only sends a signal.
+    unsafe {
+        libc::killpg(pgid as libc::pid_t, libc::SIGKILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_pgid: u32) {}
+
+/// Why [`Child::wait`] stopped waiting.
+#[derive(Debug)]
+pub enum Stopped {
+    Cancelled,
+    TimedOut(Duration),
+    Io(io::Error),
+}
+
+/// A running child (see the module docs). Dropping it kills its group.
+pub struct Child {
+    inner: std::process::Child,
+    stderr: Option<Tail>,
+    reaped: bool,
+}
+
+/// Start `cmd` with stdin, stdout and stderr piped (take what you use from
+/// [`Child::inner`]; stderr is drained into a tail in the background).
+pub fn spawn(cmd: &mut Command) -> io::Result<Child> {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    die_with_us(cmd);
+    let mut inner = cmd.spawn()?;
+    groups().get_or_insert_with(HashSet::new).insert(inner.id());
+    let stderr = inner.stderr.take().map(Tail::drain);
+    Ok(Child {
+        inner,
+        stderr,
+        reaped: false,
+    })
+}
+
+#[cfg(unix)]
+fn die_with_us(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: the closure runs between fork and exec and calls only
+        // async-signal-safe functions (prctl, getppid, _exit).
+        let parent = std::process::id() as libc::pid_t;
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // The parent died before prctl took effect.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn die_with_us(_cmd: &mut Command) {}
+
+impl Child {
+    pub fn inner(&mut self) -> &mut std::process::Child {
+        &mut self.inner
+    }
+
+    pub fn id(&self) -> u32 {
+        self.inner.id()
+    }
+
+    /// Wait for exit; kill the group if `cancel` fires or `timeout` passes first.
+    pub fn wait(
+        &mut self,
+        cancel: &CancelToken,
+        timeout: Option<Duration>,
+    ) -> Result<ExitStatus, Stopped> {
+        let start = Instant::now();
+        loop {
+            if cancel.is_cancelled() {
+                self.kill();
+                return Err(Stopped::Cancelled);
+            }
+            if let Some(limit) = timeout.filter(|t| start.elapsed() > *t) {
+                self.kill();
+                return Err(Stopped::TimedOut(limit));
+            }
+            match self.inner.try_wait() {
+                Ok(Some(status)) => {
+                    self.reap();
+                    return Ok(status);
+                }
+                Ok(None) => std::thread::sleep(POLL),
+                Err(e) => {
+                    self.kill();
+                    return Err(Stopped::Io(e));
+                }
+            }
+        }
+    }
+
+    /// Kill the whole group and reap the child.
+    pub fn kill(&mut self) {
+        if !self.reaped {
+            kill_group(self.inner.id());
+            let _ = self.inner.kill();
+            let _ = self.inner.wait();
+            self.reap();
+        }
+    }
+
+    fn reap(&mut self) {
+        self.reaped = true;
+        // Grandchildren left in the group (holding our pipes, say) go too.
+        kill_group(self.inner.id());
+        if let Some(set) = groups().as_mut() {
+            set.remove(&self.inner.id());
+        }
+    }
+
+    /// The last lines of stderr, joined by " | ". Waits briefly for the pipe
+    /// to close, never for a grandchild that keeps it open.
+    pub fn stderr_tail(&mut self) -> String {
+        self.stderr.as_mut().map(Tail::text).unwrap_or_default()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The last lines of a pipe, collected on a thread.
+struct Tail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    drain: Option<JoinHandle<()>>,
+}
+
+impl Tail {
+    fn drain(pipe: impl io::Read + Send + 'static) -> Self {
+        let lines = Arc::new(Mutex::new(VecDeque::new()));
+        let sink = Arc::clone(&lines);
+        let drain = std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Ok(mut l) = sink.lock() {
+                    l.push_back(line);
+                    if l.len() > TAIL_LINES {
+                        l.pop_front();
+                    }
+                }
+            }
+        });
+        Self {
+            lines,
+            drain: Some(drain),
+        }
+    }
+
+    fn text(&mut self) -> String {
+        let start = Instant::now();
+        while self.drain.as_ref().is_some_and(|h| !h.is_finished()) && start.elapsed() < DRAIN_GRACE
+        {
+            std::thread::sleep(POLL);
+        }
+        if self.drain.as_ref().is_some_and(JoinHandle::is_finished) {
+            if let Some(h) = self.drain.take() {
+                let _ = h.join();
+            }
+        }
+        self.lines
+            .lock()
+            .map(|l| l.iter().cloned().collect::<Vec<_>>().join(" | "))
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        c
+    }
+
+    /// Live (not zombie) processes in group `pgid`, from /proc.
+    fn group_members(pgid: libc::pid_t) -> Vec<String> {
+        let mut live = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid pgrp ...
+            let Some(after) = stat.rsplit_once(") ").map(|(_, a)| a) else {
+                continue;
+            };
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            if fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" {
+                live.push(stat);
+            }
+        }
+        live
+    }
+
+    #[test]
+    fn a_grandchild_holding_stderr_does_not_hang_the_wait() {
+        // The child exits at once; its background grandchild keeps stderr open.
+        let mut child = spawn(&mut sh("echo oops >&2; sleep 30 & exit 3")).unwrap();
+        let start = Instant::now();
+        let status = child.wait(&CancelToken::default(), None).unwrap();
+        assert_eq!(status.code(), Some(3));
+        assert!(child.stderr_tail().contains("oops"));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn cancel_and_timeout_kill_the_whole_group() {
+        let cancel = CancelToken::default();
+        let mut child = spawn(&mut sh("sleep 30 & sleep 30")).unwrap();
+        let pgid = child.id() as libc::pid_t;
+        let c = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            c.cancel();
+        });
+        assert!(matches!(child.wait(&cancel, None), Err(Stopped::Cancelled)));
+        // No live process is left in the group (the grandchild `sleep` is
+        // gone too; a zombie waiting for init to reap it does not count).
+        assert!(group_members(pgid).is_empty(), "{:?}", group_members(pgid));
+
+        let mut slow = spawn(&mut sh("sleep 30")).unwrap();
+        let waited = slow.wait(&CancelToken::default(), Some(Duration::from_millis(100)));
+        assert!(matches!(waited, Err(Stopped::TimedOut(_))));
+    }
+}

@@ -1,0 +1,185 @@
+//! One stage run: scratch outputs, the stage on a blocking thread, its
+//! outputs moved into the cache and its manifest recorded.
+
+use crate::events::{Event, EventSink};
+use crate::pipeline::StageNode;
+use crate::slots::Grant;
+use crate::RunError;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use vantage_cache::{Cache, CacheError, Lease, Manifest, StageKey};
+use vantage_core::{CancelToken, StageContext, StageError};
+
+/// A stage ready to run: its key and the files on its input ports.
+pub(crate) struct Job {
+    pub node: StageNode,
+    pub key: StageKey,
+    pub inputs: BTreeMap<String, PathBuf>,
+}
+
+/// What a finished run hands back: its manifest, how long it took, and the
+/// lease on the blobs it published.
+pub(crate) struct Ran {
+    pub manifest: Manifest,
+    pub seconds: f64,
+    pub lease: Lease,
+}
+
+/// Run `job` holding `grant`, emitting started/progress/done/failed.
+/// Blocking work (the stage, hashing and fsyncing its outputs) runs on a
+/// blocking thread, never on the async workers.
+pub(crate) async fn run(
+    job: Job,
+    cache: Arc<Cache>,
+    grant: Grant,
+    events: EventSink,
+    cancel: CancelToken,
+) -> Result<Ran, RunError> {
+    let name = job.node.name.clone();
+    if cancel.is_cancelled() {
+        return Err(RunError::Cancelled);
+    }
+    (events)(&Event::Started {
+        stage: name.clone(),
+    });
+    let last_message = Arc::new(Mutex::new(String::new()));
+    let progress = reporter(&events, &name, &last_message);
+    let blocking = {
+        let (cancel, threads) = (cancel.clone(), grant.threads());
+        tokio::task::spawn_blocking(move || run_blocking(&job, &cache, threads, progress, cancel))
+    };
+    let result = match blocking.await {
+        Ok(r) => r,
+        Err(e) => Err(RunError::Stage {
+            stage: name.clone(),
+            kind: "?".into(),
+            error: StageError::internal(format!("stage panicked: {e}")),
+        }),
+    };
+    match &result {
+        Ok(ran) => (events)(&Event::Done {
+            stage: name,
+            seconds: ran.seconds,
+            message: last_message.lock().map(|m| m.clone()).unwrap_or_default(),
+        }),
+        Err(RunError::Cancelled) => {}
+        Err(e) => (events)(&Event::Failed {
+            stage: name,
+            error: e.to_string(),
+        }),
+    }
+    // Held until its end is reported: a stage's Started..Done always lies
+    // within its hold on the slots.
+    drop(grant);
+    result
+}
+
+/// Progress events for `stage`, remembering the last message for its Done event.
+fn reporter(events: &EventSink, stage: &str, last: &Arc<Mutex<String>>) -> vantage_core::Progress {
+    let (events, stage, last) = (Arc::clone(events), stage.to_string(), Arc::clone(last));
+    Arc::new(move |fraction: f32, message: &str| {
+        if let Ok(mut l) = last.lock() {
+            *l = message.to_string();
+        }
+        (events)(&Event::Progress {
+            stage: stage.clone(),
+            percent: fraction * 100.0,
+            message: message.to_string(),
+        })
+    })
+}
+
+fn run_blocking(
+    job: &Job,
+    cache: &Cache,
+    threads: usize,
+    progress: vantage_core::Progress,
+    cancel: CancelToken,
+) -> Result<Ran, RunError> {
+    let node = &job.node;
+    let scratch = cache.scratch_dir(&node.name)?;
+    let outputs: BTreeMap<String, PathBuf> = node
+        .ports
+        .outputs
+        .iter()
+        .map(|p| {
+            let file = format!("{}.{}", p.name, p.ty.extension());
+            (p.name.clone(), scratch.join(file))
+        })
+        .collect();
+    let ctx = StageContext {
+        stage_name: node.name.clone(),
+        inputs: job.inputs.clone(),
+        outputs: outputs.clone(),
+        params: node.params.clone(),
+        cancel: cancel.clone(),
+        threads,
+        progress,
+    };
+    let clock = Instant::now();
+    let ran = node.stage.run(&ctx);
+    let seconds = clock.elapsed().as_secs_f64();
+    let fail = |error: StageError| RunError::Stage {
+        stage: node.name.clone(),
+        kind: node.kind().to_string(),
+        error,
+    };
+    let stored = match ran {
+        // A child process interrupted along with us fails in its own way: it is still a cancel.
+        Err(_) if cancel.is_cancelled() => Err(RunError::Cancelled),
+        Err(StageError::Cancelled) => Err(RunError::Cancelled),
+        Err(e) => Err(fail(e)),
+        Ok(()) => store(cache, job, &outputs, seconds).map_err(|e| match e {
+            StoreError::Missing(m) => fail(StageError::internal(format!(
+                "finished without writing its output '{m}'"
+            ))),
+            StoreError::Cache(c) => c.into(),
+        }),
+    };
+    let _ = std::fs::remove_dir_all(&scratch);
+    stored
+}
+
+enum StoreError {
+    Missing(String),
+    Cache(CacheError),
+}
+
+/// Move a finished run's outputs into the cache and record its manifest.
+fn store(
+    cache: &Cache,
+    job: &Job,
+    outputs: &BTreeMap<String, PathBuf>,
+    seconds: f64,
+) -> Result<Ran, StoreError> {
+    let mut lease = cache.lease();
+    let mut blobs = BTreeMap::new();
+    for (out_name, path) in outputs {
+        if !path.is_file() {
+            return Err(StoreError::Missing(out_name.clone()));
+        }
+        let blob = cache
+            .put_file(path, &mut lease)
+            .map_err(StoreError::Cache)?;
+        blobs.insert(out_name.clone(), blob);
+    }
+    let manifest = Manifest {
+        stage: job.node.name.clone(),
+        kind: job.node.kind().to_string(),
+        created_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        seconds,
+        outputs: blobs,
+    };
+    cache
+        .record(&job.key, &manifest)
+        .map_err(StoreError::Cache)?;
+    Ok(Ran {
+        manifest,
+        seconds,
+        lease,
+    })
+}
