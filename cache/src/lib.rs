@@ -18,6 +18,12 @@
 //! `blobs/`, and a manifest is inserted (and the index flushed) only after all
 //! its blobs are in place. A `kill -9` can leave an orphan blob (collected by
 //! `gc`) but never an index entry pointing at a missing or partial blob.
+//!
+//! * this file: [`Cache`]: blobs, the index, the input-file memo, `gc`, `verify`.
+//! * `digest`: [`Digest`], blake3 as hex.
+//! * `key`: [`StageKey`], the cache key of one stage run.
+//! * `lease`: [`Lease`]s on blobs that runs hold.
+//! * `lock`: the process lock and waiting for it.
 
 mod digest;
 mod key;

@@ -71,7 +71,8 @@ pub enum RunError {
     /// The user's inputs are missing, unreadable or of the wrong kind: nothing ran.
     #[error("{0}")]
     Inputs(String),
-    /// Stages whose weights are not installed: nothing ran.
+    /// Stages whose weights are not installed (or whose parameters cannot
+    /// find them): nothing ran.
     #[error("{}", .0.iter().map(|(stage, e)| format!("stage '{stage}': {e}")).collect::<Vec<_>>().join("\n"))]
     Weights(Vec<(String, StageError)>),
     #[error("stage '{stage}' ({kind}) failed: {error}")]
@@ -90,7 +91,9 @@ impl RunError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             RunError::Inputs(_) => ErrorKind::InvalidInput,
-            RunError::Weights(_) => ErrorKind::MissingWeights,
+            RunError::Weights(list) => list
+                .first()
+                .map_or(ErrorKind::MissingWeights, |(_, e)| e.kind()),
             RunError::Stage { error, .. } => error.kind(),
             RunError::Cancelled => ErrorKind::Cancelled,
             RunError::Cache(_) => ErrorKind::Internal,

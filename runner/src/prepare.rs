@@ -96,12 +96,12 @@ fn weight_digests(pipeline: &Pipeline) -> Result<HashMap<String, Vec<String>>, R
             Ok(d) => {
                 digests.insert(node.name.clone(), d);
             }
-            Err(msg) => problems.push(format!("stage '{}' ({}): {msg}", node.name, node.kind())),
+            Err(e) => problems.push((node.name.clone(), e)),
         }
     }
     if problems.is_empty() {
         Ok(digests)
     } else {
-        Err(RunError::Inputs(problems.join("\n")))
+        Err(RunError::Weights(problems))
     }
 }

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FIXTURES = Path(__file__).resolve().parents[2] / "crates/interpolate/tests/fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "crates/rife/tests/fixtures"
 
 
 def read_png(path):

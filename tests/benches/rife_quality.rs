@@ -12,9 +12,9 @@ use candle_core::{Device, Tensor};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use vantage_interpolate::rife::Rife;
-use vantage_interpolate::{image_to_tensor, tensor_to_image};
 use vantage_media::RgbImage;
+use vantage_rife::Rife;
+use vantage_rife::{image_to_tensor, tensor_to_image};
 use vantage_weights::{Kind, Store};
 
 /// An RGB24 frame.

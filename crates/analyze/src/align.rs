@@ -1,10 +1,10 @@
 //! From two speech signals to a warp and a confidence.
 
 use crate::dtw::{dtw, Window};
-use crate::features::{mfcc, normalise, DIMS, HOP_S};
-use crate::vad::speech_frames;
 use serde::{Deserialize, Serialize};
 use vantage_core::{CancelToken, Confidence, Knot, Warp};
+use vantage_dsp::features::{mfcc, normalise, DIMS, HOP_S};
+use vantage_dsp::vad::{speech_frames, voice_activity};
 
 /// A known correspondence (e.g. the same word found in both transcripts).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,7 +77,7 @@ const MIN_SPEECH_FRAMES: usize = 25;
 
 /// Whether `samples` contain speech at all (the check `align` starts with).
 pub fn require_speech(samples: &[f32], which: &'static str) -> Result<(), AlignError> {
-    let speech = crate::vad::voice_activity(samples);
+    let speech = voice_activity(samples);
     if speech.iter().filter(|&&s| s).count() < MIN_SPEECH_FRAMES {
         return Err(AlignError::NoSpeech(which));
     }

@@ -3,14 +3,18 @@
 //! features (MFCC, 10 ms hop, per-file normalisation) -> voice activity ->
 //! multi-resolution DTW with slope constraints and free pauses -> a smoothed,
 //! strictly increasing [`vantage_core::Warp`] plus confidence figures.
+//!
+//! * `align`: multi-resolution anchored DTW over the features, the warp, confidence.
+//! * `dtw`: the slope-constrained DTW with free pauses, in a band.
+//! * [`words`]: matching two transcripts word by word (anchors, WER).
+//! * `stage`: the `analyze` stage.
+//!
+//! Features and voice activity come from `vantage-dsp`.
 
 mod align;
 mod dtw;
-mod features;
 mod stage;
-mod vad;
 pub mod words;
 
 pub use align::{align, require_speech, AlignError, AlignOptions, AlignResult, Anchor};
 pub use stage::Analyze;
-pub use vad::voice_activity;

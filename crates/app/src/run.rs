@@ -36,6 +36,9 @@ pub struct EngineConfig {
     pub gpu_slots: usize,
     /// How long to wait for another process that holds the cache.
     pub lock_wait: Duration,
+    /// Bytes of loaded models kept between runs, for Whisper and for RIFE
+    /// each (least recently used are dropped past it).
+    pub model_budget: u64,
 }
 
 impl EngineConfig {
@@ -47,6 +50,7 @@ impl EngineConfig {
             cpu_slots: None,
             gpu_slots: 1,
             lock_wait: Duration::from_secs(3600),
+            model_budget: vantage_core::loaded::DEFAULT_BUDGET,
         }
     }
 }
@@ -60,6 +64,8 @@ pub fn open_engine(
     on_wait: &mut dyn FnMut(),
 ) -> Result<Engine, AppError> {
     let cache = Cache::open_waiting(&cfg.cache_dir, cfg.lock_wait, on_wait)?;
+    vantage_transcribe::set_model_budget(cfg.model_budget);
+    vantage_rife::set_model_budget(cfg.model_budget);
     let slots = match cfg.cpu_slots {
         Some(n) => Slots::new(n, cfg.gpu_slots),
         None => Slots::new(Slots::per_core().cpu_total(), cfg.gpu_slots),

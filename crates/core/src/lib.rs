@@ -4,8 +4,10 @@
 //! * [`artifacts`]: the small JSON artifacts that cross stage boundaries.
 //! * [`stage`]: the interface a pipeline stage implements for the runner.
 //! * [`process`]: child processes that die with us (ffmpeg, `exec` commands).
+//! * [`loaded`]: models kept loaded between runs, within a memory budget.
 
 pub mod artifacts;
+pub mod loaded;
 pub mod process;
 pub mod stage;
 pub mod warp;

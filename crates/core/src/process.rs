@@ -17,6 +17,7 @@ use crate::CancelToken;
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, BufRead, BufReader};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ const TAIL_LINES: usize = 20;
 /// before we stop waiting for it.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 const POLL: Duration = Duration::from_millis(10);
+/// How often a cancel watcher looks at its token.
+const WATCH: Duration = Duration::from_millis(20);
 
 /// Process groups of live children, for [`kill_children`].
 static GROUPS: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
@@ -71,6 +74,8 @@ pub struct Child {
     inner: std::process::Child,
     stderr: Option<Tail>,
     reaped: bool,
+    /// Set once reaped: a watcher must not signal a group id that may be reused.
+    gone: Arc<AtomicBool>,
 }
 
 /// Start `cmd` with stdin, stdout and stderr piped (take what you use from
@@ -87,6 +92,7 @@ pub fn spawn(cmd: &mut Command) -> io::Result<Child> {
         inner,
         stderr,
         reaped: false,
+        gone: Arc::new(AtomicBool::new(false)),
     })
 }
 
@@ -122,6 +128,22 @@ impl Child {
 
     pub fn id(&self) -> u32 {
         self.inner.id()
+    }
+
+    /// Kill the group as soon as `cancel` fires, from a watcher thread, so a
+    /// read or write blocked on the child's pipes returns at once (rather than
+    /// when the caller next looks at the token).
+    pub fn kill_on_cancel(&self, cancel: &CancelToken) {
+        let (cancel, gone, pgid) = (cancel.clone(), Arc::clone(&self.gone), self.inner.id());
+        std::thread::spawn(move || {
+            while !gone.load(Ordering::SeqCst) {
+                if cancel.is_cancelled() {
+                    kill_group(pgid);
+                    return;
+                }
+                std::thread::sleep(WATCH);
+            }
+        });
     }
 
     /// Wait for exit; kill the group if `cancel` fires or `timeout` passes first.
@@ -166,6 +188,7 @@ impl Child {
 
     fn reap(&mut self) {
         self.reaped = true;
+        self.gone.store(true, Ordering::SeqCst);
         // Grandchildren left in the group (holding our pipes, say) go too.
         kill_group(self.inner.id());
         if let Some(set) = groups().as_mut() {
@@ -288,6 +311,21 @@ mod tests {
         // No live process is left in the group (the grandchild `sleep` is
         // gone too; a zombie waiting for init to reap it does not count).
         assert!(group_members(pgid).is_empty(), "{:?}", group_members(pgid));
+
+        // A read blocked on the child's pipe returns once the token fires.
+        let cancel = CancelToken::default();
+        let mut quiet = spawn(&mut sh("sleep 30")).unwrap();
+        quiet.kill_on_cancel(&cancel);
+        let mut stdout = quiet.inner().stdout.take().unwrap();
+        let c = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            c.cancel();
+        });
+        let start = Instant::now();
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut buf).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(10));
 
         let mut slow = spawn(&mut sh("sleep 30")).unwrap();
         let waited = slow.wait(&CancelToken::default(), Some(Duration::from_millis(100)));

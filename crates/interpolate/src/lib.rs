@@ -5,22 +5,22 @@
 //! frame or synthesised at its exact fractional position, then encoded once.
 //!
 //! Modes: `off` (nearest frame: repeats where the picture slows down), `blend`
-//! (cross-fade at the fractional position), and with RIFE (see [`rife`]):
+//! (cross-fade at the fractional position), and with RIFE (see [`vantage_rife`]):
 //! `adaptive` (synthesise only where the nearest frame would repeat),
 //! `precision` (synthesise every position off a real frame) and `maximum`
 //! (precision, each frame computed both ways and averaged). A scene-cut
 //! guard never synthesises across a cut.
+//!
+//! * this file: the render loop and the per-frame decision ([`pick`]).
+//! * `stage`: the `interpolate` stage (RIFE on a thread pool of its granted slots).
 
-mod color;
-pub use color::{image_to_tensor, tensor_to_image};
-pub mod rife;
 mod stage;
 
 pub use stage::{Interpolate, PRESETS};
 
-use rife::{Prepared, Rife};
 use vantage_core::{FramePlan, StageContext, StageError};
 use vantage_media::{probe, EncodeSettings, Frame, FrameReader, FrameWriter};
+use vantage_rife::{color, Prepared, Rife};
 
 /// How output frames between two source frames are made.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -205,6 +205,8 @@ pub fn render(
     };
     let mut reader = FrameReader::open(source, &info)?;
     let mut writer = FrameWriter::create(output, video.width, video.height, plan.fps, settings)?;
+    reader.cancel_with(&ctx.cancel);
+    writer.cancel_with(&ctx.cancel);
     let (w, h) = (video.width, video.height);
     let mut pair = Pair {
         frames: [Frame::black(w, h), Frame::black(w, h)],

@@ -1,12 +1,13 @@
 //! The `interpolate` stage.
 
-use crate::{render, rife, Mode, RenderOptions};
+use crate::{render, Mode, RenderOptions};
 use serde_json::json;
 use vantage_core::{
     FramePlan, ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
     StageError,
 };
 use vantage_media::EncodeSettings;
+use vantage_rife as rife;
 use vantage_weights::{Installed, Kind, Store};
 
 /// The `interpolate` stage, finding RIFE's weights in `weights`.

@@ -70,6 +70,14 @@ pub struct FrameReader {
 }
 
 impl FrameReader {
+    /// Stop the ffmpeg behind this as soon as `cancel` fires: a read or write
+    /// blocked on its pipe then fails at once instead of waiting for data.
+    pub fn cancel_with(&self, cancel: &CancelToken) {
+        if let Some(r) = &self.running {
+            r.kill_on_cancel(cancel);
+        }
+    }
+
     /// Start decoding the picture of `path`, as described by its [`crate::probe`].
     pub fn open(path: &Path, info: &crate::MediaInfo) -> Result<Self, MediaError> {
         let video = info.require_video(path)?;
@@ -219,6 +227,14 @@ pub struct FrameWriter {
 }
 
 impl FrameWriter {
+    /// Stop the ffmpeg behind this as soon as `cancel` fires: a read or write
+    /// blocked on its pipe then fails at once instead of waiting for data.
+    pub fn cancel_with(&self, cancel: &CancelToken) {
+        if let Some(r) = &self.running {
+            r.kill_on_cancel(cancel);
+        }
+    }
+
     pub fn create(
         path: &Path,
         width: u32,

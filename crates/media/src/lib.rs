@@ -2,6 +2,16 @@
 //!
 //! Video is streamed as raw YUV 4:2:0 frames over pipes, so memory is bounded by
 //! a few frames whatever the length.
+//!
+//! * `probe`: stream facts (one ffprobe call) and the picture's frame times.
+//! * `audio`: extraction to 16 kHz mono WAV, WAV reading.
+//! * `frames`: streaming raw-frame decode and encode over pipes.
+//! * `image`: still images as RGB floats (for `vantage interpolate`).
+//! * `mp4`: new presentation times for every frame of an MP4, no re-encode.
+//! * `mux`: the rendered picture with the target audio.
+//! * `process`: ffmpeg/ffprobe command lines over [`vantage_core::process`].
+//! * `error`: [`MediaError`], and how it maps to a stage error's kind.
+//! * [`stages`]: the `extract-audio` and `mux` stages.
 
 mod audio;
 mod error;

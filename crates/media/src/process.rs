@@ -39,6 +39,11 @@ impl Running {
         })
     }
 
+    /// Kill ffmpeg as soon as `cancel` fires, unblocking pipe reads and writes.
+    pub fn kill_on_cancel(&self, cancel: &CancelToken) {
+        self.child.kill_on_cancel(cancel);
+    }
+
     pub fn take_stdin(&mut self) -> Option<ChildStdin> {
         self.child.inner().stdin.take()
     }

@@ -5,12 +5,16 @@
 //! run (see [`model::load`]). Word times come from whisper.cpp's DTW over the
 //! model's alignment heads, which track word boundaries far better than the
 //! timestamp-token heuristic (see `shared/notes/whisper-facts.md`).
+//!
+//! * `model`: loading GGML models, kept within a memory budget.
+//! * `words`: running Whisper and turning its tokens into timed words.
+//! * `stage`: the `transcribe` stage.
 
 mod model;
 mod stage;
 mod words;
 
-pub use model::{load, Model};
+pub use model::{load, set_model_budget, Model};
 pub use stage::Transcribe;
 pub use words::{transcribe, Options};
 

@@ -1,9 +1,9 @@
-//! Loading Whisper models, once per process.
+//! Loading Whisper models, once per process, kept within a memory budget.
 
 use crate::TranscribeError;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::Path;
+use std::sync::{Arc, Once};
+use vantage_core::loaded::Loaded;
 use vantage_weights::whisper::{read_hparams, HParams};
 use whisper_rs::{
     DtwMode, DtwModelPreset, DtwParameters, WhisperContext, WhisperContextParameters,
@@ -23,25 +23,27 @@ impl Model {
     }
 }
 
-type Loaded = HashMap<(PathBuf, String, bool), Arc<Model>>;
+/// Models loaded in this process, within a memory budget (see [`set_model_budget`]).
+static LOADED: Loaded<Model> = Loaded::new(vantage_core::loaded::DEFAULT_BUDGET);
+
+/// Bytes of loaded Whisper models the process keeps (least recently used go first).
+pub fn set_model_budget(bytes: u64) {
+    LOADED.set_budget(bytes);
+}
 
 /// Load the GGML model at `path` (whose blake3 is `digest`), or return the
 /// copy already loaded. `dtw` selects DTW word timestamps, which are fixed
-/// when the model is loaded.
+/// when the model is loaded. Two runs asking at once load it once.
 pub fn load(path: &Path, digest: &str, dtw: bool) -> Result<Arc<Model>, TranscribeError> {
-    static LOADED: OnceLock<Mutex<Loaded>> = OnceLock::new();
-    let key = (path.to_path_buf(), digest.to_string(), dtw);
-    // Held while loading: two pipelines asking at once load the model once.
-    let mut loaded = LOADED
-        .get_or_init(|| {
-            whisper_rs::install_logging_hooks();
-            Mutex::default()
-        })
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(m) = loaded.get(&key) {
-        return Ok(m.clone());
-    }
+    static LOGGING: Once = Once::new();
+    LOGGING.call_once(whisper_rs::install_logging_hooks);
+    let key = format!("{}|{digest}|{dtw}", path.display());
+    // The GGML file's size stands for the model's memory.
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    LOADED.get_or_load(&key, bytes, || read_model(path, dtw))
+}
+
+fn read_model(path: &Path, dtw: bool) -> Result<Model, TranscribeError> {
     let mut head = [0u8; 48];
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
@@ -69,9 +71,7 @@ pub fn load(path: &Path, digest: &str, dtw: bool) -> Result<Arc<Model>, Transcri
             path.display()
         ))
     })?;
-    let model = Arc::new(Model { ctx, hparams, dtw });
-    loaded.insert(key, model.clone());
-    Ok(model)
+    Ok(Model { ctx, hparams, dtw })
 }
 
 /// The alignment-head preset for the model's size, recognised from its shape.

@@ -125,7 +125,7 @@ pub fn transcribe(
         language,
         duration: samples.len() as f64 / 16_000.0,
         segments,
-        words: snap_to_speech(words(&tokens), &vantage_analyze::voice_activity(samples)),
+        words: snap_to_speech(words(&tokens), &vantage_dsp::voice_activity(samples)),
     })
 }
 

@@ -4,8 +4,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vantage_interpolate::{image_to_tensor, rife, tensor_to_image};
 use vantage_media::{read_image, write_image};
+use vantage_rife::{self as rife, image_to_tensor, tensor_to_image};
 use vantage_weights::{Kind, Store};
 
 #[derive(Args)]

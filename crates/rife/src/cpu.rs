@@ -37,6 +37,19 @@ pub fn keep_freed_memory() {
     }
 }
 
+/// Give the heap kept by [`keep_freed_memory`] back to the system (a
+/// long-lived process calls it when it goes idle after a large render).
+/// Returns whether glibc released anything.
+pub fn return_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only returns free heap pages to the kernel.
+        unsafe { libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
+}
+
 /// Channels, height and width.
 type Dims = (usize, usize, usize);
 

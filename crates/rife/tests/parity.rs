@@ -4,9 +4,9 @@
 
 use candle_core::{Device, Tensor};
 use std::path::{Path, PathBuf};
-use vantage_interpolate::image_to_tensor;
-use vantage_interpolate::rife::{Kernels, Rife};
 use vantage_media::{read_image, RgbImage};
+use vantage_rife::image_to_tensor;
+use vantage_rife::{Kernels, Rife};
 use vantage_weights::{Kind, Store};
 
 fn fixture(name: &str) -> PathBuf {

@@ -5,14 +5,29 @@
 //! resolution; five IFBlocks then estimate, coarse to fine (1/16 .. 1/1),
 //! the flows from the output time to both frames and a blending mask. The
 //! result is both frames warped by their flows and mixed by the mask.
+//!
+//! The network lives here, apart from its users (the `interpolate` stage's
+//! render loop, `vantage interpolate`, the benchmarks), as candle keeps its
+//! models apart from the apps that use them.
+//!
+//! * this file: loading the weights (a torch zip checkpoint), the forward
+//!   pass, [`Prepared`] frames, the process's loaded models ([`shared`]).
+//! * `cpu`: our CPU kernels (im2col+gemm convolutions, warp, resize) as candle custom ops.
+//! * `ops`: the same operations from candle's tensor ops (the portable path CUDA takes).
+//! * [`color`]: YUV frames and RGB images to and from the model's tensors.
 
+pub mod color;
 mod cpu;
 mod ops;
+
+pub use color::{image_to_tensor, tensor_to_image};
+pub use cpu::return_freed_memory;
 
 use candle_core::{DType, Device, Result, Tensor};
 use ops::{leaky_relu, pixel_shuffle, resize, warp};
 use std::collections::HashMap;
 use std::path::Path;
+use vantage_core::loaded::Loaded;
 
 /// Inputs are padded (right and bottom) to a multiple of this: the coarsest
 /// block works at 1/16 and downsamples 4x more, and the reference pads to
@@ -367,26 +382,21 @@ pub struct Prepared {
     size: (usize, usize),
 }
 
-/// The model at `path` (blake3 `digest`) on `device`, loaded once per process.
+/// Models loaded in this process, within a memory budget (see [`set_model_budget`]).
+static LOADED: Loaded<Rife> = Loaded::new(vantage_core::loaded::DEFAULT_BUDGET);
+
+/// The model at `path` (blake3 `digest`) on `device`, loaded once per process
+/// and kept while it fits the budget.
 pub fn shared(path: &Path, digest: &str, device: &Device) -> Result<std::sync::Arc<Rife>> {
-    use std::sync::{Arc, Mutex, OnceLock};
-    type Loaded = HashMap<(std::path::PathBuf, String, String), Arc<Rife>>;
-    static LOADED: OnceLock<Mutex<Loaded>> = OnceLock::new();
-    let key = (
-        path.to_path_buf(),
-        digest.to_string(),
-        format!("{:?}", device.location()),
-    );
-    let mut loaded = LOADED
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if let Some(m) = loaded.get(&key) {
-        return Ok(m.clone());
-    }
-    let model = Arc::new(Rife::load(path, device)?);
-    loaded.insert(key, model.clone());
-    Ok(model)
+    let key = format!("{}|{digest}|{:?}", path.display(), device.location());
+    // The weights file's size stands for the model's memory (f32 either way).
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    LOADED.get_or_load(&key, bytes, || Rife::load(path, device))
+}
+
+/// Bytes of loaded RIFE models the process keeps (least recently used go first).
+pub fn set_model_budget(bytes: u64) {
+    LOADED.set_budget(bytes);
 }
 
 /// `cpu`, or `cuda` (GPU 0) in builds with the `cuda` feature.
