@@ -1,9 +1,10 @@
 //! Still images (PNG and anything else ffmpeg reads) as RGB floats.
 
+use crate::process::{ffmpeg, Running};
 use crate::{probe, MediaError};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use vantage_core::CancelToken;
 
 /// An RGB image, row-major, 3 values per pixel in 0..1.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,30 +24,41 @@ pub fn read_image(path: &Path) -> Result<RgbImage, MediaError> {
         .as_ref()
         .ok_or_else(|| MediaError::NoVideo(path.to_path_buf()))?;
     let (width, height) = (video.width, video.height);
-    let out = Command::new(ffmpeg_sidecar::paths::ffmpeg_path())
-        .args(["-hide_banner", "-v", "error", "-i"])
-        .arg(path)
-        .args([
-            "-frames:v",
-            "1",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb48le",
-            "-",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| MediaError::MissingTool(format!("ffmpeg: {e}")))?;
+    let p = path.to_string_lossy();
+    let args = [
+        "-i",
+        &p,
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb48le",
+        "-",
+    ];
+    let mut running = Running::spawn(ffmpeg(&args), &format!("reading {}", path.display()))?;
+    drop(running.take_stdin());
+    let mut bytes = Vec::new();
+    if let Some(mut stdout) = running.take_stdout() {
+        stdout
+            .read_to_end(&mut bytes)
+            .map_err(MediaError::io(format!("reading {}", path.display())))?;
+    }
     let expected = width as usize * height as usize * 6;
-    if !out.status.success() || out.stdout.len() != expected {
+    let finished = running.finish(&CancelToken::default());
+    if let Err(e) = finished.and_then(|()| match bytes.len() == expected {
+        true => Ok(()),
+        false => Err(MediaError::Tool {
+            what: "ffmpeg".into(),
+            detail: format!("{} bytes of pixels, expected {expected}", bytes.len()),
+        }),
+    }) {
         return Err(MediaError::NotMedia {
             path: path.to_path_buf(),
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            detail: e.to_string(),
         });
     }
-    let data = out
-        .stdout
+    let data = bytes
         .chunks_exact(2)
         .map(|b| u16::from_le_bytes([b[0], b[1]]) as f32 / 65535.0)
         .collect();
@@ -60,46 +72,36 @@ pub fn read_image(path: &Path) -> Result<RgbImage, MediaError> {
 /// Encode `image` to `path` (format from the extension), 8 or 16 bits per channel.
 pub fn write_image(path: &Path, image: &RgbImage, sixteen_bits: bool) -> Result<(), MediaError> {
     let size = format!("{}x{}", image.width, image.height);
-    let mut child = Command::new(ffmpeg_sidecar::paths::ffmpeg_path())
-        .args([
-            "-hide_banner",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb48le",
-            "-s",
-            &size,
-            "-i",
-            "-",
-        ])
-        .args([
-            "-frames:v",
-            "1",
-            "-pix_fmt",
-            if sixteen_bits { "rgb48be" } else { "rgb24" },
-        ])
-        .arg(path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| MediaError::MissingTool(format!("ffmpeg: {e}")))?;
+    let out = path.to_string_lossy();
+    let depth = if sixteen_bits { "rgb48be" } else { "rgb24" };
+    let args = [
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb48le",
+        "-s",
+        &size,
+        "-i",
+        "-",
+        "-frames:v",
+        "1",
+        "-pix_fmt",
+        depth,
+        &out,
+    ];
+    let mut running = Running::spawn(ffmpeg(&args), &format!("writing {}", path.display()))?;
+    drop(running.take_stdout());
     let bytes: Vec<u8> = image
         .data
         .iter()
         .flat_map(|&v| ((v.clamp(0.0, 1.0) * 65535.0 + 0.5) as u16).to_le_bytes())
         .collect();
-    let written = child.stdin.take().map(|mut s| s.write_all(&bytes));
-    let out = child
-        .wait_with_output()
-        .map_err(MediaError::io("running ffmpeg"))?;
-    if !out.status.success() || !matches!(written, Some(Ok(()))) {
+    let written = running.take_stdin().map(|mut s| s.write_all(&bytes));
+    running.finish(&CancelToken::default())?;
+    if !matches!(written, Some(Ok(()))) {
         return Err(MediaError::Tool {
             what: format!("writing {}", path.display()),
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            detail: "ffmpeg did not take the pixels".into(),
         });
     }
     Ok(())
