@@ -22,10 +22,6 @@ impl Leases {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    pub(crate) fn is_leased(&self, digest: &Digest) -> bool {
-        self.lock().contains_key(digest)
-    }
 }
 
 /// One run's hold on the blobs it has published or is going to read.
@@ -47,10 +43,6 @@ impl Lease {
     pub fn hold(&mut self, digest: Digest) {
         *self.leases.lock().entry(digest).or_insert(0) += 1;
         self.held.push(digest);
-    }
-
-    pub fn holds(&self, digest: &Digest) -> bool {
-        self.held.contains(digest)
     }
 
     /// Take over what `other` holds (without releasing it in between).

@@ -261,13 +261,13 @@ impl Cache {
             Ok(()) => {}
             // Not on the same filesystem (a stage wrote elsewhere): copy, then publish.
             Err(_) => {
-                let tmp = self.scratch_dir("copy")?.join("blob");
-                fs::copy(path, &tmp).map_err(io_err(format!("copying {}", path.display())))?;
-                fs::File::open(&tmp)
-                    .and_then(|f| f.sync_all())
-                    .map_err(io_err("syncing blob copy"))?;
-                fs::rename(&tmp, &dest)
-                    .map_err(io_err(format!("publishing {}", dest.display())))?;
+                let scratch = self.scratch_dir("copy")?;
+                let tmp = scratch.join("blob");
+                let copied = fs::copy(path, &tmp)
+                    .and_then(|_| fs::File::open(&tmp)?.sync_all())
+                    .and_then(|()| fs::rename(&tmp, &dest));
+                let _ = fs::remove_dir_all(&scratch);
+                copied.map_err(io_err(format!("publishing {}", dest.display())))?;
             }
         }
         if let Ok(d) = fs::File::open(parent) {
@@ -537,10 +537,14 @@ impl Cache {
                         .unwrap_or(false);
                     if intact {
                         good.insert(b.digest);
-                    } else if !self.leases.is_leased(&b.digest) {
+                    } else {
                         // Gone or altered: remove it so the next run writes it afresh
-                        // (unless a running stage holds it: that run finishes with it).
-                        let _ = fs::remove_file(&path);
+                        // (unless a running stage holds it: that run finishes with
+                        // it). Checked and deleted under the lease table's lock.
+                        let leases = self.leases.lock();
+                        if !leases.contains_key(&b.digest) {
+                            let _ = fs::remove_file(&path);
+                        }
                     }
                     intact
                 }),

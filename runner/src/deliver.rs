@@ -7,8 +7,9 @@ use vantage_cache::{Cache, CacheError, Digest};
 /// replaces an existing file, and two runs delivering to the same path at once
 /// each write their own temporary file (the last rename wins, whole). A
 /// destination that already holds these bytes is left alone (checked through
-/// the cache's file memo, so without re-hashing). Blocking: call it off the
-/// async worker threads.
+/// the cache's file memo: re-hashed once on the next run, as every file
+/// written moments before its memo is, then trusted). Blocking: call it off
+/// the async worker threads.
 pub fn deliver(cache: &Cache, artifact: &(PathBuf, Digest), dest: &Path) -> Result<(), CacheError> {
     let (blob, digest) = artifact;
     if dest.is_file() && cache.file_digest(dest).ok() == Some(*digest) {

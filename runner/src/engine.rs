@@ -85,18 +85,24 @@ pub enum RunError {
     Cancelled,
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// A bug in Vantage (a task that panicked).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl RunError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             RunError::Inputs(_) => ErrorKind::InvalidInput,
-            RunError::Weights(list) => list
-                .first()
-                .map_or(ErrorKind::MissingWeights, |(_, e)| e.kind()),
+            // Missing weights if any stage lacks them, else what the first says.
+            RunError::Weights(list) => match list.iter().map(|(_, e)| e.kind()).collect::<Vec<_>>()
+            {
+                kinds if kinds.contains(&ErrorKind::MissingWeights) => ErrorKind::MissingWeights,
+                kinds => kinds.first().copied().unwrap_or(ErrorKind::MissingWeights),
+            },
             RunError::Stage { error, .. } => error.kind(),
             RunError::Cancelled => ErrorKind::Cancelled,
-            RunError::Cache(_) => ErrorKind::Internal,
+            RunError::Cache(_) | RunError::Internal(_) => ErrorKind::Internal,
         }
     }
 
@@ -143,7 +149,9 @@ impl Engine {
         &self.inflight
     }
 
-    /// Run `pipeline` on `inputs` (pipeline input name -> file).
+    /// Run `pipeline` on `inputs` (pipeline input name -> file). A failing
+    /// stage cancels `cancel` (its siblings stop; what finished stays cached),
+    /// as does dropping the returned future before it completes.
     pub async fn run(
         &self,
         pipeline: &Pipeline,
@@ -165,7 +173,7 @@ impl Engine {
                 crate::prepare::prepare(&pipeline, &registry, &inputs, &cache)
             })
             .await
-            .map_err(|e| RunError::Inputs(format!("checking the inputs panicked: {e}")))??
+            .map_err(|e| RunError::Internal(format!("checking the inputs panicked: {e}")))??
         };
         let input_digests = prepared.inputs.clone();
         let mut schedule = Schedule::new(self, pipeline, inputs, prepared, opts, &events, &cancel);

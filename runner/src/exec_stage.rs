@@ -14,7 +14,7 @@
 //! of the cache key: add a `version` param when the tool changes behaviour.
 
 use serde_json::{json, Value};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use vantage_core::process::{self, Stopped};
 use vantage_core::{
     ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage, StageContext, StageError,
@@ -90,12 +90,14 @@ impl Stage for Exec {
             .split_first()
             .ok_or_else(|| StageError::InvalidInput("exec: empty command".into()))?;
         let mut command = Command::new(program);
-        command.args(args);
+        // Outputs are files the command writes; what it prints is not kept.
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
         let mut child = process::spawn(&mut command).map_err(|e| {
             StageError::InvalidInput(format!("exec: cannot start '{program}': {e}"))
         })?;
-        drop(child.inner().stdin.take());
-        drop(child.inner().stdout.take());
         let status = match child.wait(&ctx.cancel, None) {
             Ok(status) => status,
             Err(Stopped::Cancelled) => return Err(StageError::Cancelled),

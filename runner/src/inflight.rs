@@ -52,9 +52,8 @@ pub(crate) struct Leader {
 impl Drop for Leader {
     fn drop(&mut self) {
         // Out of the map first, so a woken follower that claims again leads.
-        if let Ok(mut map) = self.map.0.lock() {
-            map.remove(&self.key);
-        }
+        let mut map = self.map.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&self.key);
     }
 }
 

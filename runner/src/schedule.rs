@@ -14,12 +14,14 @@ use crate::prepare::Prepared;
 use crate::slots::Grant;
 use crate::stage_run::{self, Job, Ran};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::{JoinError, JoinSet};
 use vantage_cache::{BlobRef, Lease, StageKey};
-use vantage_core::{CancelToken, Resources, StageError};
+use vantage_core::{CancelToken, Resources};
 
 /// Outputs of finished stages: stage -> output name -> blob.
 pub(crate) type Finished = HashMap<String, BTreeMap<String, BlobRef>>;
@@ -31,6 +33,10 @@ struct Ready {
     needs: Resources,
     leader: Leader,
 }
+
+/// The slots being waited for, for the stage of that index. Kept across
+/// turns of the loop so the stage keeps its place in the slots' queue.
+type Acquiring = (usize, Pin<Box<dyn Future<Output = Grant> + Send>>);
 
 enum Done {
     /// The stage ran here (or failed).
@@ -57,6 +63,7 @@ pub(crate) struct Schedule<'a> {
     pending: BTreeSet<usize>,
     /// Admitted, not cached, waiting for slots: lightest first.
     ready: Vec<Ready>,
+    acquiring: Option<Acquiring>,
     running: JoinSet<(usize, Done)>,
     finished: Finished,
     would_run: BTreeSet<String>,
@@ -84,6 +91,7 @@ impl<'a> Schedule<'a> {
             cancel,
             pending: (0..pipeline.stages.len()).collect(),
             ready: Vec::new(),
+            acquiring: None,
             running: JoinSet::new(),
             finished: HashMap::new(),
             would_run: BTreeSet::new(),
@@ -92,23 +100,36 @@ impl<'a> Schedule<'a> {
         }
     }
 
-    pub(crate) fn into_parts(self) -> (Finished, Vec<StageOutcome>, Lease) {
-        (self.finished, self.outcomes, self.lease)
+    pub(crate) fn into_parts(mut self) -> (Finished, Vec<StageOutcome>, Lease) {
+        let lease = std::mem::replace(&mut self.lease, self.engine.cache().lease());
+        (
+            std::mem::take(&mut self.finished),
+            std::mem::take(&mut self.outcomes),
+            lease,
+        )
     }
 
+    /// Run every stage. On any error, what still runs is cancelled and
+    /// waited for before returning: a failed run holds no slots.
     pub(crate) async fn run(&mut self) -> Result<(), RunError> {
+        let result = self.drive().await;
+        if result.is_err() {
+            self.cancel.cancel();
+            self.stop().await;
+        }
+        result
+    }
+
+    async fn drive(&mut self) -> Result<(), RunError> {
         loop {
             self.admit()?;
             if self.ready.is_empty() && self.running.is_empty() {
                 break;
             }
             match self.next().await {
-                Next::Cancelled => {
-                    self.stop().await;
-                    return Err(RunError::Cancelled);
-                }
+                Next::Cancelled => return Err(RunError::Cancelled),
                 Next::Granted(grant) => self.launch(grant),
-                Next::Joined(joined) => self.settle(joined).await?,
+                Next::Joined(joined) => self.settle(joined)?,
             }
         }
         if self.cancel.is_cancelled() {
@@ -117,15 +138,25 @@ impl<'a> Schedule<'a> {
         Ok(())
     }
 
-    /// Wait for a slot for the head of the ready queue, a finished task, or cancellation.
+    /// Wait for slots for the head of the ready queue, a finished task, or cancellation.
     async fn next(&mut self) -> Next {
-        let slots = self.engine.slots().clone();
-        let head = self.ready.first().map(|r| r.needs);
-        let running = &mut self.running;
-        let cancel = self.cancel;
+        if self.acquiring.is_none() {
+            if let Some(head) = self.ready.first() {
+                let (slots, needs) = (self.engine.slots().clone(), head.needs);
+                let wait = async move { slots.acquire(needs.cpu, needs.gpu).await };
+                self.acquiring = Some((head.index, Box::pin(wait)));
+            }
+        }
+        let Self {
+            acquiring,
+            running,
+            cancel,
+            ..
+        } = self;
         tokio::select! {
             _ = cancelled(cancel) => Next::Cancelled,
-            grant = async { slots.acquire(head.map_or(1, |n| n.cpu), head.is_some_and(|n| n.gpu)).await }, if head.is_some() => Next::Granted(grant),
+            grant = async { acquiring.as_mut().map(|(_, f)| f.as_mut()).expect("guarded").await },
+                if acquiring.is_some() => Next::Granted(grant),
             Some(joined) = running.join_next(), if !running.is_empty() => Next::Joined(joined),
         }
     }
@@ -204,9 +235,15 @@ impl<'a> Schedule<'a> {
         Ok(())
     }
 
-    /// Start the head of the ready queue with the slots just granted.
+    /// Start the stage the slots just granted were waited for.
     fn launch(&mut self, grant: Grant) {
-        let ready = self.ready.remove(0);
+        let Some((index, _)) = self.acquiring.take() else {
+            return;
+        };
+        let Some(at) = self.ready.iter().position(|r| r.index == index) else {
+            return;
+        };
+        let ready = self.ready.remove(at);
         let (cache, events, cancel) = (
             Arc::clone(self.engine.cache()),
             Arc::clone(self.events),
@@ -216,19 +253,14 @@ impl<'a> Schedule<'a> {
             let Ready {
                 job, index, leader, ..
             } = ready;
-            let ran = stage_run::run(job, cache, grant, events, cancel).await;
-            // The manifest is recorded: followers now find it in the cache.
-            drop(leader);
+            let ran = stage_run::run(job, leader, cache, grant, events, cancel).await;
             (index, Done::Ran(ran))
         });
     }
 
-    async fn settle(&mut self, joined: Result<(usize, Done), JoinError>) -> Result<(), RunError> {
-        let (index, done) = joined.map_err(|e| RunError::Stage {
-            stage: "?".into(),
-            kind: "?".into(),
-            error: StageError::internal(format!("stage task panicked: {e}")),
-        })?;
+    fn settle(&mut self, joined: Result<(usize, Done), JoinError>) -> Result<(), RunError> {
+        let (index, done) =
+            joined.map_err(|e| RunError::Internal(format!("a stage's task panicked: {e}")))?;
         match done {
             Done::LeaderGone => {
                 self.pending.insert(index);
@@ -243,18 +275,15 @@ impl<'a> Schedule<'a> {
                 self.finished.insert(name, ran.manifest.outputs);
                 self.lease.absorb(ran.lease);
             }
-            Done::Ran(Err(e)) => {
-                // Stop the siblings; what already finished stays cached.
-                self.cancel.cancel();
-                self.stop().await;
-                return Err(e);
-            }
+            // The caller stops the siblings; what already finished stays cached.
+            Done::Ran(Err(e)) => return Err(e),
         }
         Ok(())
     }
 
     /// Drop what waits for slots and wait for what runs (it sees the cancel).
     async fn stop(&mut self) {
+        self.acquiring = None;
         self.ready.clear();
         while self.running.join_next().await.is_some() {}
     }
@@ -304,6 +333,16 @@ impl<'a> Schedule<'a> {
             node: node.clone(),
             key,
             inputs: paths,
+        }
+    }
+}
+
+impl Drop for Schedule<'_> {
+    /// A run dropped mid-way (a server request that went away): its tasks are
+    /// aborted, but stages on blocking threads must be told to stop.
+    fn drop(&mut self) {
+        if !self.running.is_empty() {
+            self.cancel.cancel();
         }
     }
 }

@@ -10,58 +10,44 @@
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// More slots than any machine has cores (and far below the semaphores' limit).
+pub const MAX_SLOTS: usize = 4096;
+
 #[derive(Clone)]
 pub struct Slots {
     cpu: Arc<Semaphore>,
     gpu: Arc<Semaphore>,
     cpu_total: usize,
-    gpu_total: usize,
 }
 
 impl Slots {
-    /// `cpu` CPU slots and `gpu` GPU slots (one per device); at least one of each.
+    /// `cpu` CPU slots and `gpu` GPU slots (one per device); at least one
+    /// of each, at most [`MAX_SLOTS`].
     pub fn new(cpu: usize, gpu: usize) -> Self {
-        let (cpu, gpu) = (cpu.max(1), gpu.max(1));
+        let (cpu, gpu) = (cpu.clamp(1, MAX_SLOTS), gpu.clamp(1, MAX_SLOTS));
         Self {
             cpu: Arc::new(Semaphore::new(cpu)),
             gpu: Arc::new(Semaphore::new(gpu)),
             cpu_total: cpu,
-            gpu_total: gpu,
         }
     }
 
-    /// One CPU slot per core and one GPU slot.
-    pub fn per_core() -> Self {
-        Self::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-            1,
-        )
+    /// The machine's cores: the default number of CPU slots.
+    pub fn cores() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
     }
 
     pub fn cpu_total(&self) -> usize {
         self.cpu_total
     }
 
-    pub fn gpu_total(&self) -> usize {
-        self.gpu_total
-    }
-
-    /// CPU slots free right now.
-    pub fn cpu_free(&self) -> usize {
-        self.cpu.available_permits()
-    }
-
     /// Wait for `cpu` CPU slots (clamped to 1..=total, so a stage asking for
     /// "every core" gets them all) and, if `gpu`, a GPU slot.
     pub async fn acquire(&self, cpu: usize, gpu: bool) -> Grant {
         let cpu = self.clamp(cpu);
-        // Closed semaphores are never closed here, so acquiring cannot fail;
-        // CPU first, then GPU, in every caller: no two waiters hold each
-        // other's next slot.
-        let cpu = Arc::clone(&self.cpu)
-            .acquire_many_owned(cpu as u32)
-            .await
-            .expect("CPU slots are never closed");
+        // These semaphores are never closed, so acquiring cannot fail. GPU
+        // first, then CPU, in every caller: no two waiters hold each other's
+        // next slot, and a stage waiting for the GPU holds no CPU slots.
         let gpu = match gpu {
             true => Some(
                 Arc::clone(&self.gpu)
@@ -71,7 +57,11 @@ impl Slots {
             ),
             false => None,
         };
-        Grant { cpu, gpu }
+        let cpu = Arc::clone(&self.cpu)
+            .acquire_many_owned(cpu as u32)
+            .await
+            .expect("CPU slots are never closed");
+        Grant { cpu, _gpu: gpu }
     }
 
     /// What a request for `cpu` slots is granted.
@@ -83,16 +73,12 @@ impl Slots {
 /// Slots held by one running stage; returned to the pool when dropped.
 pub struct Grant {
     cpu: OwnedSemaphorePermit,
-    gpu: Option<OwnedSemaphorePermit>,
+    _gpu: Option<OwnedSemaphorePermit>,
 }
 
 impl Grant {
     /// Threads the stage may keep busy.
     pub fn threads(&self) -> usize {
         self.cpu.num_permits()
-    }
-
-    pub fn has_gpu(&self) -> bool {
-        self.gpu.is_some()
     }
 }

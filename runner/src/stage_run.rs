@@ -2,6 +2,7 @@
 //! outputs moved into the cache and its manifest recorded.
 
 use crate::events::{Event, EventSink};
+use crate::inflight::Leader;
 use crate::pipeline::StageNode;
 use crate::slots::Grant;
 use crate::RunError;
@@ -27,53 +28,63 @@ pub(crate) struct Ran {
     pub lease: Lease,
 }
 
-/// Run `job` holding `grant`, emitting started/progress/done/failed.
-/// Blocking work (the stage, hashing and fsyncing its outputs) runs on a
-/// blocking thread, never on the async workers.
+/// Run `job` holding `grant` (and the claim on its key, `leader`), emitting
+/// started/progress/done/failed. Everything happens on a blocking thread
+/// (the stage, hashing and fsyncing its outputs), which also owns the grant
+/// and the claim: if the run's task is dropped, they are released only when
+/// the stage has really stopped.
 pub(crate) async fn run(
     job: Job,
+    leader: Leader,
     cache: Arc<Cache>,
     grant: Grant,
     events: EventSink,
     cancel: CancelToken,
 ) -> Result<Ran, RunError> {
     let name = job.node.name.clone();
+    let kind = job.node.kind();
     if cancel.is_cancelled() {
         return Err(RunError::Cancelled);
     }
-    (events)(&Event::Started {
-        stage: name.clone(),
+    let sink = Arc::clone(&events);
+    let blocking = tokio::task::spawn_blocking(move || {
+        let stage = job.node.name.clone();
+        (sink)(&Event::Started {
+            stage: stage.clone(),
+        });
+        let last_message = Arc::new(Mutex::new(String::new()));
+        let progress = reporter(&sink, &stage, &last_message);
+        let result = run_blocking(&job, &cache, grant.threads(), progress, cancel);
+        match &result {
+            Ok(ran) => (sink)(&Event::Done {
+                stage,
+                seconds: ran.seconds,
+                message: last_message.lock().map(|m| m.clone()).unwrap_or_default(),
+            }),
+            Err(RunError::Cancelled) => {}
+            Err(e) => (sink)(&Event::Failed {
+                stage,
+                error: e.to_string(),
+            }),
+        }
+        // Released after its end is reported (a stage's Started..Done lies
+        // within its hold on the slots) and its manifest recorded (followers
+        // of the key find it in the cache).
+        drop((grant, leader));
+        result
     });
-    let last_message = Arc::new(Mutex::new(String::new()));
-    let progress = reporter(&events, &name, &last_message);
-    let blocking = {
-        let (cancel, threads) = (cancel.clone(), grant.threads());
-        tokio::task::spawn_blocking(move || run_blocking(&job, &cache, threads, progress, cancel))
-    };
-    let result = match blocking.await {
-        Ok(r) => r,
-        Err(e) => Err(RunError::Stage {
+    blocking.await.unwrap_or_else(|e| {
+        let error = RunError::Stage {
             stage: name.clone(),
-            kind: "?".into(),
+            kind: kind.to_string(),
             error: StageError::internal(format!("stage panicked: {e}")),
-        }),
-    };
-    match &result {
-        Ok(ran) => (events)(&Event::Done {
+        };
+        (events)(&Event::Failed {
             stage: name,
-            seconds: ran.seconds,
-            message: last_message.lock().map(|m| m.clone()).unwrap_or_default(),
-        }),
-        Err(RunError::Cancelled) => {}
-        Err(e) => (events)(&Event::Failed {
-            stage: name,
-            error: e.to_string(),
-        }),
-    }
-    // Held until its end is reported: a stage's Started..Done always lies
-    // within its hold on the slots.
-    drop(grant);
-    result
+            error: error.to_string(),
+        });
+        Err(error)
+    })
 }
 
 /// Progress events for `stage`, remembering the last message for its Done event.

@@ -334,7 +334,7 @@ stages:
     uses: exec
     inputs: { src: inputs.seed }
     params:
-      command: [sh, -c, \"tr a-z A-Z < {in.src} > {out.loud}\"]
+      command: [sh, -c, \"seq 1 100000; tr a-z A-Z < {in.src} > {out.loud}\"]
       outputs: { loud: json }
 outputs:
   text: shout.loud

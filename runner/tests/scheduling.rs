@@ -476,3 +476,46 @@ outputs:
     let verify = engine.cache().verify().unwrap();
     assert!(verify.broken_entries.is_empty(), "{verify:?}");
 }
+
+#[test]
+fn a_dropped_run_stops_its_stages_and_frees_their_slots() {
+    let b = Bench::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let engine = b.engine("c", 1);
+    let slow = DIAMOND.replace("ms: 150", "ms: 30000");
+    let log = Log::default();
+    let quick = rt.block_on(async {
+        let dropped = tokio::spawn(run(
+            Arc::clone(&engine),
+            b.pipeline(&slow),
+            b.seed("seed", "s"),
+            RunOptions::default(),
+            sink(&log, 0),
+            CancelToken::default(),
+        ));
+        while !log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Started { .. }))
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // A server request that went away: its future is dropped mid-stage.
+        dropped.abort();
+        let start = Instant::now();
+        let out = run(
+            Arc::clone(&engine),
+            b.pipeline(DIAMOND),
+            b.seed("other", "o"),
+            RunOptions::default(),
+            sink(&Log::default(), 1),
+            CancelToken::default(),
+        )
+        .await;
+        (out, start.elapsed())
+    });
+    assert_eq!(quick.0.unwrap(), "oLoRJ");
+    // The 30 s stage gave its only slot back as soon as the run was dropped.
+    assert!(quick.1 < Duration::from_secs(10), "{:?}", quick.1);
+}

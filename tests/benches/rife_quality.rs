@@ -213,7 +213,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
-    let weights = Store::open(Store::default_root())
+    let weights = Store::open_default()
         .resolve("rife", Kind::Rife)
         .expect("rife weights (vantage weights fetch rife)");
     let model = Rife::load(&weights.path, &Device::Cpu).expect("loading RIFE");

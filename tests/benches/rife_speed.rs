@@ -52,7 +52,7 @@ fn main() {
         .expect("RIFE_SPEED_RUNS");
     let sizes = env_or("RIFE_SPEED_SIZES", "1280x720");
     let torch = std::env::var("RIFE_TORCH").ok();
-    let weights = Store::open(Store::default_root())
+    let weights = Store::open_default()
         .resolve("rife", Kind::Rife)
         .expect("rife weights installed (vantage weights fetch rife)");
     let model = Rife::load(&weights.path, &Device::Cpu).expect("load rife");

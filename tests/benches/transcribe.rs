@@ -55,7 +55,7 @@ fn main() {
         "{:<8} {:>5} | {:>6} {:>7} {:>5} | {:>5} | {:^15} | {:^15}",
         "model", "dtw", "load s", "run s", "RTF", "WER", "start med/p95", "end med/p95"
     );
-    let store = Store::open(Store::default_root());
+    let store = Store::open_default();
     for name in ["tiny.en", "base"] {
         let weights = match store.resolve(name, Kind::Whisper) {
             Ok(w) => w,

@@ -80,6 +80,11 @@ impl Store {
         Self { root: root.into() }
     }
 
+    /// The store at [`Store::default_root`].
+    pub fn open_default() -> Self {
+        Self::open(Self::default_root())
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -36,7 +36,7 @@ fn tensors(bytes: &[u8]) -> BTreeMap<String, (i32, Vec<i32>)> {
 
 #[test]
 fn converted_whisper_models_match_the_manifest() {
-    let installed = Store::open(Store::default_root());
+    let installed = Store::open_default();
     let wheels = installed.wheels_dir();
     assert!(
         wheels.is_dir(),

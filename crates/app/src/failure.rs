@@ -45,7 +45,7 @@ impl From<&AppError> for Failure {
         let (kind, remedies) = match e {
             AppError::Pipeline(_) | AppError::Request(_) => (ErrorKind::InvalidInput, Vec::new()),
             AppError::Run(run) => (run.kind(), remedies(run)),
-            AppError::Cache(_) => (ErrorKind::Internal, Vec::new()),
+            AppError::Cache(_) | AppError::Internal(_) => (ErrorKind::Internal, Vec::new()),
         };
         Failure {
             kind,

@@ -18,6 +18,6 @@ pub mod request;
 mod run;
 
 pub use failure::{Failure, Remedy};
-pub use request::{Mode, OnMismatch, SyncRequest};
+pub use request::{Mode, OnMismatch, SyncOutput, SyncRequest};
 pub use run::{open_engine, run, validate_outputs, AppError, EngineConfig, RunRequest};
 pub use vantage_runner::{Engine, Event, EventSink, Override, Pipeline, RunOptions, Slots};

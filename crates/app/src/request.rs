@@ -5,10 +5,12 @@
 //! model path with a `#`, or named `1.10` or `true`, stays exactly what it was.
 
 use crate::pipelines::built_in;
-use crate::AppError;
+use crate::{AppError, RunRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use vantage_runner::{Override, Pipeline, Registry};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use vantage_runner::{Override, Pipeline, Registry, RunOptions};
 
 /// How frames between source frames are made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,8 +67,31 @@ impl OnMismatch {
     }
 }
 
-/// Outputs a sync can deliver besides the video.
-pub const SYNC_OUTPUTS: &[&str] = &["video", "timecodes", "freezes", "alignment"];
+/// What a sync can deliver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncOutput {
+    /// The re-timed video with the target audio.
+    Video,
+    /// "timecode format v2": one new timestamp per source frame.
+    Timecodes,
+    /// The predicted freezes (JSON); not in mode vfr, which repeats no frame.
+    Freezes,
+    /// The warp and its confidence (JSON).
+    Alignment,
+}
+
+impl SyncOutput {
+    /// The pipeline output it is.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncOutput::Video => "video",
+            SyncOutput::Timecodes => "timecodes",
+            SyncOutput::Freezes => "freezes",
+            SyncOutput::Alignment => "alignment",
+        }
+    }
+}
 
 /// Synchronise a video to a new narration with the built-in pipeline.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -129,25 +154,31 @@ impl SyncRequest {
         built_in(self.pipeline_name(), registry, &overrides)
     }
 
-    /// Check that `outputs` are outputs this request's pipeline has.
-    pub fn check_outputs<'a>(
+    /// The whole run: this request's pipeline (plus the user's `extra`
+    /// overrides), the source video and target audio, and where each
+    /// requested output goes.
+    pub fn run_request(
         &self,
-        outputs: impl IntoIterator<Item = &'a str>,
-    ) -> Result<(), AppError> {
-        for name in outputs {
-            if self.mode == Mode::Vfr && name == "freezes" {
-                return Err(AppError::Request(
-                    "freezes do not apply to mode vfr, which keeps every source frame".into(),
-                ));
-            }
-            if !SYNC_OUTPUTS.contains(&name) {
-                return Err(AppError::Request(format!(
-                    "a sync has no output '{name}' (outputs: {})",
-                    SYNC_OUTPUTS.join(", ")
-                )));
-            }
+        registry: &Registry,
+        extra: &[Override],
+        video: PathBuf,
+        audio: PathBuf,
+        outputs: &[(SyncOutput, PathBuf)],
+    ) -> Result<RunRequest, AppError> {
+        if self.mode == Mode::Vfr && outputs.iter().any(|(o, _)| *o == SyncOutput::Freezes) {
+            return Err(AppError::Request(
+                "freezes do not apply to mode vfr, which keeps every source frame".into(),
+            ));
         }
-        Ok(())
+        Ok(RunRequest {
+            pipeline: self.pipeline(registry, extra)?,
+            inputs: BTreeMap::from([("video".to_string(), video), ("audio".to_string(), audio)]),
+            outputs: outputs
+                .iter()
+                .map(|(o, path)| (o.name().to_string(), path.clone()))
+                .collect(),
+            opts: RunOptions::default(),
+        })
     }
 }
 
@@ -206,11 +237,24 @@ mod tests {
             ..SyncRequest::default()
         };
         assert!(vfr.overrides().is_err());
-        assert!(SyncRequest {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(&Store::open(dir.path()));
+        let vfr = SyncRequest {
             mode: Mode::Vfr,
             ..SyncRequest::default()
-        }
-        .check_outputs(["freezes"])
-        .is_err());
+        };
+        let run = |req: &SyncRequest, out: SyncOutput| {
+            req.run_request(
+                &reg,
+                &[],
+                "v.mp4".into(),
+                "a.wav".into(),
+                &[(out, "o".into())],
+            )
+        };
+        assert!(run(&vfr, SyncOutput::Freezes).is_err());
+        let r = run(&vfr, SyncOutput::Timecodes).unwrap();
+        assert_eq!(r.pipeline.name, "sync-vfr");
+        assert_eq!(r.outputs, [("timecodes".to_string(), PathBuf::from("o"))]);
     }
 }

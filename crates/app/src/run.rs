@@ -24,6 +24,9 @@ pub enum AppError {
     Run(#[from] RunError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// A bug in Vantage (a task that panicked).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// What one process's engine is made of.
@@ -42,11 +45,11 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// `$VANTAGE_HOME/cache` and the default weights store, one slot per core.
+    /// The cache at `cache_dir`, the default weights store, one slot per core.
     pub fn new(cache_dir: PathBuf) -> Self {
         Self {
             cache_dir,
-            weights: Store::open(Store::default_root()),
+            weights: Store::open_default(),
             cpu_slots: None,
             gpu_slots: 1,
             lock_wait: Duration::from_secs(3600),
@@ -66,10 +69,7 @@ pub fn open_engine(
     let cache = Cache::open_waiting(&cfg.cache_dir, cfg.lock_wait, on_wait)?;
     vantage_transcribe::set_model_budget(cfg.model_budget);
     vantage_rife::set_model_budget(cfg.model_budget);
-    let slots = match cfg.cpu_slots {
-        Some(n) => Slots::new(n, cfg.gpu_slots),
-        None => Slots::new(Slots::per_core().cpu_total(), cfg.gpu_slots),
-    };
+    let slots = Slots::new(cfg.cpu_slots.unwrap_or_else(Slots::cores), cfg.gpu_slots);
     Ok(Engine::new(registry, Arc::new(cache), slots))
 }
 
@@ -138,7 +138,7 @@ pub async fn run(
             .try_for_each(|(artifact, dest)| deliver(&cache, artifact, dest))
     })
     .await
-    .map_err(|e| AppError::Request(format!("delivering the outputs panicked: {e}")))??;
+    .map_err(|e| AppError::Internal(format!("delivering the outputs panicked: {e}")))??;
     Ok(outcome)
 }
 

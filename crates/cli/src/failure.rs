@@ -58,7 +58,10 @@ fn phrase(remedy: &Remedy, command: Command) -> String {
 pub fn weights(e: WeightsError) -> anyhow::Error {
     match &e {
         WeightsError::NotInstalled { fetch, .. } => {
-            anyhow::anyhow!("{e}; install them with `vantage weights fetch {fetch}`")
+            let remedy = Remedy::FetchWeights {
+                name: fetch.clone(),
+            };
+            anyhow::anyhow!("{e}\n{}", phrase(&remedy, Command::Run))
         }
         _ => e.into(),
     }

@@ -17,7 +17,6 @@ use crate::CancelToken;
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, BufRead, BufReader};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -45,11 +44,6 @@ pub fn kill_children() {
     }
 }
 
-/// How many children are alive (started through [`spawn`], not yet reaped).
-pub fn live_children() -> usize {
-    groups().as_ref().map_or(0, HashSet::len)
-}
-
 #[cfg(unix)]
 fn kill_group(pgid: u32) {
     // SAFETY: killpg only sends a signal.
@@ -70,20 +64,24 @@ pub enum Stopped {
 }
 
 /// A running child (see the module docs). Dropping it kills its group.
+///
+/// The group is only ever signalled while its leader (our child) is not yet
+/// reaped: until then its pid, which is the group's id, cannot be reused, so
+/// a signal can never reach an unrelated process. Exit is detected without
+/// reaping (`waitid` with `WNOWAIT`), the group killed, and only then the
+/// child reaped, under the same lock a cancel watcher takes.
 pub struct Child {
     inner: std::process::Child,
     stderr: Option<Tail>,
-    reaped: bool,
-    /// Set once reaped: a watcher must not signal a group id that may be reused.
-    gone: Arc<AtomicBool>,
+    /// True once reaped; held while signalling or reaping.
+    reaped: Arc<Mutex<bool>>,
 }
 
-/// Start `cmd` with stdin, stdout and stderr piped (take what you use from
-/// [`Child::inner`]; stderr is drained into a tail in the background).
+/// Start `cmd` with stderr piped and drained into a tail in the background.
+/// Stdin and stdout are the caller's to set (`Stdio::null()` for what the
+/// child should not use: a dropped pipe would kill a child that writes to it).
 pub fn spawn(cmd: &mut Command) -> io::Result<Child> {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stderr(Stdio::piped());
     die_with_us(cmd);
     let mut inner = cmd.spawn()?;
     groups().get_or_insert_with(HashSet::new).insert(inner.id());
@@ -91,8 +89,7 @@ pub fn spawn(cmd: &mut Command) -> io::Result<Child> {
     Ok(Child {
         inner,
         stderr,
-        reaped: false,
-        gone: Arc::new(AtomicBool::new(false)),
+        reaped: Arc::new(Mutex::new(false)),
     })
 }
 
@@ -121,6 +118,24 @@ fn die_with_us(cmd: &mut Command) {
 #[cfg(not(unix))]
 fn die_with_us(_cmd: &mut Command) {}
 
+/// Whether child `pid` has exited, without reaping it (its pid stays taken).
+#[cfg(unix)]
+fn has_exited(pid: u32) -> io::Result<bool> {
+    // SAFETY: waitid writes only into `info`, which is zeroed and ours.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        if libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(info.si_pid() != 0)
+    }
+}
+
+fn lock(flag: &Mutex<bool>) -> std::sync::MutexGuard<'_, bool> {
+    flag.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Child {
     pub fn inner(&mut self) -> &mut std::process::Child {
         &mut self.inner
@@ -134,15 +149,18 @@ impl Child {
     /// read or write blocked on the child's pipes returns at once (rather than
     /// when the caller next looks at the token).
     pub fn kill_on_cancel(&self, cancel: &CancelToken) {
-        let (cancel, gone, pgid) = (cancel.clone(), Arc::clone(&self.gone), self.inner.id());
-        std::thread::spawn(move || {
-            while !gone.load(Ordering::SeqCst) {
-                if cancel.is_cancelled() {
-                    kill_group(pgid);
-                    return;
-                }
-                std::thread::sleep(WATCH);
+        let (cancel, reaped, pgid) = (cancel.clone(), Arc::clone(&self.reaped), self.inner.id());
+        std::thread::spawn(move || loop {
+            let reaped = lock(&reaped);
+            if *reaped {
+                return;
             }
+            if cancel.is_cancelled() {
+                kill_group(pgid);
+                return;
+            }
+            drop(reaped);
+            std::thread::sleep(WATCH);
         });
     }
 
@@ -162,12 +180,10 @@ impl Child {
                 self.kill();
                 return Err(Stopped::TimedOut(limit));
             }
-            match self.inner.try_wait() {
-                Ok(Some(status)) => {
-                    self.reap();
-                    return Ok(status);
-                }
-                Ok(None) => std::thread::sleep(POLL),
+            match self.exited() {
+                // Grandchildren left in the group (holding our pipes, say) go too.
+                Ok(true) => return self.reap(true).map_err(Stopped::Io),
+                Ok(false) => std::thread::sleep(POLL),
                 Err(e) => {
                     self.kill();
                     return Err(Stopped::Io(e));
@@ -176,24 +192,36 @@ impl Child {
         }
     }
 
-    /// Kill the whole group and reap the child.
-    pub fn kill(&mut self) {
-        if !self.reaped {
-            kill_group(self.inner.id());
-            let _ = self.inner.kill();
-            let _ = self.inner.wait();
-            self.reap();
-        }
+    #[cfg(unix)]
+    fn exited(&self) -> io::Result<bool> {
+        has_exited(self.inner.id())
     }
 
-    fn reap(&mut self) {
-        self.reaped = true;
-        self.gone.store(true, Ordering::SeqCst);
-        // Grandchildren left in the group (holding our pipes, say) go too.
-        kill_group(self.inner.id());
+    #[cfg(not(unix))]
+    fn exited(&mut self) -> io::Result<bool> {
+        Ok(self.inner.try_wait()?.is_some())
+    }
+
+    /// Kill the whole group and reap the child.
+    pub fn kill(&mut self) {
+        let _ = self.reap(true);
+    }
+
+    /// Under the lock: kill the group if asked (the leader still pins its
+    /// id), then reap the child.
+    fn reap(&mut self, kill: bool) -> io::Result<ExitStatus> {
+        let reaped = Arc::clone(&self.reaped);
+        let mut reaped = lock(&reaped);
+        if kill && !*reaped {
+            kill_group(self.inner.id());
+            let _ = self.inner.kill();
+        }
+        let status = self.inner.wait();
+        *reaped = true;
         if let Some(set) = groups().as_mut() {
             set.remove(&self.inner.id());
         }
+        status
     }
 
     /// The last lines of stderr, joined by " | ". Waits briefly for the pipe
@@ -259,7 +287,9 @@ mod tests {
 
     fn sh(script: &str) -> Command {
         let mut c = Command::new("sh");
-        c.args(["-c", script]);
+        c.args(["-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
         c
     }
 

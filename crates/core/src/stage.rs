@@ -404,19 +404,6 @@ impl StageError {
             StageError::Internal(_) | StageError::Io { .. } => ErrorKind::Internal,
         }
     }
-
-    /// The structured part, for machine readers (`null` when there is none).
-    pub fn detail(&self) -> Value {
-        match self {
-            StageError::MissingWeights {
-                fetch: Some(name), ..
-            } => serde_json::json!({ "fetch": name }),
-            StageError::DifferentContent { param, choices, .. } => {
-                serde_json::json!({ "param": param, "choices": choices })
-            }
-            _ => Value::Null,
-        }
-    }
 }
 
 /// Progress callback: fraction done in 0..=1 and a short message.

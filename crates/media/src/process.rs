@@ -5,7 +5,7 @@
 use crate::MediaError;
 use ffmpeg_sidecar::command::FfmpegCommand;
 use std::io::Read;
-use std::process::{ChildStdin, ChildStdout, Command};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 use vantage_core::process::{self, Child, Stopped};
 use vantage_core::CancelToken;
@@ -32,6 +32,8 @@ pub(crate) struct Running {
 impl Running {
     pub fn spawn(cmd: FfmpegCommand, what: &str) -> Result<Self, MediaError> {
         let mut cmd: Command = cmd.into();
+        // Callers take the pipes they use and drop the others.
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         let child = process::spawn(&mut cmd).map_err(|e| MediaError::MissingTool(e.to_string()))?;
         Ok(Self {
             child,
@@ -101,10 +103,12 @@ pub(crate) fn run_ffmpeg(
 /// Run ffprobe and return (success, stdout, stderr).
 pub(crate) fn run_ffprobe(args: &[&str]) -> Result<(bool, String, String), MediaError> {
     let mut cmd = Command::new(ffmpeg_sidecar::ffprobe::ffprobe_path());
-    cmd.args(["-hide_banner", "-v", "error"]).args(args);
+    cmd.args(["-hide_banner", "-v", "error"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
     let mut child =
         process::spawn(&mut cmd).map_err(|e| MediaError::MissingTool(format!("ffprobe: {e}")))?;
-    drop(child.inner().stdin.take());
     // Read stdout while waiting: a long listing would fill the pipe.
     let stdout = child.inner().stdout.take();
     let reader = std::thread::spawn(move || {

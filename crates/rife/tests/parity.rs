@@ -53,7 +53,7 @@ fn check(model: &Rife, label: &str) {
 }
 
 fn weights() -> PathBuf {
-    Store::open(Store::default_root())
+    Store::open_default()
         .resolve("rife", Kind::Rife)
         .expect("rife weights installed (vantage weights fetch rife)")
         .path

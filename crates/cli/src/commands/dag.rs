@@ -7,7 +7,7 @@ use vantage_runner::{Pipeline, Source};
 use vantage_weights::Store;
 
 pub fn dag(spec: &str, format: DagFormat) -> Result<ExitCode> {
-    let registry = vantage_app::registry::registry(&Store::open(Store::default_root()));
+    let registry = vantage_app::registry::registry(&Store::open_default());
     let p = vantage_app::pipelines::load(spec, &registry, &[])?;
     print!(
         "{}",

@@ -41,7 +41,7 @@ pub fn run(args: InterpolateArgs) -> Result<ExitCode> {
             args.t
         );
     }
-    let weights = Store::open(Store::default_root())
+    let weights = Store::open_default()
         .resolve(&args.model, Kind::Rife)
         .map_err(crate::failure::weights)?;
     let device = rife::device(&args.device).map_err(anyhow::Error::msg)?;

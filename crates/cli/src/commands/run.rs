@@ -110,33 +110,32 @@ pub fn run(args: RunArgs, cache_dir: &Path) -> Result<ExitCode> {
             }
         }
     }
-    execute(
-        &cfg,
-        registry,
+    let request = RunRequest {
         pipeline,
         inputs,
         outputs,
-        &args.common,
-        Command::Run,
-    )
+        opts: RunOptions::default(),
+    };
+    execute(&cfg, registry, request, &args.common, Command::Run)
 }
 
-/// Run a validated pipeline and copy the requested outputs into place.
+/// Run a validated pipeline and copy the requested outputs into place
+/// (`request.opts` come from the flags in `common`).
 pub fn execute(
     cfg: &EngineConfig,
     registry: vantage_runner::Registry,
-    pipeline: Pipeline,
-    inputs: BTreeMap<String, PathBuf>,
-    outputs: Vec<(String, PathBuf)>,
+    mut request: RunRequest,
     common: &CommonArgs,
     command: Command,
 ) -> Result<ExitCode> {
     // Requests that cannot work fail before the cache is opened (or waited for).
-    if let Err(e) = vantage_app::validate_outputs(&pipeline, &inputs, &outputs) {
+    if let Err(e) =
+        vantage_app::validate_outputs(&request.pipeline, &request.inputs, &request.outputs)
+    {
         return Ok(failure::report(&e, command));
     }
-    let opts = RunOptions {
-        force: common.force(&pipeline)?,
+    request.opts = RunOptions {
+        force: common.force(&request.pipeline)?,
         dry_run: common.dry_run,
     };
     let engine = vantage_app::open_engine(cfg, registry, &mut || {
@@ -150,12 +149,6 @@ pub fn execute(
         Ok(e) => e,
         Err(e) => return Ok(failure::report(&e, command)),
     };
-    let request = RunRequest {
-        pipeline,
-        inputs,
-        outputs,
-        opts,
-    };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let cancel = CancelToken::default();
     let _ctrl_c = runtime.spawn(interrupt_on_ctrl_c(cancel.clone()));
@@ -165,7 +158,8 @@ pub fn execute(
         progress::sink(common.json),
         cancel.clone(),
     ));
-    // From here on a Ctrl-C exits immediately (a partial copy never replaces a file).
+    // The outputs are delivered (or the run failed): from here on a Ctrl-C
+    // exits at once.
     cancel.cancel();
     match result {
         Ok(_) if common.dry_run => Ok(ExitCode::SUCCESS),

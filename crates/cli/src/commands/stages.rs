@@ -6,7 +6,7 @@ use vantage_core::Params;
 use vantage_weights::Store;
 
 pub fn stages() -> Result<ExitCode> {
-    let registry = vantage_app::registry::registry(&Store::open(Store::default_root()));
+    let registry = vantage_app::registry::registry(&Store::open_default());
     for stage in registry.stages() {
         println!(
             "{} (v{}): {}",

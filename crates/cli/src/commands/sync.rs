@@ -4,10 +4,9 @@ use super::run::{execute, CommonArgs};
 use crate::failure::{self, Command};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use vantage_app::{Mode as AppMode, OnMismatch as AppOnMismatch, SyncRequest};
+use vantage_app::{Mode as AppMode, OnMismatch as AppOnMismatch, SyncOutput, SyncRequest};
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum Mode {
@@ -90,16 +89,16 @@ impl SyncArgs {
         }
     }
 
-    /// Output name -> path, for every output asked for.
-    fn outputs(&self) -> Vec<(String, PathBuf)> {
-        let mut outputs = vec![("video".to_string(), self.output.clone())];
-        for (name, path) in [
-            ("timecodes", &self.timecodes),
-            ("freezes", &self.freezes),
-            ("alignment", &self.alignment),
+    /// Every output asked for, and where it goes.
+    fn outputs(&self) -> Vec<(SyncOutput, PathBuf)> {
+        let mut outputs = vec![(SyncOutput::Video, self.output.clone())];
+        for (output, path) in [
+            (SyncOutput::Timecodes, &self.timecodes),
+            (SyncOutput::Freezes, &self.freezes),
+            (SyncOutput::Alignment, &self.alignment),
         ] {
             if let Some(p) = path {
-                outputs.push((name.to_string(), p.clone()));
+                outputs.push((output, p.clone()));
             }
         }
         outputs
@@ -109,27 +108,16 @@ impl SyncArgs {
 pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
     let cfg = args.common.engine_config(cache_dir);
     let registry = vantage_app::registry::registry(&cfg.weights);
-    let request = args.request();
-    let outputs = args.outputs();
     let extra = args.common.overrides()?;
-    let checked = request
-        .check_outputs(outputs.iter().map(|(n, _)| n.as_str()))
-        .and_then(|()| request.pipeline(&registry, &extra));
-    let pipeline = match checked {
-        Ok(p) => p,
-        Err(e) => return Ok(failure::report(&e, Command::Sync)),
-    };
-    let inputs = BTreeMap::from([
-        ("video".to_string(), args.src_video.clone()),
-        ("audio".to_string(), args.target_audio.clone()),
-    ]);
-    execute(
-        &cfg,
-        registry,
-        pipeline,
-        inputs,
-        outputs,
-        &args.common,
-        Command::Sync,
-    )
+    let request = args.request().run_request(
+        &registry,
+        &extra,
+        args.src_video.clone(),
+        args.target_audio.clone(),
+        &args.outputs(),
+    );
+    match request {
+        Ok(request) => execute(&cfg, registry, request, &args.common, Command::Sync),
+        Err(e) => Ok(failure::report(&e, Command::Sync)),
+    }
 }

@@ -31,7 +31,7 @@ pub struct TranscribeArgs {
 
 pub fn run(args: TranscribeArgs) -> Result<ExitCode> {
     // Everything that can be wrong with the request is found before decoding.
-    let weights = Store::open(Store::default_root())
+    let weights = Store::open_default()
         .resolve(&args.model, Kind::Whisper)
         .map_err(crate::failure::weights)?;
     let info = vantage_media::probe(&args.input)?;

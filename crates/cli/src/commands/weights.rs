@@ -36,7 +36,7 @@ pub enum WeightsAction {
 }
 
 pub fn weights(action: WeightsAction) -> Result<ExitCode> {
-    let store = Store::open(Store::default_root());
+    let store = Store::open_default();
     match action {
         WeightsAction::List { json } => list(&store, json),
         WeightsAction::Fetch { names, from } => {
