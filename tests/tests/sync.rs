@@ -170,7 +170,8 @@ fn vfr_mode_stamps_the_timecodes_without_reencoding() {
     // Probing sees the new timing as variable frame rate; the source was constant.
     let vfr = |path: &Path| {
         let info = vantage_media::probe(path).unwrap();
-        vantage_media::frame_times(path, info.video.as_ref().unwrap())
+        let cancel = vantage_core::CancelToken::default();
+        vantage_media::frame_times(path, info.video.as_ref().unwrap(), &cancel)
             .unwrap()
             .vfr
     };

@@ -173,7 +173,7 @@ impl Stage for Analyze {
         let video_path = ctx.input("video")?;
         let info = probe(video_path)?;
         let stream = info.require_video(video_path)?;
-        let video = frame_times(video_path, stream)?;
+        let video = frame_times(video_path, stream, &ctx.cancel)?;
         let read = |port: &str| -> Result<Vec<f32>, StageError> {
             let path = ctx.input(port)?;
             let (samples, rate) = read_wav_mono(path)?;

@@ -6,6 +6,7 @@ use crate::process::run_ffprobe;
 use crate::MediaError;
 use serde::Deserialize;
 use std::path::Path;
+use vantage_core::CancelToken;
 use vantage_core::{Rational, VideoInfo};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -131,8 +132,10 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
         return Err(MediaError::NotFound(path.to_path_buf()));
     }
     let p = path.to_string_lossy();
-    let (ok, out, err) =
-        run_ffprobe(&["-print_format", "json", "-show_format", "-show_streams", &p])?;
+    let (ok, out, err) = run_ffprobe(
+        &["-print_format", "json", "-show_format", "-show_streams", &p],
+        &CancelToken::default(),
+    )?;
     if !ok {
         return Err(MediaError::NotMedia {
             path: path.to_path_buf(),
@@ -210,20 +213,28 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
 }
 
 /// Presentation time of every frame of `stream` (from the packet index: no
-/// decoding), from the first frame at 0, and whether the rate varies.
-pub fn frame_times(path: &Path, stream: &VideoStream) -> Result<VideoInfo, MediaError> {
+/// decoding), from the first frame at 0, and whether the rate varies. One
+/// pass over a long file's packets takes a while: `cancel` stops it.
+pub fn frame_times(
+    path: &Path,
+    stream: &VideoStream,
+    cancel: &CancelToken,
+) -> Result<VideoInfo, MediaError> {
     let fps = stream.fps;
     let p = path.to_string_lossy();
     let select = stream.index.to_string();
-    let (ok, out, _) = run_ffprobe(&[
-        "-select_streams",
-        &select,
-        "-show_entries",
-        "packet=pts_time",
-        "-of",
-        "csv=p=0",
-        &p,
-    ])?;
+    let (ok, out, _) = run_ffprobe(
+        &[
+            "-select_streams",
+            &select,
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+            &p,
+        ],
+        cancel,
+    )?;
     let mut times: Vec<f64> = if ok {
         out.lines()
             .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())

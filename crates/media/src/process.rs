@@ -100,8 +100,12 @@ pub(crate) fn run_ffmpeg(
     running.finish(cancel)
 }
 
-/// Run ffprobe and return (success, stdout, stderr).
-pub(crate) fn run_ffprobe(args: &[&str]) -> Result<(bool, String, String), MediaError> {
+/// Run ffprobe and return (success, stdout, stderr); killed when `cancel`
+/// fires or after [`PROBE_TIMEOUT`].
+pub(crate) fn run_ffprobe(
+    args: &[&str],
+    cancel: &CancelToken,
+) -> Result<(bool, String, String), MediaError> {
     let mut cmd = Command::new(ffmpeg_sidecar::ffprobe::ffprobe_path());
     cmd.args(["-hide_banner", "-v", "error"])
         .args(args)
@@ -118,7 +122,7 @@ pub(crate) fn run_ffprobe(args: &[&str]) -> Result<(bool, String, String), Media
         }
         text
     });
-    let waited = child.wait(&CancelToken::default(), Some(PROBE_TIMEOUT));
+    let waited = child.wait(cancel, Some(PROBE_TIMEOUT));
     let out = reader.join().unwrap_or_default();
     let status = match waited {
         Ok(status) => status,

@@ -82,7 +82,7 @@ impl Stage for RetimeVfr {
         let video = ctx.input("video")?;
         let info = probe(video)?;
         let stream = info.require_video(video)?;
-        let frames = frame_times(video, stream)?.frame_count();
+        let frames = frame_times(video, stream, &ctx.cancel)?.frame_count();
         let tc_path = ctx.input("timecodes")?;
         let text = std::fs::read_to_string(tc_path)
             .map_err(StageError::io(format!("reading {}", tc_path.display())))?;
