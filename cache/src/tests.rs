@@ -201,16 +201,19 @@ fn a_second_process_waits_for_the_lock() {
     }
 }
 
-/// Set a file's mtime to `secs_ago` seconds before now.
-fn age(path: &Path, secs_ago: u64) -> SystemTime {
-    let t = SystemTime::now() - Duration::from_secs(secs_ago);
+fn set_mtime(path: &Path, t: SystemTime) {
     fs::File::options()
         .write(true)
         .open(path)
         .unwrap()
         .set_modified(t)
         .unwrap();
-    t
+}
+
+/// Rewrite `path` in place (same inode) with `bytes`, keeping mtime `t`.
+fn rewrite_keeping_mtime(path: &Path, bytes: &[u8], t: SystemTime) {
+    fs::write(path, bytes).unwrap();
+    set_mtime(path, t);
 }
 
 #[test]
@@ -222,13 +225,7 @@ fn a_file_rewritten_within_its_mtime_tick_is_hashed_again() {
     fs::write(&f, b"aaaa").unwrap();
     let mtime = fs::metadata(&f).unwrap().modified().unwrap();
     assert_eq!(cache.file_digest(&f).unwrap(), Digest::of(b"aaaa"));
-    fs::write(&f, b"bbbb").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&f)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    rewrite_keeping_mtime(&f, b"bbbb", mtime);
     assert_eq!(cache.file_digest(&f).unwrap(), Digest::of(b"bbbb"));
 }
 
@@ -240,15 +237,10 @@ fn a_settled_file_is_not_hashed_again() {
     let cache = Cache::open(dir.path().join("c")).unwrap();
     let f = dir.path().join("input.bin");
     fs::write(&f, b"aaaa").unwrap();
-    let t = age(&f, 3600);
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    set_mtime(&f, hour_ago);
     assert_eq!(cache.file_digest(&f).unwrap(), Digest::of(b"aaaa"));
-    fs::write(&f, b"bbbb").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&f)
-        .unwrap()
-        .set_modified(t)
-        .unwrap();
+    rewrite_keeping_mtime(&f, b"bbbb", hour_ago);
     assert_eq!(cache.file_digest(&f).unwrap(), Digest::of(b"aaaa"));
 }
 

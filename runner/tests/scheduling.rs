@@ -154,6 +154,35 @@ async fn run(
     Ok(std::fs::read_to_string(&out.outputs["text"].0).unwrap())
 }
 
+/// Run `pipeline` once per entry of `inputs`, all at once on `engine`; the
+/// outputs in the same order.
+async fn run_together(
+    engine: &Arc<Engine>,
+    pipeline: &Pipeline,
+    inputs: &[BTreeMap<String, PathBuf>],
+    log: &Log,
+) -> Vec<String> {
+    let tasks: Vec<_> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, inputs)| {
+            tokio::spawn(run(
+                Arc::clone(engine),
+                pipeline.clone(),
+                inputs.clone(),
+                RunOptions::default(),
+                sink(log, i),
+                CancelToken::default(),
+            ))
+        })
+        .collect();
+    let mut outs = Vec::new();
+    for t in tasks {
+        outs.push(t.await.unwrap().unwrap());
+    }
+    outs
+}
+
 fn cpu_of(stage: &str) -> i64 {
     if stage == "join" {
         2
@@ -208,27 +237,7 @@ fn four_concurrent_runs_stay_within_two_slots_and_match_running_alone() {
     // Together, on one engine with 2 CPU slots.
     let engine = b.engine("shared", 2);
     let log = Log::default();
-    let together: Vec<String> = rt.block_on(async {
-        let tasks: Vec<_> = seeds
-            .iter()
-            .enumerate()
-            .map(|(i, inputs)| {
-                tokio::spawn(run(
-                    Arc::clone(&engine),
-                    p.clone(),
-                    inputs.clone(),
-                    RunOptions::default(),
-                    sink(&log, i),
-                    CancelToken::default(),
-                ))
-            })
-            .collect();
-        let mut outs = Vec::new();
-        for t in tasks {
-            outs.push(t.await.unwrap().unwrap());
-        }
-        outs
-    });
+    let together = rt.block_on(run_together(&engine, &p, &seeds, &log));
     assert_eq!(together, alone);
     let log = log.lock().unwrap().clone();
     assert_eq!(peak_slots(&log), 2, "slots were over- or under-used");
@@ -397,25 +406,7 @@ fn identical_stage_runs_in_flight_run_once() {
     let inputs = b.seed("seed", "s");
     let p = b.pipeline(DIAMOND);
     let log = Log::default();
-    let outs = rt.block_on(async {
-        let tasks: Vec<_> = (0..2)
-            .map(|i| {
-                tokio::spawn(run(
-                    Arc::clone(&engine),
-                    p.clone(),
-                    inputs.clone(),
-                    RunOptions::default(),
-                    sink(&log, i),
-                    CancelToken::default(),
-                ))
-            })
-            .collect();
-        let mut outs = Vec::new();
-        for t in tasks {
-            outs.push(t.await.unwrap().unwrap());
-        }
-        outs
-    });
+    let outs = rt.block_on(run_together(&engine, &p, &[inputs.clone(), inputs], &log));
     assert_eq!(outs, ["sLsRJ", "sLsRJ"]);
     // Three stages, each computed once for the two requests.
     assert_eq!(b.runs.load(Ordering::SeqCst), 3);

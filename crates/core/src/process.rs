@@ -17,6 +17,7 @@ use crate::CancelToken;
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, BufRead, BufReader};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -61,6 +62,53 @@ pub enum Stopped {
     Cancelled,
     TimedOut(Duration),
     Io(io::Error),
+}
+
+/// How long we have been waiting on a child's pipe without progress, for
+/// [`Child::watch`]'s stall check. Only time spent waiting counts: a caller
+/// busy elsewhere (a slow render between two reads) is not the child stalling.
+#[derive(Clone)]
+pub struct Heartbeat {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+    waiting: Arc<AtomicBool>,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+            waiting: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl Heartbeat {
+    /// About to block on the pipe.
+    pub fn wait(&self) {
+        self.beat();
+        self.waiting.store(true, Ordering::SeqCst);
+    }
+
+    /// Data moved.
+    pub fn beat(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// No longer blocked on the pipe.
+    pub fn done(&self) {
+        self.waiting.store(false, Ordering::SeqCst);
+    }
+
+    fn idle(&self) -> Duration {
+        if !self.waiting.load(Ordering::SeqCst) {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
 }
 
 /// A running child (see the module docs). Dropping it kills its group.
@@ -149,19 +197,39 @@ impl Child {
     /// read or write blocked on the child's pipes returns at once (rather than
     /// when the caller next looks at the token).
     pub fn kill_on_cancel(&self, cancel: &CancelToken) {
+        self.watch(cancel, None);
+    }
+
+    /// Kill the group when `cancel` fires, or when `stall` is given and its
+    /// heartbeat has not beaten for that long (a child that neither exits nor
+    /// makes progress: a hung network mount, say). Returns a flag that is set
+    /// if the child was killed for stalling, so the reader can say so rather
+    /// than take the closed pipe for the end of the stream.
+    pub fn watch(
+        &self,
+        cancel: &CancelToken,
+        stall: Option<(Heartbeat, Duration)>,
+    ) -> Arc<AtomicBool> {
+        let stalled = Arc::new(AtomicBool::new(false));
         let (cancel, reaped, pgid) = (cancel.clone(), Arc::clone(&self.reaped), self.inner.id());
+        let flag = Arc::clone(&stalled);
         std::thread::spawn(move || loop {
             let reaped = lock(&reaped);
             if *reaped {
                 return;
             }
-            if cancel.is_cancelled() {
+            let stuck = stall
+                .as_ref()
+                .is_some_and(|(beat, limit)| beat.idle() > *limit);
+            if cancel.is_cancelled() || stuck {
+                flag.store(stuck, Ordering::SeqCst);
                 kill_group(pgid);
                 return;
             }
             drop(reaped);
             std::thread::sleep(WATCH);
         });
+        stalled
     }
 
     /// Wait for exit; kill the group if `cancel` fires or `timeout` passes first.
@@ -356,6 +424,22 @@ mod tests {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut stdout, &mut buf).unwrap();
         assert!(start.elapsed() < Duration::from_secs(10));
+
+        // A child that makes no progress is killed once its heartbeat is
+        // quiet for the stall limit, and the flag says why.
+        let stuck = spawn(&mut sh("sleep 30")).unwrap();
+        let beat = Heartbeat::default();
+        beat.wait();
+        let stalled = stuck.watch(
+            &CancelToken::default(),
+            Some((beat, Duration::from_millis(200))),
+        );
+        let mut stuck = stuck;
+        let mut stdout = stuck.inner().stdout.take().unwrap();
+        let start = Instant::now();
+        std::io::Read::read_to_end(&mut stdout, &mut Vec::new()).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert!(stalled.load(Ordering::SeqCst));
 
         let mut slow = spawn(&mut sh("sleep 30")).unwrap();
         let waited = slow.wait(&CancelToken::default(), Some(Duration::from_millis(100)));

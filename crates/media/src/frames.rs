@@ -8,6 +8,9 @@ use crate::MediaError;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{ChildStdin, ChildStdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use vantage_core::process::Heartbeat;
 use vantage_core::{CancelToken, Rational};
 
 /// Grow a pipe's kernel buffer (Linux; a no-op elsewhere). With the default
@@ -60,6 +63,33 @@ impl Frame {
     }
 }
 
+/// A reader's or writer's watch on its ffmpeg: progress while we wait on
+/// the pipe, and whether the watcher stopped it for stalling.
+#[derive(Default)]
+struct Watch {
+    heartbeat: Heartbeat,
+    stalled: Arc<AtomicBool>,
+}
+
+impl Watch {
+    fn start(&mut self, running: &Running, cancel: &CancelToken) {
+        self.stalled = running.watch(cancel, &self.heartbeat);
+    }
+
+    /// The error to report instead of a closed pipe, if it stalled.
+    fn stalled(&self, what: &str) -> Option<MediaError> {
+        self.stalled
+            .load(Ordering::SeqCst)
+            .then(|| MediaError::Tool {
+                what: what.into(),
+                detail: format!(
+                    "made no progress for {} s and was stopped",
+                    crate::process::STALL.as_secs()
+                ),
+            })
+    }
+}
+
 /// Decodes the first video stream of a file, one frame at a time.
 pub struct FrameReader {
     running: Option<Running>,
@@ -67,14 +97,16 @@ pub struct FrameReader {
     width: u32,
     height: u32,
     frames_read: usize,
+    watch: Watch,
 }
 
 impl FrameReader {
-    /// Stop the ffmpeg behind this as soon as `cancel` fires: a read or write
-    /// blocked on its pipe then fails at once instead of waiting for data.
-    pub fn cancel_with(&self, cancel: &CancelToken) {
+    /// Stop the ffmpeg behind this as soon as `cancel` fires, or when it
+    /// makes no progress for [`STALL`](crate::process::STALL) while we wait
+    /// on it: a read or write blocked on its pipe then fails at once.
+    pub fn cancel_with(&mut self, cancel: &CancelToken) {
         if let Some(r) = &self.running {
-            r.kill_on_cancel(cancel);
+            self.watch.start(r, cancel);
         }
     }
 
@@ -113,6 +145,7 @@ impl FrameReader {
             width,
             height,
             frames_read: 0,
+            watch: Watch::default(),
         })
     }
 
@@ -123,13 +156,24 @@ impl FrameReader {
         frame.height = self.height;
         frame.data.resize(len, 0);
         let mut filled = 0;
+        self.watch.heartbeat.wait();
         while filled < len {
             match self.stdout.read(&mut frame.data[filled..]) {
                 Ok(0) => break,
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    filled += n;
+                    self.watch.heartbeat.beat();
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(MediaError::io("reading decoded frames")(e)),
+                Err(e) => {
+                    self.watch.heartbeat.done();
+                    return Err(MediaError::io("reading decoded frames")(e));
+                }
             }
+        }
+        self.watch.heartbeat.done();
+        if let Some(e) = self.watch.stalled("decoder") {
+            return Err(e);
         }
         if filled == 0 {
             return Ok(false);
@@ -224,14 +268,16 @@ pub struct FrameWriter {
     width: u32,
     height: u32,
     frames_written: usize,
+    watch: Watch,
 }
 
 impl FrameWriter {
-    /// Stop the ffmpeg behind this as soon as `cancel` fires: a read or write
-    /// blocked on its pipe then fails at once instead of waiting for data.
-    pub fn cancel_with(&self, cancel: &CancelToken) {
+    /// Stop the ffmpeg behind this as soon as `cancel` fires, or when it
+    /// makes no progress for [`STALL`](crate::process::STALL) while we wait
+    /// on it: a read or write blocked on its pipe then fails at once.
+    pub fn cancel_with(&mut self, cancel: &CancelToken) {
         if let Some(r) = &self.running {
-            r.kill_on_cancel(cancel);
+            self.watch.start(r, cancel);
         }
     }
 
@@ -289,6 +335,7 @@ impl FrameWriter {
             width,
             height,
             frames_written: 0,
+            watch: Watch::default(),
         })
     }
 
@@ -302,10 +349,15 @@ impl FrameWriter {
                 ),
             });
         }
+        self.watch.heartbeat.wait();
         let result = match self.stdin.as_mut() {
             Some(stdin) => stdin.write_all(&frame.data),
             None => Err(std::io::ErrorKind::BrokenPipe.into()),
         };
+        self.watch.heartbeat.done();
+        if let Some(e) = self.watch.stalled("encoder") {
+            return Err(e);
+        }
         if result.is_err() {
             self.stdin = None;
             return Err(match self.running.take() {

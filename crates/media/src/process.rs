@@ -6,9 +6,15 @@ use crate::MediaError;
 use ffmpeg_sidecar::command::FfmpegCommand;
 use std::io::Read;
 use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
-use vantage_core::process::{self, Child, Stopped};
+use vantage_core::process::{self, Child, Heartbeat, Stopped};
 use vantage_core::CancelToken;
+
+/// A decoder or encoder that takes no frame and gives none for this long is
+/// stuck (a 4K frame takes seconds; ten minutes is never normal).
+pub(crate) const STALL: Duration = Duration::from_secs(600);
 
 /// ffprobe reads headers (or packet timestamps): minutes means it is stuck
 /// on a network mount or a pathological file.
@@ -41,9 +47,11 @@ impl Running {
         })
     }
 
-    /// Kill ffmpeg as soon as `cancel` fires, unblocking pipe reads and writes.
-    pub fn kill_on_cancel(&self, cancel: &CancelToken) {
-        self.child.kill_on_cancel(cancel);
+    /// Kill ffmpeg as soon as `cancel` fires, or once `heartbeat` has been
+    /// quiet for [`STALL`], unblocking pipe reads and writes. The flag tells
+    /// a stall from the end of the stream.
+    pub fn watch(&self, cancel: &CancelToken, heartbeat: &Heartbeat) -> Arc<AtomicBool> {
+        self.child.watch(cancel, Some((heartbeat.clone(), STALL)))
     }
 
     pub fn take_stdin(&mut self) -> Option<ChildStdin> {
