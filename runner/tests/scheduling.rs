@@ -183,6 +183,18 @@ async fn run_together(
     outs
 }
 
+/// Returns once `stage` (or any stage) has started.
+async fn started(log: &Log, stage: Option<&str>) {
+    let seen = || {
+        log.lock().unwrap().iter().any(
+            |(_, e)| matches!(e, Event::Started { stage: s } if stage.is_none_or(|want| want == s)),
+        )
+    };
+    while !seen() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn cpu_of(stage: &str) -> i64 {
     if stage == "join" {
         2
@@ -447,14 +459,7 @@ outputs:
             CancelToken::default(),
         ));
         // Wait until `slow` runs: `first`'s blob is recorded and read later by `last`.
-        while !log
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(_, e)| matches!(e, Event::Started { stage } if stage == "slow"))
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        started(&log, Some("slow")).await;
         // The harshest gc: every entry over the budget, every unreferenced blob.
         let cache = Arc::clone(engine.cache());
         let report = tokio::task::spawn_blocking(move || cache.gc(None, Some(0)).unwrap())
@@ -484,14 +489,7 @@ fn a_dropped_run_stops_its_stages_and_frees_their_slots() {
             sink(&log, 0),
             CancelToken::default(),
         ));
-        while !log
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(_, e)| matches!(e, Event::Started { .. }))
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        started(&log, None).await;
         // A server request that went away: its future is dropped mid-stage.
         dropped.abort();
         let start = Instant::now();
