@@ -182,10 +182,11 @@ fn no_frame_is_synthesised_across_a_cut() {
     let pipeline = dir.path().join("render.yaml");
     std::fs::write(
         &pipeline,
-        "inputs:\n  video: video\n  plan: frame-plan\nstages:\n  render:\n    uses: interpolate\n    inputs: { video: inputs.video, plan: inputs.plan }\n    params: { mode: precision, crf: 0, preset: ultrafast }\noutputs:\n  video: render.video\n",
+        "inputs:\n  video: video\n  plan: frame-plan\nstages:\n  render:\n    uses: interpolate\n    inputs: { video: inputs.video, plan: inputs.plan }\n    params: { mode: precision, crf: 0, preset: ultrafast }\noutputs:\n  video: render.video\n  log: render.log\n",
     )
     .unwrap();
     let out = dir.path().join("out.mp4");
+    let log_path = dir.path().join("log.json");
     let o = run(
         &dir.path().join("cache"),
         &[
@@ -197,6 +198,8 @@ fn no_frame_is_synthesised_across_a_cut() {
             &format!("plan={}", s(&plan_path)),
             "-o",
             s(&out),
+            "-o",
+            &format!("log={}", s(&log_path)),
             "--json",
         ],
     );
@@ -206,6 +209,27 @@ fn no_frame_is_synthesised_across_a_cut() {
         events.contains("cuts between source frames 24|25"),
         "{events}"
     );
+
+    // The render's log says what the pixels below show, frame by frame.
+    let log: vantage_core::RenderLog =
+        serde_json::from_slice(&std::fs::read(&log_path).unwrap()).unwrap();
+    assert_eq!(
+        (log.mode.as_str(), log.cuts.as_slice()),
+        ("precision", &[24][..])
+    );
+    assert_eq!(log.frames.len(), positions.len());
+    for (f, &p) in log.frames.iter().zip(&positions) {
+        use vantage_core::Made;
+        let (lo, across) = (p.floor() as usize, p.floor() == 24.0);
+        let expected = match (p.fract() == 0.0, across) {
+            (true, _) => (Made::Real, lo, None, false),
+            // Nearest of 24.5 rounds up to the other shot's first frame.
+            (false, true) => (Made::Real, 25, None, true),
+            (false, false) => (Made::Synthesised, lo, Some(0.5), false),
+        };
+        assert_eq!((f.made, f.source, f.t, f.guarded), expected, "position {p}");
+    }
+    assert_eq!(log.synthesised(), 9);
 
     let source = luma_frames(&video);
     let output = luma_frames(&out);

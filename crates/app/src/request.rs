@@ -79,6 +79,9 @@ pub enum SyncOutput {
     Freezes,
     /// The warp and its confidence (JSON).
     Alignment,
+    /// How each output frame was made: real, blended or synthesised, from
+    /// which source frames, and the cuts (JSON); not in mode vfr.
+    Frames,
 }
 
 impl SyncOutput {
@@ -89,6 +92,7 @@ impl SyncOutput {
             SyncOutput::Timecodes => "timecodes",
             SyncOutput::Freezes => "freezes",
             SyncOutput::Alignment => "alignment",
+            SyncOutput::Frames => "frames",
         }
     }
 }
@@ -165,10 +169,14 @@ impl SyncRequest {
         audio: PathBuf,
         outputs: &[(SyncOutput, PathBuf)],
     ) -> Result<RunRequest, AppError> {
-        if self.mode == Mode::Vfr && outputs.iter().any(|(o, _)| *o == SyncOutput::Freezes) {
-            return Err(AppError::Request(
-                "freezes do not apply to mode vfr, which keeps every source frame".into(),
-            ));
+        let not_vfr = [SyncOutput::Freezes, SyncOutput::Frames];
+        if let Some((o, _)) = outputs.iter().find(|(o, _)| not_vfr.contains(o)) {
+            if self.mode == Mode::Vfr {
+                return Err(AppError::Request(format!(
+                    "{} do not apply to mode vfr, which keeps every source frame as it is",
+                    o.name()
+                )));
+            }
         }
         Ok(RunRequest {
             pipeline: self.pipeline(registry, extra)?,

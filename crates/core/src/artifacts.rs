@@ -218,6 +218,59 @@ impl FramePlan {
     }
 }
 
+/// How one output frame of a render was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Made {
+    /// A decoded source frame, as it is.
+    Real,
+    /// A cross-fade of two consecutive source frames.
+    Blended,
+    /// Synthesised by RIFE between two consecutive source frames.
+    Synthesised,
+}
+
+/// One output frame of a render and the source frames it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RenderedFrame {
+    pub made: Made,
+    /// The source frame shown ([`Made::Real`]), or the first of the two
+    /// it was made from.
+    pub source: usize,
+    /// How far from `source` toward `source + 1` a blended or synthesised
+    /// frame sits (0..1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t: Option<f64>,
+    /// It would have been synthesised, but its two source frames are
+    /// different shots: it shows the nearest real frame instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guarded: bool,
+}
+
+/// What a render did, frame by frame (`interpolate` writes it beside the
+/// video; the diagnostic and the report read it rather than guess).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RenderLog {
+    /// The interpolation mode the render used.
+    pub mode: String,
+    pub frames: Vec<RenderedFrame>,
+    /// Source frames `k` where `k → k+1` is a cut (among the pairs checked:
+    /// those a frame would have been made between).
+    pub cuts: Vec<usize>,
+}
+
+impl RenderLog {
+    /// Frames made by RIFE or a blend.
+    pub fn synthesised(&self) -> usize {
+        self.frames.iter().filter(|f| f.made != Made::Real).count()
+    }
+
+    /// Frames that show the nearest real frame because of a cut.
+    pub fn guarded(&self) -> usize {
+        self.frames.iter().filter(|f| f.guarded).count()
+    }
+}
+
 /// A run of output frames that a nearest-frame resample would show as one frozen picture.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FreezeSegment {

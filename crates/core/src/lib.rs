@@ -13,8 +13,8 @@ pub mod stage;
 pub mod warp;
 
 pub use artifacts::{
-    Alignment, Confidence, FramePlan, FreezePlan, FreezeSegment, Rational, Transcript,
-    TranscriptSegment, VideoInfo, Word, WordMatch,
+    Alignment, Confidence, FramePlan, FreezePlan, FreezeSegment, Made, Rational, RenderLog,
+    RenderedFrame, Transcript, TranscriptSegment, VideoInfo, Word, WordMatch,
 };
 pub use stage::{
     CancelToken, ErrorKind, ParamKind, ParamSpec, Params, Port, PortType, Ports, Progress,

@@ -31,6 +31,8 @@ pub enum PortType {
     FramePlan,
     /// A [`crate::FreezePlan`] as JSON.
     FreezePlan,
+    /// A [`crate::RenderLog`] (how each output frame was made) as JSON.
+    RenderLog,
     /// A [`crate::Transcript`] (words with times) as JSON.
     Transcript,
     /// "timecode format v2" text.
@@ -38,7 +40,7 @@ pub enum PortType {
 }
 
 impl PortType {
-    pub const ALL: [PortType; 11] = [
+    pub const ALL: [PortType; 12] = [
         PortType::File,
         PortType::Media,
         PortType::Video,
@@ -48,6 +50,7 @@ impl PortType {
         PortType::Alignment,
         PortType::FramePlan,
         PortType::FreezePlan,
+        PortType::RenderLog,
         PortType::Transcript,
         PortType::Timecodes,
     ];
@@ -63,6 +66,7 @@ impl PortType {
             PortType::Alignment => "alignment",
             PortType::FramePlan => "frame-plan",
             PortType::FreezePlan => "freeze-plan",
+            PortType::RenderLog => "render-log",
             PortType::Transcript => "transcript",
             PortType::Timecodes => "timecodes",
         }
@@ -82,6 +86,7 @@ impl PortType {
             | PortType::Alignment
             | PortType::FramePlan
             | PortType::FreezePlan
+            | PortType::RenderLog
             | PortType::Transcript => "json",
             PortType::Timecodes => "txt",
             PortType::File => "bin",
@@ -97,6 +102,7 @@ impl PortType {
             PortType::Alignment
             | PortType::FramePlan
             | PortType::FreezePlan
+            | PortType::RenderLog
             | PortType::Transcript => Some(PortType::Json),
         }
     }

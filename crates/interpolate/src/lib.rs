@@ -18,7 +18,7 @@ mod stage;
 
 pub use stage::{Interpolate, PRESETS};
 
-use vantage_core::{FramePlan, StageContext, StageError};
+use vantage_core::{FramePlan, Made, RenderLog, RenderedFrame, StageContext, StageError};
 use vantage_media::{probe, EncodeSettings, Frame, FrameReader, FrameWriter};
 use vantage_rife::{color, Prepared, Rife};
 
@@ -42,6 +42,16 @@ impl Mode {
             "maximum" => Mode::Maximum,
             _ => return None,
         })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Blend => "blend",
+            Mode::Adaptive => "adaptive",
+            Mode::Precision => "precision",
+            Mode::Maximum => "maximum",
+        }
     }
 
     pub fn uses_rife(self) -> bool {
@@ -128,18 +138,6 @@ pub struct RenderOptions {
     pub model: Option<std::sync::Arc<Rife>>,
 }
 
-/// What a render did.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RenderStats {
-    pub frames: usize,
-    /// Frames made by RIFE or a blend.
-    pub synthesised: usize,
-    /// Source frames `k` where `k → k+1` is a cut (among the pairs that were checked).
-    pub cuts: Vec<usize>,
-    /// Output frames that would have been synthesised across a cut and show the nearest frame instead.
-    pub guarded: usize,
-}
-
 /// The two source frames around the current position, each prepared for
 /// RIFE on first use (and then shared by every frame made next to it).
 struct Pair {
@@ -177,7 +175,7 @@ fn model_error(e: candle_core::Error) -> StageError {
     StageError::internal(format!("RIFE: {e}"))
 }
 
-/// Render `plan` from `source` into `output`.
+/// Render `plan` from `source` into `output`; returns how each frame was made.
 pub fn render(
     source: &std::path::Path,
     plan: &FramePlan,
@@ -185,7 +183,7 @@ pub fn render(
     settings: &EncodeSettings,
     output: &std::path::Path,
     ctx: &StageContext,
-) -> Result<RenderStats, StageError> {
+) -> Result<RenderLog, StageError> {
     let info = probe(source)?;
     let video = info.require_video(source)?;
     if (video.width, video.height) != (plan.width, plan.height) {
@@ -224,7 +222,11 @@ pub fn render(
     pair.has_next = reader.read_into(&mut pair.frames[1])?;
     let repeats = repeats(plan);
     let mut made = Frame::black(w, h);
-    let mut stats = RenderStats::default();
+    let mut synthesised = 0;
+    let mut log = RenderLog {
+        mode: opts.mode.name().to_string(),
+        ..RenderLog::default()
+    };
     let total = plan.positions.len();
     for (k, &p) in plan.positions.iter().enumerate() {
         ctx.cancel.check()?;
@@ -251,12 +253,11 @@ pub fn render(
             let cut = *pair.cut.get_or_insert_with(|| {
                 let cut = luma_difference(&pair.frames[0], &pair.frames[1]) > opts.cut_threshold;
                 if cut {
-                    stats.cuts.push(pair.base);
+                    log.cuts.push(pair.base);
                 }
                 cut
             });
             if cut {
-                stats.guarded += 1;
                 choice = pick(
                     opts.mode,
                     frac,
@@ -267,6 +268,13 @@ pub fn render(
                 );
             }
         }
+        let guarded = choice != wanted;
+        let (how, source, t) = match choice {
+            Pick::A => (Made::Real, pair.base, None),
+            Pick::B => (Made::Real, pair.base + 1, None),
+            Pick::Mix(t) => (Made::Blended, pair.base, Some(t)),
+            Pick::Synthesise(t) => (Made::Synthesised, pair.base, Some(t)),
+        };
         match choice {
             Pick::A => writer.write(&pair.frames[0])?,
             Pick::B => writer.write(&pair.frames[1])?,
@@ -278,7 +286,6 @@ pub fn render(
                     &mut made.data,
                 );
                 writer.write(&made)?;
-                stats.synthesised += 1;
             }
             Pick::Synthesise(t) => {
                 let model = model
@@ -293,17 +300,22 @@ pub fn render(
                 .map_err(model_error)?;
                 color::to_yuv(&rgb, &mut made).map_err(model_error)?;
                 writer.write(&made)?;
-                stats.synthesised += 1;
             }
         }
-        stats.frames += 1;
-        if k % 24 == 0 || stats.synthesised % 8 == 1 {
+        log.frames.push(RenderedFrame {
+            made: how,
+            source,
+            t,
+            guarded,
+        });
+        synthesised += usize::from(how != Made::Real);
+        if k % 24 == 0 || (how != Made::Real && synthesised % 8 == 1) {
             ctx.report(k as f32 / total as f32, &format!("frame {k}/{total}"));
         }
     }
     reader.close();
     writer.finish(&ctx.cancel)?;
-    Ok(stats)
+    Ok(log)
 }
 #[cfg(test)]
 mod tests {

@@ -56,10 +56,10 @@ impl Stage for Interpolate {
         "interpolate"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn describe(&self) -> &'static str {
-        "render a frame plan: copy exact frames, synthesise fractional ones (RIFE or blend, never across a cut), encode once (H.264)"
+        "render a frame plan: copy exact frames, synthesise fractional ones (RIFE or blend, never across a cut), encode once (H.264); log how each frame was made"
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
@@ -113,7 +113,10 @@ impl Stage for Interpolate {
                 Port::required("video", PortType::Video),
                 Port::required("plan", PortType::FramePlan),
             ],
-            outputs: vec![Port::required("video", PortType::Video)],
+            outputs: vec![
+                Port::required("video", PortType::Video),
+                Port::required("log", PortType::RenderLog),
+            ],
         }
     }
     fn resources(&self, params: &Params) -> Resources {
@@ -169,26 +172,24 @@ impl Stage for Interpolate {
             .build()
             .map_err(|e| StageError::internal(format!("starting RIFE's threads: {e}")))?;
         let (video, output) = (ctx.input("video")?, ctx.output("video")?);
-        let stats = pool.install(|| render(video, &plan, &opts, &settings, output, ctx))?;
-        let cuts = if stats.cuts.is_empty() {
+        let log = pool.install(|| render(video, &plan, &opts, &settings, output, ctx))?;
+        ctx.write_json("log", &log)?;
+        let cuts = if log.cuts.is_empty() {
             "no cuts".to_string()
         } else {
-            let list: Vec<String> = stats
-                .cuts
-                .iter()
-                .map(|c| format!("{c}|{}", c + 1))
-                .collect();
+            let list: Vec<String> = log.cuts.iter().map(|c| format!("{c}|{}", c + 1)).collect();
             format!(
                 "cuts between source frames {} ({} frames kept whole)",
                 list.join(", "),
-                stats.guarded
+                log.guarded()
             )
         };
         ctx.report(
             1.0,
             &format!(
                 "{} frames, {} synthesised, {cuts}",
-                stats.frames, stats.synthesised
+                log.frames.len(),
+                log.synthesised()
             ),
         );
         Ok(())

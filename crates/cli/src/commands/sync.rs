@@ -64,6 +64,9 @@ pub struct SyncArgs {
     /// Also write the alignment (warp + confidence, JSON) here
     #[arg(long)]
     pub alignment: Option<PathBuf>,
+    /// Also write how each output frame was made (real, blended, synthesised; JSON) here
+    #[arg(long)]
+    pub frames: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -96,6 +99,7 @@ impl SyncArgs {
             (SyncOutput::Timecodes, &self.timecodes),
             (SyncOutput::Freezes, &self.freezes),
             (SyncOutput::Alignment, &self.alignment),
+            (SyncOutput::Frames, &self.frames),
         ] {
             if let Some(p) = path {
                 outputs.push((output, p.clone()));
