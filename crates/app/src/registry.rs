@@ -16,6 +16,7 @@ pub fn registry(weights: &Store) -> Registry {
         .register(vantage_retime::RetimeVfr)
         .register(vantage_interpolate::Interpolate::new(weights.clone()))
         .register(vantage_transcribe::Transcribe::new(weights.clone()))
+        .register(vantage_render_diagnostic::RenderDiagnostic)
         .register(Exec)
         .with_input_check(Arc::new(check_input));
     r

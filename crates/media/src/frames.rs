@@ -112,18 +112,27 @@ impl FrameReader {
 
     /// Start decoding the picture of `path`, as described by its [`crate::probe`].
     pub fn open(path: &Path, info: &crate::MediaInfo) -> Result<Self, MediaError> {
+        Self::open_scaled(path, info, None)
+    }
+
+    /// The same, with ffmpeg scaling every frame to `size` (area-averaged)
+    /// before it reaches us, for a render at a fraction of the source's size.
+    pub fn open_scaled(
+        path: &Path,
+        info: &crate::MediaInfo,
+        size: Option<(u32, u32)>,
+    ) -> Result<Self, MediaError> {
         let video = info.require_video(path)?;
-        let (width, height) = (video.width, video.height);
+        let (width, height) = size.unwrap_or((video.width, video.height));
         let p = path.to_string_lossy();
         let map = format!("0:{}", video.index);
+        let scale = format!("scale={width}:{height}:flags=area");
+        let mut args = vec!["-i", &p, "-map", &map, "-an", "-sn"];
+        if size.is_some() {
+            args.extend(["-vf", &scale]);
+        }
         // passthrough: every coded frame exactly once, no rate conversion.
-        let cmd = ffmpeg(&[
-            "-i",
-            &p,
-            "-map",
-            &map,
-            "-an",
-            "-sn",
+        args.extend([
             "-fps_mode",
             "passthrough",
             "-f",
@@ -132,6 +141,7 @@ impl FrameReader {
             "yuv420p",
             "pipe:1",
         ]);
+        let cmd = ffmpeg(&args);
         let mut running = Running::spawn(cmd, &format!("decoding {}", path.display()))?;
         drop(running.take_stdin());
         let stdout = running.take_stdout().ok_or_else(|| MediaError::Tool {
@@ -288,6 +298,19 @@ impl FrameWriter {
         fps: Rational,
         settings: &EncodeSettings,
     ) -> Result<Self, MediaError> {
+        Self::create_filtered(path, width, height, fps, settings, None)
+    }
+
+    /// The same, with an ffmpeg video filter applied before encoding (the
+    /// diagnostic burns its labels in with `ass`).
+    pub fn create_filtered(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: Rational,
+        settings: &EncodeSettings,
+        filter: Option<&str>,
+    ) -> Result<Self, MediaError> {
         let size = format!("{width}x{height}");
         let rate = fps.to_string();
         let out = path.to_string_lossy();
@@ -307,11 +330,10 @@ impl FrameWriter {
         .map(|s| s.to_string())
         .collect();
         // 4:2:0 encoders need even sizes: pad an odd row or column (with black).
-        if width % 2 == 1 || height % 2 == 1 {
-            args.extend([
-                "-vf".to_string(),
-                "pad=ceil(iw/2)*2:ceil(ih/2)*2".to_string(),
-            ]);
+        let pad = (width % 2 == 1 || height % 2 == 1).then_some("pad=ceil(iw/2)*2:ceil(ih/2)*2");
+        let filters: Vec<&str> = pad.into_iter().chain(filter).collect();
+        if !filters.is_empty() {
+            args.extend(["-vf".to_string(), filters.join(",")]);
         }
         args.extend(settings.args());
         // No +faststart here: that rewrites the whole file once more, and `mux`
