@@ -145,8 +145,8 @@ fn the_diagnostic_marks_repeats_and_made_frames_by_their_pixels() {
     let border = |f: &Frame, panel: u32| yuv(f, panel * pw + 1, band + ph / 2);
     let mut in_freeze = vec![None; shown.len()];
     for seg in &freezes.segments {
-        for k in seg.start_frame..seg.start_frame + seg.frames {
-            in_freeze[k] = Some(seg.severity.clone());
+        for slot in &mut in_freeze[seg.start_frame..seg.start_frame + seg.frames] {
+            *slot = Some(seg.severity.clone());
         }
     }
     let severity = |name: &str| match name {
