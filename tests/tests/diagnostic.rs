@@ -5,8 +5,7 @@
 
 use std::path::Path;
 use vantage_core::{FreezePlan, Made, RenderLog};
-use vantage_e2e::speech::{script, speak, Voice};
-use vantage_e2e::tools::{duration, s, talking_clip};
+use vantage_e2e::tools::{duration, s, slowed_clip};
 use vantage_e2e::vantage::{run, stderr};
 use vantage_media::{Frame, FrameReader};
 
@@ -51,30 +50,7 @@ fn frames(path: &Path) -> Vec<Frame> {
 #[test]
 fn the_diagnostic_marks_repeats_and_made_frames_by_their_pixels() {
     let dir = tempfile::tempdir().unwrap();
-    let voice = Voice {
-        name: "en-us",
-        speed: 170,
-        pitch: 50,
-    };
-    let (video, _) = talking_clip(
-        dir.path(),
-        "video",
-        8,
-        &voice,
-        0.1,
-        "testsrc2=size=320x180:rate=24",
-    );
-    let (words, _) = script(8);
-    let slow = Voice {
-        name: "en+f3",
-        speed: 110,
-        pitch: 60,
-    };
-    // A slower narration: the picture slows down, so frames repeat.
-    let target = dir.path().join("target.wav");
-    speak(&words, &slow, &vec![0.35; words.len()], 0.3)
-        .write_wav(&target)
-        .unwrap();
+    let (video, target) = slowed_clip(dir.path());
     let cache = dir.path().join("cache");
     let out = dir.path().join("out.mp4");
     let p = |name: &str| dir.path().join(name);

@@ -103,7 +103,7 @@ impl Stage for Analyze {
         "analyze"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn describe(&self) -> &'static str {
         "align source speech to target speech (DTW on MFCCs, anchored on the words both transcripts share); writes the warp and timecodes v2"

@@ -6,7 +6,7 @@
 //! simply gives no anchor there.
 
 use crate::Anchor;
-use vantage_core::{Transcript, WordMatch};
+use vantage_core::{Transcript, WordMatch, WordPair};
 
 /// Words below this probability (on either side) give no anchor.
 const MIN_PROBABILITY: f64 = 0.3;
@@ -19,31 +19,44 @@ pub fn word_anchors(source: &Transcript, target: &Transcript) -> (Vec<Anchor>, W
     let (a, b) = (norm(source), norm(target));
     let pairs = match_words(&a, &b);
     // Only identical words anchor; similar ones still count as agreement.
-    let anchors = pairs
+    let mid = |w: &vantage_core::Word| (w.start + w.end) / 2.0;
+    let word_pairs: Vec<WordPair> = pairs
         .iter()
-        .filter(|p| p.2 == Kinship::Same)
-        .map(|&(i, j, _)| (&source.words[i], &target.words[j]))
-        .filter(|(s, t)| s.probability.min(t.probability) >= MIN_PROBABILITY)
-        .map(|(s, t)| Anchor {
-            source: (s.start + s.end) / 2.0,
-            target: (t.start + t.end) / 2.0,
+        .map(|&(i, j, kin)| {
+            let (s, t) = (&source.words[i], &target.words[j]);
+            WordPair {
+                source_word: s.text.clone(),
+                target_word: t.text.clone(),
+                source: mid(s),
+                target: mid(t),
+                anchor: kin == Kinship::Same && s.probability.min(t.probability) >= MIN_PROBABILITY,
+            }
         })
         .collect();
-    let unmatched =
-        |words: &[String], side: fn(&(usize, usize, Kinship)) -> usize| -> Vec<String> {
-            let used: std::collections::HashSet<usize> = pairs.iter().map(side).collect();
-            (0..words.len())
-                .filter(|i| !used.contains(i))
-                .map(|i| words[i].clone())
-                .collect()
-        };
+    let anchors = word_pairs
+        .iter()
+        .filter(|p| p.anchor)
+        .map(|p| Anchor {
+            source: p.source,
+            target: p.target,
+        })
+        .collect();
+    // Indices of the words only one side says.
+    let lone = |count: usize, side: fn(&(usize, usize, Kinship)) -> usize| -> Vec<usize> {
+        let used: std::collections::HashSet<usize> = pairs.iter().map(side).collect();
+        (0..count).filter(|i| !used.contains(i)).collect()
+    };
+    let (lone_source, lone_target) = (lone(a.len(), |p| p.0), lone(b.len(), |p| p.1));
     let report = WordMatch {
         source_words: a.len(),
         target_words: b.len(),
         matched: pairs.len(),
         match_ratio: pairs.len() as f64 / a.len().max(b.len()).max(1) as f64,
-        unmatched_source: unmatched(&a, |p| p.0),
-        unmatched_target: unmatched(&b, |p| p.1),
+        unmatched_source: lone_source.iter().map(|&i| a[i].clone()).collect(),
+        unmatched_target: lone_target.iter().map(|&i| b[i].clone()).collect(),
+        pairs: word_pairs,
+        unmatched_source_at: lone_source.iter().map(|&i| mid(&source.words[i])).collect(),
+        unmatched_target_at: lone_target.iter().map(|&i| mid(&target.words[i])).collect(),
     };
     (anchors, report)
 }

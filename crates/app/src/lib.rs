@@ -10,7 +10,9 @@
 //! * [`request`]: typed sync requests that become a pipeline plus overrides.
 //! * [`run`]: output validation, execution and delivery.
 //! * [`failure`]: what went wrong, whose fault it is, and the remedies.
+//! * [`diagnostic`]: the warp plot and the HTML report beside a diagnostic video.
 
+pub mod diagnostic;
 pub mod failure;
 pub mod pipelines;
 pub mod registry;

@@ -82,6 +82,8 @@ pub enum SyncOutput {
     /// How each output frame was made: real, blended or synthesised, from
     /// which source frames, and the cuts (JSON); not in mode vfr.
     Frames,
+    /// The diagnostic video (runs the `diagnostic` pipeline); not in mode vfr.
+    Diagnostic,
 }
 
 impl SyncOutput {
@@ -93,6 +95,7 @@ impl SyncOutput {
             SyncOutput::Freezes => "freezes",
             SyncOutput::Alignment => "alignment",
             SyncOutput::Frames => "frames",
+            SyncOutput::Diagnostic => "diagnostic",
         }
     }
 }
@@ -110,13 +113,18 @@ pub struct SyncRequest {
     pub model: Option<String>,
     #[serde(default)]
     pub on_mismatch: Option<OnMismatch>,
+    /// Also render the diagnostic (the `diagnostic` pipeline: the same
+    /// stages and parameters, so a diagnostic after a sync reuses it all).
+    #[serde(default)]
+    pub diagnostic: bool,
 }
 
 impl SyncRequest {
-    /// The built-in pipeline this request runs: `sync`, or `sync-vfr`.
+    /// The built-in pipeline this request runs: `sync`, `sync-vfr` or `diagnostic`.
     pub fn pipeline_name(&self) -> &'static str {
-        match self.mode {
-            Mode::Vfr => "sync-vfr",
+        match (self.mode, self.diagnostic) {
+            (Mode::Vfr, _) => "sync-vfr",
+            (_, true) => "diagnostic",
             _ => "sync",
         }
     }
@@ -169,14 +177,28 @@ impl SyncRequest {
         audio: PathBuf,
         outputs: &[(SyncOutput, PathBuf)],
     ) -> Result<RunRequest, AppError> {
-        let not_vfr = [SyncOutput::Freezes, SyncOutput::Frames];
-        if let Some((o, _)) = outputs.iter().find(|(o, _)| not_vfr.contains(o)) {
-            if self.mode == Mode::Vfr {
-                return Err(AppError::Request(format!(
-                    "{} do not apply to mode vfr, which keeps every source frame as it is",
-                    o.name()
-                )));
-            }
+        let not_vfr = [
+            SyncOutput::Freezes,
+            SyncOutput::Frames,
+            SyncOutput::Diagnostic,
+        ];
+        let vfr = self.mode == Mode::Vfr;
+        if let Some((o, _)) = outputs.iter().find(|(o, _)| vfr && not_vfr.contains(o)) {
+            return Err(AppError::Request(format!(
+                "the {} does not apply to mode vfr, which keeps every source frame as it is",
+                o.name()
+            )));
+        }
+        if vfr && self.diagnostic {
+            return Err(AppError::Request(
+                "the diagnostic does not apply to mode vfr, which keeps every source frame as it is"
+                    .into(),
+            ));
+        }
+        if outputs.iter().any(|(o, _)| *o == SyncOutput::Diagnostic) && !self.diagnostic {
+            return Err(AppError::Request(
+                "the diagnostic output needs a diagnostic request".into(),
+            ));
         }
         Ok(RunRequest {
             pipeline: self.pipeline(registry, extra)?,
@@ -229,6 +251,7 @@ mod tests {
             fps: Some("30000/1001".into()),
             on_mismatch: Some(OnMismatch::Linear),
             model: None,
+            diagnostic: false,
         };
         let o = req.overrides().unwrap();
         let find = |stage: &str, param: &str| {

@@ -133,6 +133,26 @@ pub struct WordMatch {
     /// Words only one side says (after alignment), in order.
     pub unmatched_source: Vec<String>,
     pub unmatched_target: Vec<String>,
+    /// The matched pairs, in order, with their times.
+    #[serde(default)]
+    pub pairs: Vec<WordPair>,
+    /// Where the unmatched words are: middle of each, in its own side's time.
+    #[serde(default)]
+    pub unmatched_source_at: Vec<f64>,
+    #[serde(default)]
+    pub unmatched_target_at: Vec<f64>,
+}
+
+/// Two words judged the same (or nearly the same) word, and where each is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WordPair {
+    pub source_word: String,
+    pub target_word: String,
+    /// Middle of the word in source time (the picture's clock) and target time.
+    pub source: f64,
+    pub target: f64,
+    /// Offered to the alignment as an anchor (identical and confidently heard).
+    pub anchor: bool,
 }
 
 /// Output of `transcribe`: what was said, word by word, with times.

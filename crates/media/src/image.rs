@@ -106,3 +106,14 @@ pub fn write_image(path: &Path, image: &RgbImage, sixteen_bits: bool) -> Result<
     }
     Ok(())
 }
+
+/// Rasterise an SVG file to PNG (ffmpeg's librsvg decoder; text in the
+/// system's fonts through fontconfig).
+pub fn svg_to_png(svg: &Path, png: &Path, cancel: &CancelToken) -> Result<(), MediaError> {
+    let (i, o) = (svg.to_string_lossy(), png.to_string_lossy());
+    crate::process::run_ffmpeg(
+        &["-i", &i, "-frames:v", "1", "-update", "1", &o],
+        &format!("drawing {}", png.display()),
+        cancel,
+    )
+}

@@ -7,9 +7,10 @@ use clap::Args;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use vantage_app::{pipelines, EngineConfig, Override, Pipeline, RunOptions, RunRequest};
+use vantage_app::{pipelines, AppError, EngineConfig, Override, Pipeline, RunOptions, RunRequest};
 use vantage_core::CancelToken;
 use vantage_runner::Force;
+use vantage_runner::RunOutcome;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -116,17 +117,21 @@ pub fn run(args: RunArgs, cache_dir: &Path) -> Result<ExitCode> {
         outputs,
         opts: RunOptions::default(),
     };
-    execute(&cfg, registry, request, &args.common, Command::Run)
+    execute(&cfg, registry, request, &args.common, Command::Run, &|_| {
+        Ok(())
+    })
 }
 
-/// Run a validated pipeline and copy the requested outputs into place
-/// (`request.opts` come from the flags in `common`).
+/// Run a validated pipeline, copy the requested outputs into place, then run
+/// `after` on the outcome (not in a dry run; `request.opts` come from the
+/// flags in `common`).
 pub fn execute(
     cfg: &EngineConfig,
     registry: vantage_runner::Registry,
     mut request: RunRequest,
     common: &CommonArgs,
     command: Command,
+    after: &dyn Fn(&RunOutcome) -> Result<(), AppError>,
 ) -> Result<ExitCode> {
     // Requests that cannot work fail before the cache is opened (or waited for).
     if let Err(e) =
@@ -163,7 +168,7 @@ pub fn execute(
     cancel.cancel();
     match result {
         Ok(_) if common.dry_run => Ok(ExitCode::SUCCESS),
-        Ok(_) => {
+        Ok(outcome) => {
             for (name, dest) in &request.outputs {
                 if common.json {
                     let event = serde_json::json!({"event": "output", "name": name, "path": dest});
@@ -172,7 +177,8 @@ pub fn execute(
                     eprintln!("wrote {name}: {}", dest.display());
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(after(&outcome)
+                .map_or_else(|e| failure::report(&e, command), |()| ExitCode::SUCCESS))
         }
         Err(e) => Ok(failure::report(&e, command)),
     }

@@ -6,7 +6,9 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use vantage_app::diagnostic::{self, DiagnosticDir};
 use vantage_app::{Mode as AppMode, OnMismatch as AppOnMismatch, SyncOutput, SyncRequest};
+use vantage_runner::RunOutcome;
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum Mode {
@@ -67,6 +69,9 @@ pub struct SyncArgs {
     /// Also write how each output frame was made (real, blended, synthesised; JSON) here
     #[arg(long)]
     pub frames: Option<PathBuf>,
+    /// Also write the diagnostic here: diagnostic.mp4, report.html, warp.svg, warp.png
+    #[arg(long, value_name = "DIR")]
+    pub diagnostic: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -84,6 +89,7 @@ impl SyncArgs {
             },
             fps: self.fps.clone(),
             model: self.model.clone(),
+            diagnostic: self.diagnostic.is_some(),
             on_mismatch: self.on_mismatch.map(|m| match m {
                 OnMismatch::Fail => AppOnMismatch::Fail,
                 OnMismatch::Acoustic => AppOnMismatch::Acoustic,
@@ -105,6 +111,9 @@ impl SyncArgs {
                 outputs.push((output, p.clone()));
             }
         }
+        if let Some(dir) = &self.diagnostic {
+            outputs.push((SyncOutput::Diagnostic, DiagnosticDir(dir.clone()).video()));
+        }
         outputs
     }
 }
@@ -120,8 +129,33 @@ pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
         args.target_audio.clone(),
         &args.outputs(),
     );
-    match request {
-        Ok(request) => execute(&cfg, registry, request, &args.common, Command::Sync),
-        Err(e) => Ok(failure::report(&e, Command::Sync)),
-    }
+    let request = match request {
+        Ok(request) => request,
+        Err(e) => return Ok(failure::report(&e, Command::Sync)),
+    };
+    // The plot and the report come from the finished run's artifacts.
+    let report = |outcome: &RunOutcome| match &args.diagnostic {
+        Some(dir) => {
+            let dir = DiagnosticDir(dir.clone());
+            let title = format!(
+                "{} → {}",
+                args.src_video.display(),
+                args.target_audio.display()
+            );
+            diagnostic::write_report(outcome, &dir, &args.output, &title)?;
+            if !args.common.json {
+                eprintln!("wrote the report: {}", dir.report().display());
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    };
+    execute(
+        &cfg,
+        registry,
+        request,
+        &args.common,
+        Command::Sync,
+        &report,
+    )
 }
