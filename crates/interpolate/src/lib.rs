@@ -16,7 +16,7 @@
 
 mod stage;
 
-pub use stage::{Interpolate, PRESETS};
+pub use stage::Interpolate;
 
 use vantage_core::{FramePlan, Made, RenderLog, RenderedFrame, StageContext, StageError};
 use vantage_media::{probe, EncodeSettings, Frame, FrameReader, FrameWriter};

@@ -29,18 +29,6 @@ impl Interpolate {
     }
 }
 
-pub const PRESETS: &[&str] = &[
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-];
-
 const MODES: &[&str] = &["off", "blend", "adaptive", "precision", "maximum"];
 
 fn mode(params: &Params) -> Mode {
@@ -93,19 +81,10 @@ impl Stage for Interpolate {
                 json!("cpu"),
                 "where RIFE runs (cuda needs a build with --features cuda)",
             ),
-            ParamSpec::new(
-                "crf",
-                ParamKind::Int { min: 0, max: 51 },
-                json!(18),
-                "x264 quality (lower is better)",
-            ),
-            ParamSpec::new(
-                "preset",
-                ParamKind::Choice(PRESETS),
-                json!("veryfast"),
-                "x264 speed preset",
-            ),
         ]
+        .into_iter()
+        .chain(EncodeSettings::params(18))
+        .collect()
     }
     fn ports(&self, _: &Params) -> Ports {
         Ports {
@@ -159,11 +138,7 @@ impl Stage for Interpolate {
             cut_threshold: ctx.param_f64("cut_threshold")?,
             model,
         };
-        let settings = EncodeSettings {
-            codec: "libx264".into(),
-            crf: ctx.param_i64("crf")? as u32,
-            preset: ctx.param_str("preset")?.to_string(),
-        };
+        let settings = EncodeSettings::from_stage(ctx)?;
         // RIFE's kernels run on a pool of exactly the threads this run was
         // granted, not rayon's global pool of every core.
         let pool = rayon::ThreadPoolBuilder::new()

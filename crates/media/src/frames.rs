@@ -11,7 +11,7 @@ use std::process::{ChildStdin, ChildStdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use vantage_core::process::Heartbeat;
-use vantage_core::{CancelToken, Rational};
+use vantage_core::{CancelToken, ParamKind, ParamSpec, Rational, StageContext, StageError};
 
 /// Grow a pipe's kernel buffer (Linux; a no-op elsewhere). With the default
 /// 64 KiB, every 1.4 MB frame takes ~20 context switches between ffmpeg and us;
@@ -244,7 +244,47 @@ impl Default for EncodeSettings {
     }
 }
 
+/// x264 speed presets, fastest first.
+pub const PRESETS: &[&str] = &[
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+];
+
 impl EncodeSettings {
+    /// The `crf` and `preset` parameters of a stage that encodes H.264.
+    pub fn params(default_crf: u32) -> [ParamSpec; 2] {
+        [
+            ParamSpec::new(
+                "crf",
+                ParamKind::Int { min: 0, max: 51 },
+                serde_json::json!(default_crf),
+                "x264 quality (lower is better)",
+            ),
+            ParamSpec::new(
+                "preset",
+                ParamKind::Choice(PRESETS),
+                serde_json::json!("veryfast"),
+                "x264 speed preset",
+            ),
+        ]
+    }
+
+    /// libx264 with a stage's [`EncodeSettings::params`].
+    pub fn from_stage(ctx: &StageContext) -> Result<Self, StageError> {
+        Ok(Self {
+            codec: "libx264".into(),
+            crf: ctx.param_i64("crf")?.clamp(0, 51) as u32,
+            preset: ctx.param_str("preset")?.to_string(),
+        })
+    }
+
     /// Lossless H.264, for intermediates and generated test media.
     pub fn lossless() -> Self {
         Self {

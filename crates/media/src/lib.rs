@@ -25,7 +25,7 @@ pub mod stages;
 
 pub use audio::{extract_audio, read_wav_mono, AUDIO_RATE};
 pub use error::MediaError;
-pub use frames::{EncodeSettings, Frame, FrameReader, FrameWriter};
+pub use frames::{EncodeSettings, Frame, FrameReader, FrameWriter, PRESETS};
 pub use image::{read_image, svg_to_png, write_image, RgbImage};
 pub use mp4::restamp_video;
 pub use mux::mux;

@@ -91,26 +91,10 @@ impl Stage for RenderDiagnostic {
                 json!(0.5),
                 "each panel's size as a fraction of the source's (1080p at 0.5: 960x540 panels)",
             ),
-            ParamSpec::new(
-                "crf",
-                ParamKind::Int { min: 0, max: 51 },
-                json!(23),
-                "x264 quality (lower is better)",
-            ),
-            ParamSpec::new(
-                "preset",
-                ParamKind::Choice(&[
-                    "ultrafast",
-                    "superfast",
-                    "veryfast",
-                    "faster",
-                    "fast",
-                    "medium",
-                ]),
-                json!("veryfast"),
-                "x264 speed preset",
-            ),
         ]
+        .into_iter()
+        .chain(EncodeSettings::params(23))
+        .collect()
     }
     fn ports(&self, _: &Params) -> Ports {
         Ports {
@@ -231,11 +215,7 @@ fn render(
     let size = Some(g.panel);
     let mut src = FrameReader::open_scaled(source, &probe(source)?, size)?;
     let mut dst = FrameReader::open_scaled(delivered, &probe(delivered)?, size)?;
-    let settings = EncodeSettings {
-        codec: "libx264".into(),
-        crf: ctx.param_i64("crf")? as u32,
-        preset: ctx.param_str("preset")?.to_string(),
-    };
+    let settings = EncodeSettings::from_stage(ctx)?;
     let filter = ass_filter(ass);
     let (cw, ch) = g.canvas;
     let mut writer = FrameWriter::create_filtered(out, cw, ch, plan.fps, &settings, Some(&filter))?;
