@@ -4,7 +4,7 @@
 //! after a sync with the same parameters renders only the diagnostic.
 
 use std::path::Path;
-use vantage_core::{FreezePlan, Made, RenderLog};
+use vantage_core::{FreezePlan, Made, RenderLog, Severity};
 use vantage_e2e::tools::{duration, s, slowed_clip};
 use vantage_e2e::vantage::{run, stderr};
 use vantage_media::{Frame, FrameReader};
@@ -119,26 +119,26 @@ fn the_diagnostic_marks_repeats_and_made_frames_by_their_pixels() {
     let (pw, ph, band) = (160u32, 90u32, 36u32);
     assert_eq!((shown[0].width, shown[0].height), (3 * pw, ph + band));
     let border = |f: &Frame, panel: u32| yuv(f, panel * pw + 1, band + ph / 2);
-    let mut in_freeze = vec![None; shown.len()];
+    // A freeze's frames after its first repeat the frame before.
+    let mut repeat = vec![None; shown.len()];
     for seg in &freezes.segments {
-        for slot in &mut in_freeze[seg.start_frame..seg.start_frame + seg.frames] {
-            *slot = Some(seg.severity.clone());
+        for slot in &mut repeat[seg.start_frame + 1..seg.start_frame + seg.frames] {
+            *slot = Some(seg.severity);
         }
     }
-    let severity = |name: &str| match name {
-        "minor" => colour(255, 210, 0),
-        "moderate" => colour(255, 120, 0),
-        _ => colour(230, 0, 0),
+    let severity = |s: Severity| {
+        let (r, g, b) = s.rgb();
+        colour(r as i32, g as i32, b as i32)
     };
     let green = colour(0, 200, 80);
     let (mut frozen, mut made) = (0, 0);
     for (k, f) in shown.iter().enumerate() {
-        match &in_freeze[k] {
+        match repeat[k] {
             Some(sev) => {
                 frozen += 1;
                 assert!(
                     near(border(f, 1), severity(sev)),
-                    "frame {k}: no {sev} outline"
+                    "frame {k}: no {sev:?} outline"
                 );
             }
             // No outline: panel 2 shows exactly what panel 1 does.

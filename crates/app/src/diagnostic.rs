@@ -50,9 +50,14 @@ fn cut_times(log: &RenderLog, fps: f64) -> Vec<f64> {
         .collect()
 }
 
-/// `to` as a path relative to the folder `from` (both made absolute).
+/// `to` as a path relative to the folder `from` (both resolved: they exist
+/// once the outputs are delivered).
 fn relative(from: &Path, to: &Path) -> String {
-    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let abs = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
     let (from, to) = (abs(from), abs(to));
     let common = from
         .components()
@@ -72,13 +77,14 @@ fn relative(from: &Path, to: &Path) -> String {
 
 /// Write the plot and the report for a finished diagnostic run into `dir`
 /// (which already holds the delivered `diagnostic.mp4`); `output` is where the
-/// re-timed video was delivered, `title` names the inputs.
+/// re-timed video was delivered, `title` names the inputs. Returns warnings
+/// (a PNG that could not be drawn does not cost the report).
 pub fn write_report(
     outcome: &RunOutcome,
     dir: &DiagnosticDir,
     output: &Path,
     title: &str,
-) -> Result<(), AppError> {
+) -> Result<Vec<String>, AppError> {
     let alignment: Alignment = read(outcome, "alignment")?;
     let freezes: FreezePlan = read(outcome, "freezes")?;
     let log: RenderLog = read(outcome, "frames")?;
@@ -86,8 +92,6 @@ pub fn write_report(
     let svg = vantage_report::plot::warp_svg(&alignment, &freezes, &cuts)
         .map_err(|e| AppError::Internal(e.to_string()))?;
     write(&dir.svg(), &svg)?;
-    vantage_media::svg_to_png(&dir.svg(), &dir.png(), &CancelToken::default())
-        .map_err(|e| AppError::Internal(e.to_string()))?;
     let stages: Vec<StageRow> = outcome
         .stages
         .iter()
@@ -113,8 +117,13 @@ pub fn write_report(
         output_link: &relative(&dir.0, output),
         diagnostic_link: "diagnostic.mp4",
     };
-    let html = vantage_report::html::render(&report);
-    write(&dir.report(), &html)
+    write(&dir.report(), &vantage_report::html::render(&report))?;
+    let png = vantage_media::svg_to_png(&dir.svg(), &dir.png(), &CancelToken::default());
+    Ok(png
+        .err()
+        .map(|e| format!("warp.png: {e}"))
+        .into_iter()
+        .collect())
 }
 
 fn write(path: &Path, text: &str) -> Result<(), AppError> {

@@ -182,18 +182,15 @@ impl SyncRequest {
             SyncOutput::Frames,
             SyncOutput::Diagnostic,
         ];
-        let vfr = self.mode == Mode::Vfr;
-        if let Some((o, _)) = outputs.iter().find(|(o, _)| vfr && not_vfr.contains(o)) {
+        let asked = outputs
+            .iter()
+            .find(|(o, _)| not_vfr.contains(o))
+            .map(|(o, _)| o.name());
+        let asked = asked.or(self.diagnostic.then_some("diagnostic"));
+        if let (Mode::Vfr, Some(what)) = (self.mode, asked) {
             return Err(AppError::Request(format!(
-                "the {} does not apply to mode vfr, which keeps every source frame as it is",
-                o.name()
+                "the {what} does not apply to mode vfr, which keeps every source frame as it is"
             )));
-        }
-        if vfr && self.diagnostic {
-            return Err(AppError::Request(
-                "the diagnostic does not apply to mode vfr, which keeps every source frame as it is"
-                    .into(),
-            ));
         }
         if outputs.iter().any(|(o, _)| *o == SyncOutput::Diagnostic) && !self.diagnostic {
             return Err(AppError::Request(

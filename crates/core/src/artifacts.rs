@@ -274,12 +274,20 @@ pub struct RenderLog {
     /// The interpolation mode the render used.
     pub mode: String,
     pub frames: Vec<RenderedFrame>,
-    /// Source frames `k` where `k → k+1` is a cut (among the pairs checked:
-    /// those a frame would have been made between).
+    /// Source frames `k` where `k → k+1` is a cut (every pair the render
+    /// read past is checked).
     pub cuts: Vec<usize>,
 }
 
 impl RenderLog {
+    /// For each cut, the first output frame that shows the shot after it.
+    pub fn cut_frames(&self) -> Vec<usize> {
+        self.cuts
+            .iter()
+            .map(|&c| self.frames.partition_point(|f| f.source <= c))
+            .collect()
+    }
+
     /// Frames made by RIFE or a blend.
     pub fn synthesised(&self) -> usize {
         self.frames.iter().filter(|f| f.made != Made::Real).count()
@@ -301,8 +309,47 @@ pub struct FreezeSegment {
     pub source_frame: usize,
     pub start_s: f64,
     pub duration_s: f64,
-    /// "minor" (1 repeated frame), "moderate" (2-3) or "severe" (4 or more).
-    pub severity: String,
+    pub severity: Severity,
+}
+
+/// How bad a freeze is, by the frames it repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// One repeated frame.
+    Minor,
+    /// Two or three.
+    Moderate,
+    /// Four or more.
+    Severe,
+}
+
+impl Severity {
+    /// The severity of a run that shows one source frame `frames` times in a row.
+    pub fn of_run(frames: usize) -> Self {
+        match frames.saturating_sub(1) {
+            0 | 1 => Severity::Minor,
+            2 | 3 => Severity::Moderate,
+            _ => Severity::Severe,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Minor => "minor",
+            Severity::Moderate => "moderate",
+            Severity::Severe => "severe",
+        }
+    }
+
+    /// Its colour wherever a freeze is drawn: yellow, orange, red.
+    pub const fn rgb(self) -> (u8, u8, u8) {
+        match self {
+            Severity::Minor => (255, 210, 0),
+            Severity::Moderate => (255, 120, 0),
+            Severity::Severe => (230, 0, 0),
+        }
+    }
 }
 
 /// Output of `predict-freeze`.

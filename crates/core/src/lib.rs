@@ -14,7 +14,7 @@ pub mod warp;
 
 pub use artifacts::{
     Alignment, Confidence, FramePlan, FreezePlan, FreezeSegment, Made, Rational, RenderLog,
-    RenderedFrame, Transcript, TranscriptSegment, VideoInfo, Word, WordMatch, WordPair,
+    RenderedFrame, Severity, Transcript, TranscriptSegment, VideoInfo, Word, WordMatch, WordPair,
 };
 pub use stage::{
     CancelToken, ErrorKind, ParamKind, ParamSpec, Params, Port, PortType, Ports, Progress,

@@ -146,7 +146,12 @@ struct Pair {
     /// Index of `frames[0]`; `frames[1]` is the next one when `has_next`.
     base: usize,
     has_next: bool,
-    cut: Option<bool>,
+    /// `frames[0] → frames[1]` is a scene cut.
+    cut: bool,
+    /// Every cut passed so far (each consecutive pair is checked as it is
+    /// read, so the log lists the cuts a plan skips over too).
+    cuts: Vec<usize>,
+    cut_threshold: f64,
 }
 
 impl Pair {
@@ -154,10 +159,19 @@ impl Pair {
         self.frames.swap(0, 1);
         self.prepared.swap(0, 1);
         self.prepared[1] = None;
-        self.cut = None;
         self.base += 1;
         self.has_next = reader.read_into(&mut self.frames[1])?;
+        self.check_cut();
         Ok(())
+    }
+
+    /// Every fourth luma pixel of two frames: a fraction of a millisecond.
+    fn check_cut(&mut self) {
+        self.cut =
+            self.has_next && luma_difference(&self.frames[0], &self.frames[1]) > self.cut_threshold;
+        if self.cut {
+            self.cuts.push(self.base);
+        }
     }
 
     fn prepared(&mut self, i: usize, model: &Rife) -> Result<Prepared, StageError> {
@@ -211,7 +225,9 @@ pub fn render(
         prepared: [None, None],
         base: 0,
         has_next: false,
-        cut: None,
+        cut: false,
+        cuts: Vec::new(),
+        cut_threshold: opts.cut_threshold,
     };
     if !reader.read_into(&mut pair.frames[0])? {
         return Err(StageError::InvalidInput(format!(
@@ -220,6 +236,7 @@ pub fn render(
         )));
     }
     pair.has_next = reader.read_into(&mut pair.frames[1])?;
+    pair.check_cut();
     let repeats = repeats(plan);
     let mut made = Frame::black(w, h);
     let mut synthesised = 0;
@@ -249,24 +266,15 @@ pub fn render(
             false,
         );
         let mut choice = wanted;
-        if matches!(wanted, Pick::Mix(_) | Pick::Synthesise(_)) {
-            let cut = *pair.cut.get_or_insert_with(|| {
-                let cut = luma_difference(&pair.frames[0], &pair.frames[1]) > opts.cut_threshold;
-                if cut {
-                    log.cuts.push(pair.base);
-                }
-                cut
-            });
-            if cut {
-                choice = pick(
-                    opts.mode,
-                    frac,
-                    pair.has_next,
-                    opts.tolerance,
-                    repeats[k],
-                    true,
-                );
-            }
+        if pair.cut && matches!(wanted, Pick::Mix(_) | Pick::Synthesise(_)) {
+            choice = pick(
+                opts.mode,
+                frac,
+                pair.has_next,
+                opts.tolerance,
+                repeats[k],
+                true,
+            );
         }
         let guarded = choice != wanted;
         let (how, source, t) = match choice {
@@ -315,6 +323,7 @@ pub fn render(
     }
     reader.close();
     writer.finish(&ctx.cancel)?;
+    log.cuts = pair.cuts;
     Ok(log)
 }
 #[cfg(test)]

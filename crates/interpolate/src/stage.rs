@@ -44,7 +44,7 @@ impl Stage for Interpolate {
         "interpolate"
     }
     fn version(&self) -> u32 {
-        3
+        4
     }
     fn describe(&self) -> &'static str {
         "render a frame plan: copy exact frames, synthesise fractional ones (RIFE or blend, never across a cut), encode once (H.264); log how each frame was made"

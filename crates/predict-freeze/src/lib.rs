@@ -3,18 +3,9 @@
 //! frame plan: no pixels are read.
 
 use vantage_core::{
-    FramePlan, FreezePlan, FreezeSegment, ParamSpec, Params, Port, PortType, Ports, Stage,
-    StageContext, StageError,
+    FramePlan, FreezePlan, FreezeSegment, ParamSpec, Params, Port, PortType, Ports, Severity,
+    Stage, StageContext, StageError,
 };
-
-/// Severity of a run that shows one source frame `frames` times in a row.
-pub fn severity(frames: usize) -> &'static str {
-    match frames.saturating_sub(1) {
-        0 | 1 => "minor",
-        2 | 3 => "moderate",
-        _ => "severe",
-    }
-}
 
 /// Find the freezes of a frame plan.
 pub fn predict(plan: &FramePlan) -> FreezePlan {
@@ -35,7 +26,7 @@ pub fn predict(plan: &FramePlan) -> FreezePlan {
                 source_frame: nearest[start],
                 start_s: start as f64 / fps,
                 duration_s: frames as f64 / fps,
-                severity: severity(frames).to_string(),
+                severity: Severity::of_run(frames),
             });
         }
         k += 1;
@@ -124,17 +115,17 @@ mod tests {
             (
                 f.segments[0].start_frame,
                 f.segments[0].frames,
-                f.segments[0].severity.as_str()
+                f.segments[0].severity
             ),
-            (0, 2, "minor")
+            (0, 2, Severity::Minor)
         );
         assert_eq!(
             (
                 f.segments[1].start_frame,
                 f.segments[1].frames,
-                f.segments[1].severity.as_str()
+                f.segments[1].severity
             ),
-            (2, 5, "severe")
+            (2, 5, Severity::Severe)
         );
         assert!((f.segments[1].start_s - 0.2).abs() < 1e-12);
         assert_eq!(f.repeated_frames, 5);

@@ -18,9 +18,11 @@ impl Yuv {
     }
 }
 
-pub const MINOR: Yuv = Yuv::rgb(255, 210, 0);
-pub const MODERATE: Yuv = Yuv::rgb(255, 120, 0);
-pub const SEVERE: Yuv = Yuv::rgb(230, 0, 0);
+/// A freeze's colour.
+pub fn severity(s: vantage_core::Severity) -> Yuv {
+    let (r, g, b) = s.rgb();
+    Yuv::rgb(r, g, b)
+}
 pub const SYNTHESISED: Yuv = Yuv::rgb(0, 200, 80);
 pub const GUARDED: Yuv = Yuv::rgb(0, 200, 230);
 pub const DROPPED: Yuv = Yuv::rgb(220, 0, 220);
@@ -130,19 +132,16 @@ mod tests {
         let u = 16 * 8;
         assert_eq!(canvas.data[u + 8 + 4], 90);
         assert_eq!(canvas.data[u + 32 + 8 + 4], 170);
-        outline(
-            &mut canvas,
-            Rect {
-                x: 8,
-                y: 2,
-                w: 4,
-                h: 4,
-            },
-            2,
-            SEVERE,
-        );
-        assert_eq!(luma(&canvas, 8, 2), SEVERE.0);
-        assert_eq!(luma(&canvas, 11, 5), SEVERE.0);
+        let red = severity(vantage_core::Severity::Severe);
+        let r = Rect {
+            x: 8,
+            y: 2,
+            w: 4,
+            h: 4,
+        };
+        outline(&mut canvas, r, 2, red);
+        assert_eq!(luma(&canvas, 8, 2), red.0);
+        assert_eq!(luma(&canvas, 11, 5), red.0);
         assert_eq!(luma(&canvas, 0, 0), 16, "outside untouched");
     }
 }

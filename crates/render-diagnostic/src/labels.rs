@@ -45,7 +45,7 @@ pub fn write(
     let titles = [
         "1  nearest frame, no repair".to_string(),
         "2  repeats, drops and cuts marked".to_string(),
-        format!("3  delivered ({mode})"),
+        format!("3  delivered ({})", plain(mode)),
     ];
     let end = clock(centis(marks.len() as f64 / fps));
     for ((x, y), title) in layout.bands.iter().zip(&titles) {
@@ -96,7 +96,7 @@ fn panel3(m: &Mark) -> String {
     let what = match (m.made, m.guarded, m.repeated) {
         (Made::Synthesised, ..) => "synthesised",
         (Made::Blended, ..) => "blended",
-        (Made::Real, true, _) => "real, kept whole at a cut",
+        (Made::Real, true, _) => "kept whole (cut)",
         (Made::Real, false, true) => "repeated",
         (Made::Real, false, false) => "real",
     };
@@ -105,6 +105,19 @@ fn panel3(m: &Mark) -> String {
         (a, None) => format!("#{a}"),
     };
     format!("{:.2} s · src {:.2} {sources} · {what}", m.time, m.position)
+}
+
+/// Text without ASS override braces, escapes or line breaks.
+fn plain(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if matches!(c, '{' | '}' | '\\') || c.is_control() {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn centis(seconds: f64) -> u64 {

@@ -2,33 +2,7 @@
 //! render log: no pixels needed, so the labels can be written before the
 //! render starts.
 
-use vantage_core::{FramePlan, FreezePlan, Made, RenderLog};
-
-/// A freeze's severity, for its colour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Severity {
-    Minor,
-    Moderate,
-    Severe,
-}
-
-impl Severity {
-    fn parse(name: &str) -> Self {
-        match name {
-            "minor" => Severity::Minor,
-            "moderate" => Severity::Moderate,
-            _ => Severity::Severe,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Minor => "minor",
-            Severity::Moderate => "moderate",
-            Severity::Severe => "severe",
-        }
-    }
-}
+use vantage_core::{FramePlan, FreezePlan, Made, RenderLog, Severity};
 
 /// Everything the diagnostic shows about one output frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,11 +13,12 @@ pub struct Mark {
     pub position: f64,
     /// The source frame a nearest-frame render shows.
     pub nearest: usize,
-    /// In a freeze (the nearest frame repeats around here), and how bad it is.
+    /// A repeat of the frame before in a nearest-frame render: the severity
+    /// of its freeze (the freeze's first frame is not a repeat).
     pub freeze: Option<Severity>,
     /// Source frames skipped since the previous output frame.
     pub dropped: usize,
-    /// A scene cut lies between the previous output frame's source and this one's.
+    /// The first frame after a scene cut.
     pub cut: bool,
     /// How the delivered render made this frame.
     pub made: Made,
@@ -60,9 +35,16 @@ pub fn marks(plan: &FramePlan, freezes: &FreezePlan, log: &RenderLog) -> Vec<Mar
     let nearest: Vec<usize> = plan.nearest_frames().collect();
     let mut severity = vec![None; nearest.len()];
     for s in &freezes.segments {
-        let end = (s.start_frame + s.frames).min(severity.len());
-        for slot in &mut severity[s.start_frame.min(end)..end] {
-            *slot = Some(Severity::parse(&s.severity));
+        let end = s.start_frame.saturating_add(s.frames).min(severity.len());
+        let first_repeat = s.start_frame.saturating_add(1).min(end);
+        for slot in &mut severity[first_repeat..end] {
+            *slot = Some(s.severity);
+        }
+    }
+    let mut cut = vec![false; nearest.len()];
+    for k in log.cut_frames() {
+        if let Some(c) = cut.get_mut(k) {
+            *c = true;
         }
     }
     let fps = plan.fps.as_f64();
@@ -85,7 +67,7 @@ pub fn marks(plan: &FramePlan, freezes: &FreezePlan, log: &RenderLog) -> Vec<Mar
             nearest: n,
             freeze: severity[k],
             dropped: prev.map_or(0, |p| n.saturating_sub(p + 1)),
-            cut: prev.is_some_and(|p| log.cuts.iter().any(|&c| c >= p && c < n)),
+            cut: cut[k],
             made: made.map_or(Made::Real, |f| f.made),
             repeated: made.is_some_and(|f| f.made == Made::Real)
                 && prev_delivered == Some(delivered.0),
@@ -122,7 +104,7 @@ mod tests {
                 source_frame: 0,
                 start_s: 0.0,
                 duration_s: 0.08,
-                severity: "minor".into(),
+                severity: Severity::Minor,
             }],
         };
         let real = |source| RenderedFrame {
@@ -153,6 +135,10 @@ mod tests {
         };
         let m = marks(&plan, &freezes, &log);
         assert_eq!(m.len(), 6);
+        assert_eq!(
+            m[0].freeze, None,
+            "the first frame of a freeze is not a repeat"
+        );
         assert_eq!(m[1].freeze, Some(Severity::Minor));
         assert_eq!((m[1].made, m[1].sources), (Made::Synthesised, (0, Some(1))));
         assert_eq!(m[2].freeze, None);

@@ -1,8 +1,8 @@
 //! The `render-diagnostic` stage.
 
-use crate::canvas::{self, blit, outline, Rect, Yuv};
+use crate::canvas::{self, blit, outline, Rect};
 use crate::labels::{self, Layout};
-use crate::marks::{marks, Mark, Severity};
+use crate::marks::{marks, Mark};
 use serde_json::json;
 use vantage_core::{
     Alignment, FramePlan, FreezePlan, Made, ParamKind, ParamSpec, Params, Port, PortType, Ports,
@@ -129,6 +129,12 @@ impl Stage for RenderDiagnostic {
                 plan.positions.len()
             )));
         }
+        if plan.fps.as_f64() > 100.0 {
+            return Err(StageError::InvalidInput(format!(
+                "the diagnostic labels at most 100 frames per second (subtitle times are in centiseconds); this plan has {} fps: render the diagnostic at a lower rate",
+                plan.fps
+            )));
+        }
         let marks = marks(&plan, &freezes, &log);
         let stacked = ctx.param_str("layout")? == "stacked";
         let geometry = Geometry::new(plan.width, plan.height, ctx.param_f64("scale")?, stacked);
@@ -176,7 +182,11 @@ fn write_labels(
         width: g.canvas.0,
         height: g.canvas.1,
         bands: g.origins,
-        font_size: (g.band as f64 * 0.36).round() as u32,
+        // Two lines in the band, and about 48 characters across a panel.
+        font_size: (g.band as f64 * 0.36)
+            .min(g.panel.0 as f64 / 40.0)
+            .max(9.0)
+            .round() as u32,
     };
     let file = std::fs::File::create(path)
         .map_err(StageError::io(format!("writing {}", path.display())))?;
@@ -198,7 +208,11 @@ fn ass_filter(path: &std::path::Path) -> String {
             .collect()
     };
     let value = escape(&path.to_string_lossy(), &['\\', '\'', ':']);
-    format!("ass={}", escape(&value, &['\\', '\'', '[', ']', ',', ';']))
+    // Named, so a '=' in the path is not read as an option name.
+    format!(
+        "ass=filename={}",
+        escape(&value, &['\\', '\'', '[', ']', ',', ';'])
+    )
 }
 
 /// Decode the source and the delivered render once each (downscaled by
@@ -255,6 +269,13 @@ fn render(
             );
         }
     }
+    if dst.read_into(&mut made)? {
+        return Err(StageError::InvalidInput(format!(
+            "{} has more frames than the plan's {}: it is not this plan's render",
+            delivered.display(),
+            marks.len()
+        )));
+    }
     src.close();
     dst.close();
     writer.finish(&ctx.cancel)?;
@@ -274,7 +295,7 @@ fn compose(canvas: &mut Frame, g: &Geometry, shown: &Frame, made: &Frame, m: &Ma
     // Panel 2: repeats in their freeze's colour, drops and cuts as bars.
     let r2 = g.picture(1);
     if let Some(s) = m.freeze {
-        outline(canvas, r2, g.line, severity_colour(s));
+        outline(canvas, r2, g.line, canvas::severity(s));
     }
     let bar = g.line * 2;
     if m.dropped > 0 {
@@ -297,14 +318,6 @@ fn compose(canvas: &mut Frame, g: &Geometry, shown: &Frame, made: &Frame, m: &Ma
     }
 }
 
-fn severity_colour(s: Severity) -> Yuv {
-    match s {
-        Severity::Minor => canvas::MINOR,
-        Severity::Moderate => canvas::MODERATE,
-        Severity::Severe => canvas::SEVERE,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +336,6 @@ mod tests {
     #[test]
     fn filter_paths_are_escaped_twice() {
         let f = ass_filter(std::path::Path::new("/tmp/a:b,c/l'x.ass"));
-        assert_eq!(f, "ass=/tmp/a\\\\:b\\,c/l\\\\\\'x.ass");
+        assert_eq!(f, "ass=filename=/tmp/a\\\\:b\\,c/l\\\\\\'x.ass");
     }
 }

@@ -174,7 +174,7 @@ fn freezes(f: &FreezePlan) -> String {
         let _ = writeln!(
             s,
             "<tr class=\"{0}\"><td>{1:.2}</td><td>{2}</td><td>{3}</td><td>{4:.3}</td><td>{0}</td></tr>",
-            escape(&seg.severity),
+            seg.severity.name(),
             seg.start_s,
             seg.frames,
             seg.source_frame,
@@ -213,9 +213,35 @@ fn stages(rows: &[StageRow]) -> String {
     s
 }
 
+/// A relative path as a URL: each segment percent-encoded, and `./` first so
+/// that a segment with a colon is never read as a scheme.
+fn href(path: &str) -> String {
+    let mut url = String::from("./");
+    for b in path.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                url.push(b as char)
+            }
+            _ => url += &format!("%{b:02X}"),
+        }
+    }
+    url
+}
+
 fn videos(r: &Report) -> String {
-    let (out, diag) = (escape(r.output_link), escape(r.diagnostic_link));
+    let (out, diag) = (href(r.output_link), href(r.diagnostic_link));
     format!(
         "<h2>Videos</h2>\n<p><a id=\"output-link\" href=\"{out}\">the output</a> · <a id=\"diagnostic-link\" href=\"{diag}\">the diagnostic</a></p>\n<video controls preload=\"metadata\" src=\"{diag}\"></video>\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_relative_urls() {
+        assert_eq!(href("../out #1.mp4"), "./../out%20%231.mp4");
+        assert_eq!(href("c:d/x.mp4"), "./c%3Ad/x.mp4");
+    }
 }

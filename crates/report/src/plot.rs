@@ -8,7 +8,7 @@
 use crate::escape;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use vantage_core::{Alignment, FreezePlan};
+use vantage_core::{Alignment, FreezePlan, Severity, WordMatch};
 
 /// Plot size in pixels.
 pub const WIDTH: u32 = 960;
@@ -24,13 +24,10 @@ fn fail<E: std::fmt::Debug>(e: E) -> PlotError {
     PlotError(format!("{e:?}"))
 }
 
-/// Freeze colours by severity (as in the diagnostic video).
-fn severity_colour(severity: &str) -> RGBColor {
-    match severity {
-        "minor" => RGBColor(255, 210, 0),
-        "moderate" => RGBColor(255, 120, 0),
-        _ => RGBColor(230, 0, 0),
-    }
+/// A freeze's colour (as in the diagnostic video).
+fn severity_colour(severity: Severity) -> RGBColor {
+    let (r, g, b) = severity.rgb();
+    RGBColor(r, g, b)
 }
 
 /// The plot as SVG. `cuts` are output times (seconds) of scene cuts.
@@ -104,12 +101,20 @@ fn warp_panel(area: &DrawingArea<SVGBackend, Shift>, a: &Alignment) -> Result<St
         .draw()
         .map_err(fail)?;
 
-    let Some(words) = &a.confidence.words else {
-        return Ok(String::new());
-    };
+    Ok(a.confidence
+        .words
+        .as_ref()
+        .map_or_else(String::new, |words| {
+            word_marks(words, |x, y| chart.backend_coord(&(x, y)))
+        }))
+}
+
+/// Every matched pair as a point and every unmatched word on its side's
+/// axis, each with a hover title; `at` maps (source s, target s) to pixels.
+fn word_marks(words: &WordMatch, at: impl Fn(f64, f64) -> (i32, i32)) -> String {
     let mut out = String::from("<g id=\"anchors\">");
     for p in &words.pairs {
-        let (x, y) = chart.backend_coord(&(p.source, p.target));
+        let (x, y) = at(p.source, p.target);
         let fill = if p.anchor { "#d62728" } else { "#ff9896" };
         out += &format!(
             "<circle cx=\"{x}\" cy=\"{y}\" r=\"4\" fill=\"{fill}\"><title>{} → {} ({:.2} s → {:.2} s){}</title></circle>",
@@ -121,13 +126,8 @@ fn warp_panel(area: &DrawingArea<SVGBackend, Shift>, a: &Alignment) -> Result<St
         );
     }
     out += "</g><g id=\"unmatched\">";
-    // Words only one side says, on that side's axis.
     let lone = |time: f64, word: &str, source: bool| {
-        let (x, y) = if source {
-            chart.backend_coord(&(time, 0.0))
-        } else {
-            chart.backend_coord(&(0.0, time))
-        };
+        let (x, y) = if source { at(time, 0.0) } else { at(0.0, time) };
         let side = if source { "source" } else { "target" };
         format!(
             "<circle class=\"{side}\" cx=\"{x}\" cy=\"{y}\" r=\"5\" fill=\"none\" stroke=\"#9467bd\" stroke-width=\"2\"><title>only in the {side}: {} ({time:.2} s)</title></circle>",
@@ -149,7 +149,7 @@ fn warp_panel(area: &DrawingArea<SVGBackend, Shift>, a: &Alignment) -> Result<St
         out += &lone(*t, w, false);
     }
     out += "</g>";
-    Ok(out)
+    out
 }
 
 /// The picture's speed against output time: 1 is unchanged, below 1 slowed
@@ -191,7 +191,7 @@ fn speed_panel(
         .map_err(fail)?;
     chart
         .draw_series(freezes.segments.iter().map(|s| {
-            let colour = severity_colour(&s.severity).mix(0.35).filled();
+            let colour = severity_colour(s.severity).mix(0.35).filled();
             Rectangle::new([(s.start_s, 0.0), (s.start_s + s.duration_s, ymax)], colour)
         }))
         .map_err(fail)?;
@@ -287,7 +287,7 @@ mod tests {
                 source_frame: 7,
                 start_s: 0.4,
                 duration_s: 0.16,
-                severity: "moderate".into(),
+                severity: Severity::Moderate,
             }],
         }
     }

@@ -142,7 +142,9 @@ pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
                 args.src_video.display(),
                 args.target_audio.display()
             );
-            diagnostic::write_report(outcome, &dir, &args.output, &title)?;
+            for warning in diagnostic::write_report(outcome, &dir, &args.output, &title)? {
+                eprintln!("warning: {warning}");
+            }
             if !args.common.json {
                 eprintln!("wrote the report: {}", dir.report().display());
             }
