@@ -12,7 +12,9 @@ out=${1:-out/demo}
 mkdir -p "$out"
 cargo run --release -q -p vantage-e2e --example make-sample -- "$out"
 target/release/vantage sync "$out/source.mp4" "$out/target.wav" -o "$out/synced.mp4" \
-    --timecodes "$out/timecodes.txt" --freezes "$out/freezes.json" --alignment "$out/alignment.json"
+    --timecodes "$out/timecodes.txt" --freezes "$out/freezes.json" --alignment "$out/alignment.json" \
+    --diagnostic "$out/diagnostic"
 echo
 echo "output:     $out/synced.mp4"
 echo "also wrote: $out/timecodes.txt $out/freezes.json $out/alignment.json"
+echo "diagnostic: $out/diagnostic/report.html (with diagnostic.mp4, warp.svg, warp.png)"
