@@ -2,36 +2,13 @@
 //! second waits for the first (saying so) and both succeed with the same output.
 
 use std::process::{Command, Stdio};
-use vantage_e2e::speech::{script, speak, Voice};
-use vantage_e2e::tools::talking_clip;
+use vantage_e2e::tools::slowed_clip;
 use vantage_e2e::vantage::{binary, sync_args};
 
 #[test]
 fn two_sync_processes_on_one_cache_both_succeed() {
     let dir = tempfile::tempdir().unwrap();
-    let voice = Voice {
-        name: "en-us",
-        speed: 160,
-        pitch: 50,
-    };
-    let (video, _) = talking_clip(
-        dir.path(),
-        "video",
-        8,
-        &voice,
-        0.1,
-        "testsrc2=size=320x180:rate=24",
-    );
-    let (words, _) = script(8);
-    let other = Voice {
-        name: "en+f3",
-        speed: 130,
-        pitch: 60,
-    };
-    let target = dir.path().join("target.wav");
-    speak(&words, &other, &vec![0.2; words.len()], 0.2)
-        .write_wav(&target)
-        .unwrap();
+    let (video, target) = slowed_clip(dir.path());
     let cache = dir.path().join("cache");
     let outs = [dir.path().join("a.mp4"), dir.path().join("b.mp4")];
     let children: Vec<_> = outs
