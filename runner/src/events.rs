@@ -43,4 +43,33 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// One line for a person, or `None` for the events too frequent to
+    /// print (queued, progress).
+    pub fn describe(&self) -> Option<String> {
+        Some(match self {
+            Event::Queued { .. } | Event::Progress { .. } => return None,
+            Event::Started { stage } => format!("{stage}: started"),
+            Event::Cached { stage } => format!("{stage}: cached"),
+            Event::WouldRun { stage } => format!("{stage}: would run"),
+            Event::Done {
+                stage,
+                seconds,
+                message,
+            } if message.is_empty() => format!("{stage}: done in {seconds:.2}s"),
+            Event::Done {
+                stage,
+                seconds,
+                message,
+            } => format!("{stage}: done in {seconds:.2}s ({message})"),
+            Event::Failed { stage, error } => format!("{stage}: FAILED: {error}"),
+            Event::Finished {
+                seconds,
+                ran,
+                cached,
+            } => format!("finished in {seconds:.2}s: {ran} ran, {cached} cached"),
+        })
+    }
+}
+
 pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;

@@ -27,12 +27,9 @@ impl DiagnosticDir {
 }
 
 fn read<T: serde::de::DeserializeOwned>(outcome: &RunOutcome, name: &str) -> Result<T, AppError> {
-    let (path, _) = outcome.outputs.get(name).ok_or_else(|| {
+    crate::summary::read_output(outcome, name)?.ok_or_else(|| {
         AppError::Request(format!("the run has no output '{name}' for the report"))
-    })?;
-    let bytes =
-        std::fs::read(path).map_err(|e| AppError::Internal(format!("{}: {e}", path.display())))?;
-    serde_json::from_slice(&bytes).map_err(|e| AppError::Internal(format!("{name}: {e}")))
+    })
 }
 
 /// Output time of each cut: the first output frame past it.

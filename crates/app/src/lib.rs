@@ -11,6 +11,7 @@
 //! * [`run`]: output validation, execution and delivery.
 //! * [`failure`]: what went wrong, whose fault it is, and the remedies.
 //! * [`diagnostic`]: the warp plot and the HTML report beside a diagnostic video.
+//! * [`summary`]: the numbers that describe a finished sync (frames made, confidence, timings).
 
 pub mod diagnostic;
 pub mod failure;
@@ -18,8 +19,10 @@ pub mod pipelines;
 pub mod registry;
 pub mod request;
 mod run;
+pub mod summary;
 
 pub use failure::{Failure, Remedy};
 pub use request::{Mode, OnMismatch, SyncOutput, SyncRequest};
-pub use run::{open_engine, run, validate_outputs, AppError, EngineConfig, RunRequest};
+pub use run::{open_engine, run, validate_outputs, warm_up, AppError, EngineConfig, RunRequest};
+pub use summary::Summary;
 pub use vantage_runner::{Engine, Event, EventSink, Override, Pipeline, RunOptions, Slots};

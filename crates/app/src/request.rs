@@ -6,6 +6,7 @@
 
 use crate::pipelines::built_in;
 use crate::{AppError, RunRequest};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use vantage_runner::{Override, Pipeline, Registry, RunOptions};
 
 /// How frames between source frames are made.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Nearest source frame (repeats where the picture slows down).
@@ -46,7 +47,7 @@ impl Mode {
 }
 
 /// What to do when source and target do not say the same words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnMismatch {
     /// Stop before anything is rendered.

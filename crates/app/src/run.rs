@@ -73,6 +73,21 @@ pub fn open_engine(
     Ok(Engine::new(registry, Arc::new(cache), slots))
 }
 
+/// Load each Whisper model in `whisper` and the RIFE weights (on the device
+/// the built-in pipelines name: the CPU) and run a tiny inference on each, so that a
+/// server's first request finds them ready. Fails with what is missing.
+pub fn warm_up(weights: &Store, whisper: &[&str]) -> Result<(), AppError> {
+    let warm = |what: &str, result: Result<(), vantage_core::StageError>| {
+        result.map_err(|e| AppError::Request(format!("warming up {what}: {e}")))
+    };
+    let transcribe = vantage_transcribe::Transcribe::new(weights.clone());
+    for model in whisper {
+        warm(model, transcribe.warm_up(model))?;
+    }
+    let interpolate = vantage_interpolate::Interpolate::new(weights.clone());
+    warm("rife", interpolate.warm_up("rife", "cpu"))
+}
+
 /// One run: a validated pipeline, its input files, where its outputs go.
 pub struct RunRequest {
     pub pipeline: Pipeline,

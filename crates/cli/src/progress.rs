@@ -28,29 +28,9 @@ pub fn sink(json: bool) -> EventSink {
 }
 
 fn plain(e: &Event) {
-    let line = match e {
-        Event::Queued { .. } | Event::Progress { .. } => return,
-        Event::Started { stage } => format!("{stage}: started"),
-        Event::Cached { stage } => format!("{stage}: cached"),
-        Event::WouldRun { stage } => format!("{stage}: would run"),
-        Event::Done {
-            stage,
-            seconds,
-            message,
-        } if message.is_empty() => format!("{stage}: done in {seconds:.2}s"),
-        Event::Done {
-            stage,
-            seconds,
-            message,
-        } => format!("{stage}: done in {seconds:.2}s ({message})"),
-        Event::Failed { stage, error } => format!("{stage}: FAILED: {error}"),
-        Event::Finished {
-            seconds,
-            ran,
-            cached,
-        } => format!("finished in {seconds:.2}s: {ran} ran, {cached} cached"),
-    };
-    eprintln!("{line}");
+    if let Some(line) = e.describe() {
+        eprintln!("{line}");
+    }
 }
 
 struct Bars {

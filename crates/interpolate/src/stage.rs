@@ -27,6 +27,25 @@ impl Interpolate {
             .unwrap_or("rife");
         Ok(self.weights.resolve(name, Kind::Rife)?)
     }
+
+    /// Load the RIFE weights `name` on `device` (as the stage would) and
+    /// synthesise one small frame, so that a server's first request pays
+    /// for neither.
+    pub fn warm_up(&self, name: &str, device: &str) -> Result<(), StageError> {
+        let w = self.weights.resolve(name, Kind::Rife)?;
+        let device = rife::device(device).map_err(StageError::InvalidInput)?;
+        let model = rife::shared(&w.path, &w.blake3, &device).map_err(|e| {
+            StageError::MissingWeights {
+                message: format!("{}: {e}", w.path.display()),
+                fetch: None,
+            }
+        })?;
+        let frame = candle_core::Tensor::zeros((1, 3, 64, 64), candle_core::DType::F32, &device)
+            .and_then(|a| model.interpolate(&a, &a, 0.5))
+            .map_err(|e| StageError::internal(format!("RIFE warm-up: {e}")))?;
+        drop(frame);
+        Ok(())
+    }
 }
 
 const MODES: &[&str] = &["off", "blend", "adaptive", "precision", "maximum"];

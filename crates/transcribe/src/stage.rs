@@ -21,6 +21,22 @@ impl Transcribe {
     fn resolve(&self, params: &Params) -> Result<Installed, StageError> {
         Ok(self.weights.resolve(model_param(params), Kind::Whisper)?)
     }
+
+    /// Load `model` (as the stage would) and transcribe a second of silence,
+    /// so that a server's first request pays for neither.
+    pub fn warm_up(&self, model: &str) -> Result<(), StageError> {
+        let weights = self.weights.resolve(model, Kind::Whisper)?;
+        let loaded = load(&weights.path, &weights.blake3, true).map_err(to_stage_error)?;
+        let opts = Options {
+            language: None,
+            threads: 1,
+            beam_size: 1,
+            cancel: vantage_core::CancelToken::default(),
+        };
+        let silence = vec![0.0; AUDIO_RATE as usize];
+        transcribe(&loaded, &weights.name, &silence, &opts).map_err(to_stage_error)?;
+        Ok(())
+    }
 }
 
 fn model_param(params: &Params) -> &str {
