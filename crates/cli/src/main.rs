@@ -28,6 +28,8 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Synchronise SRC_VIDEO to TARGET_AUDIO (runs the built-in sync pipeline).
     Sync(commands::sync::SyncArgs),
+    /// Serve the HTTP API: direct endpoints, fal's queue protocol, files, OpenAPI.
+    Serve(commands::serve::ServeArgs),
     /// Show a pipeline's stage graph.
     Dag {
         pipeline: String,
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args, &cache_dir),
         Command::Sync(args) => commands::sync::sync(args, &cache_dir),
+        Command::Serve(args) => commands::serve::serve(args),
         Command::Dag { pipeline, format } => commands::dag::dag(&pipeline, format),
         Command::Stages => commands::stages::stages(),
         Command::Transcribe(args) => commands::transcribe::run(args),

@@ -54,7 +54,7 @@ impl ApiError {
 
     /// A failed run. `field` names a `stage.param` as the request's own
     /// field where it has one (`analyze.on_mismatch` is `on_mismatch` for a sync).
-    pub fn from_app(e: &AppError, field: &dyn Fn(&str, &str) -> String) -> Self {
+    pub fn from_app(e: &AppError, field: fn(&str, &str) -> String) -> Self {
         let failure = Failure::from(e);
         let remedies = failure
             .remedies

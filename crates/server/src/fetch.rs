@@ -220,6 +220,11 @@ impl Fetcher {
         })
     }
 
+    /// The HTTP client with the address checks (webhooks use it too).
+    pub fn client(&self) -> reqwest::Client {
+        self.client.clone()
+    }
+
     pub fn policy(&self) -> &Policy {
         &self.policy
     }

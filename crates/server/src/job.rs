@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use vantage_app::diagnostic::{self, DiagnosticDir};
-use vantage_app::{EventSink, Mode, Override, RunRequest, Summary, SyncOutput, SyncRequest};
+use vantage_app::{EventSink, Mode, RunRequest, Summary, SyncOutput, SyncRequest};
 use vantage_core::CancelToken;
 use vantage_runner::RunOutcome;
 
@@ -121,7 +121,6 @@ impl Job<'_> {
 
     /// Run `endpoint` on its validated `input`.
     pub async fn execute(&self, endpoint: &Endpoint, input: &Value) -> Result<Value, ApiError> {
-        let parsed = |v: &Value| serde_json::from_value(v.clone()).map_err(|e| ApiError::new(422, "validation_error", e.to_string()));
         let result = match endpoint {
             Endpoint::Sync | Endpoint::Stream => to_json(&self.sync(&parsed(input)?, false).await?),
             Endpoint::Diagnostic => to_json(&self.sync(&parsed(input)?, true).await?),
@@ -185,15 +184,15 @@ impl Job<'_> {
         let registry = self.ctx.engine.registry();
         let run = request
             .run_request(registry, &[], paths[0].clone(), paths[1].clone(), &outputs)
-            .map_err(|e| ApiError::from_app(&e, &sync_field))?;
-        let outcome = self.run(&run, &sync_field).await?;
+            .map_err(|e| ApiError::from_app(&e, sync_field))?;
+        let outcome = self.run(&run, sync_field).await?;
         if request.diagnostic {
             let title = format!("{} → {}", short(&input.video_url), short(&input.audio_url));
-            for warning in diagnostic::write_report(&outcome, &dir, &video, &title).map_err(|e| ApiError::from_app(&e, &sync_field))? {
+            for warning in diagnostic::write_report(&outcome, &dir, &video, &title).map_err(|e| ApiError::from_app(&e, sync_field))? {
                 tracing::warn!("{}: {warning}", self.id);
             }
         }
-        let metadata = Summary::of(&outcome).map_err(|e| ApiError::from_app(&e, &sync_field))?;
+        let metadata = Summary::of(&outcome).map_err(|e| ApiError::from_app(&e, sync_field))?;
         let exists = |p: PathBuf| p.is_file().then(|| self.url(&p));
         Ok(SyncResult {
             synchronized_video_url: self.url(&video),
@@ -209,7 +208,7 @@ impl Job<'_> {
 
     /// Run on the shared engine; a cancel stops the stages at once (the
     /// finished ones stay cached).
-    async fn run(&self, run: &RunRequest, field: &dyn Fn(&str, &str) -> String) -> Result<RunOutcome, ApiError> {
+    async fn run(&self, run: &RunRequest, field: fn(&str, &str) -> String) -> Result<RunOutcome, ApiError> {
         tokio::fs::create_dir_all(self.files()).await.map_err(internal)?;
         if let Some((_, dest)) = run.outputs.iter().find(|(n, _)| n == "diagnostic") {
             if let Some(parent) = dest.parent() {
@@ -272,7 +271,7 @@ impl Job<'_> {
             outputs,
             opts: Default::default(),
         };
-        let outcome = self.run(&run, &field).await?;
+        let outcome = self.run(&run, field).await?;
         let mut urls = BTreeMap::new();
         for (name, path) in &run.outputs {
             let named = path.with_extension(sniff_extension(path));
@@ -285,6 +284,11 @@ impl Job<'_> {
             seconds: outcome.seconds,
         })
     }
+}
+
+/// A stored input (validated when it was submitted) as its type.
+fn parsed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
+    serde_json::from_value(v.clone()).map_err(|e| ApiError::new(422, "validation_error", e.to_string()))
 }
 
 /// A sync's `stage.param` as the request field that sets it.

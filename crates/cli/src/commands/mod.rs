@@ -2,6 +2,7 @@ pub mod cache;
 pub mod dag;
 pub mod interpolate;
 pub mod run;
+pub mod serve;
 pub mod stages;
 pub mod sync;
 pub mod transcribe;
