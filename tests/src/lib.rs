@@ -8,11 +8,15 @@
 //! * [`vantage`]: running the built `vantage` binary; [`measure`] its time and memory.
 //! * [`tools`]: ffmpeg/ffprobe helpers.
 //! * [`browser`]: headless Chromium for the HTML report.
+//! * [`server`]: a `vantage serve` process, the official clients pointed at it.
+//! * [`http`]: plain HTTP requests to it.
 
 pub mod bars;
 pub mod browser;
 pub mod case;
+pub mod http;
 pub mod measure;
+pub mod server;
 pub mod speech;
 pub mod tools;
 pub mod truth;

@@ -104,8 +104,12 @@ impl Cancel {
 pub struct Job<'a> {
     pub ctx: &'a Ctx,
     pub id: String,
-    /// `scheme://host` the client used (or the server's public URL).
+    /// `scheme://host` the client used (or the server's public URL): its
+    /// `/files/...` URLs are this server's own files.
     pub base: String,
+    /// What produced URLs start with: `base` for a direct request, empty
+    /// (URLs from `/files/`) for a stored one, made absolute when answered.
+    pub link_base: String,
     pub events: EventSink,
     pub cancel: Cancel,
 }
@@ -116,18 +120,28 @@ impl Job<'_> {
     }
     fn url(&self, path: &Path) -> String {
         let rel = path.strip_prefix(self.ctx.data.files()).unwrap_or(path);
-        format!("{}/files/{}", self.base, rel.display())
+        format!("{}/files/{}", self.link_base, rel.display())
     }
 
-    /// Run `endpoint` on its validated `input`.
+    /// Run `endpoint` on its validated `input`: the downloaded inputs are
+    /// removed after, and the job's files too when it fails.
     pub async fn execute(&self, endpoint: &Endpoint, input: &Value) -> Result<Value, ApiError> {
+        let _active = crate::state::Active::new(self.ctx);
+        let result = self.dispatch(endpoint, input).await;
+        let _ = std::fs::remove_dir_all(self.ctx.data.work().join(&self.id));
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(self.files());
+        }
+        result
+    }
+
+    async fn dispatch(&self, endpoint: &Endpoint, input: &Value) -> Result<Value, ApiError> {
         let result = match endpoint {
             Endpoint::Sync | Endpoint::Stream => to_json(&self.sync(&parsed(input)?, false).await?),
             Endpoint::Diagnostic => to_json(&self.sync(&parsed(input)?, true).await?),
             Endpoint::Batch => to_json(&self.batch(parsed(input)?).await),
             Endpoint::Pipeline(name) => to_json(&self.pipeline(name, &parsed(input)?).await?),
         };
-        let _ = std::fs::remove_dir_all(self.ctx.data.work().join(&self.id));
         Ok(result)
     }
 
@@ -233,6 +247,7 @@ impl Job<'_> {
                 ctx: self.ctx,
                 id: format!("{}/{i}", self.id),
                 base: self.base.clone(),
+                link_base: self.link_base.clone(),
                 events: self.events.clone(),
                 cancel: self.cancel.clone(),
             };
@@ -283,6 +298,16 @@ impl Job<'_> {
             stages: Summary::stage_timings(&outcome),
             seconds: outcome.seconds,
         })
+    }
+}
+
+/// `value` with every relative `/files/...` URL made absolute on `base`.
+pub fn absolutize(value: &Value, base: &str) -> Value {
+    match value {
+        Value::String(s) if s.starts_with("/files/") => Value::String(format!("{base}{s}")),
+        Value::Array(items) => Value::Array(items.iter().map(|v| absolutize(v, base)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), absolutize(v, base))).collect()),
+        other => other.clone(),
     }
 }
 

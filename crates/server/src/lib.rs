@@ -174,8 +174,10 @@ pub async fn serve(
     tracing::info!("shutting down: no new work; running requests get {:?}", cfg.grace);
     api.queue.drain();
     handle.graceful_shutdown(Some(cfg.grace));
-    let all = cfg.max_running as u32;
-    let _ = tokio::time::timeout(cfg.grace, api.ctx.running.acquire_many(all)).await;
+    let deadline = tokio::time::Instant::now() + cfg.grace;
+    while api.ctx.active.load(std::sync::atomic::Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for s in servers {
         s.abort();
     }
@@ -248,6 +250,7 @@ async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, Se
         max_running: cfg.max_running,
         public_url: cfg.public_url.clone(),
         pipelines: allowed_pipelines(&cfg.pipelines)?,
+        active: Default::default(),
         direct: Default::default(),
     };
     Ok(Api {

@@ -103,7 +103,7 @@ impl Api {
         };
         crate::model::Health {
             status: status.into(),
-            running: self.ctx.max_running - self.ctx.running.available_permits(),
+            running: self.ctx.active.load(Ordering::SeqCst),
             queued: self.queue.queued(),
             version: env!("CARGO_PKG_VERSION").into(),
         }
@@ -226,6 +226,7 @@ async fn run_route(api: &Arc<Api>, method: &Method, segs: &[&str], headers: &Hea
         ctx: &api.ctx,
         id: id.clone(),
         base: base.to_string(),
+        link_base: base.to_string(),
         events: Arc::new(|_: &Event| {}),
         cancel: cancel.clone(),
     };
@@ -287,7 +288,7 @@ async fn queue_route(api: &Arc<Api>, method: &Method, segs: &[&str], query: &str
         };
         let urls = Urls::new(queue_base, &app, id);
         return match (method.clone(), rest) {
-            (Method::GET, []) => result(&entry, id),
+            (Method::GET, []) => result(&entry, id, base),
             (Method::GET, ["status"]) => {
                 let status = status_json(&api.queue, &entry, &urls, with_logs, 0).0;
                 let code = if status["status"] == "COMPLETED" { StatusCode::OK } else { StatusCode::ACCEPTED };
@@ -420,12 +421,12 @@ pub fn status_json(queue: &Queue, entry: &Entry, urls: &Urls, with_logs: bool, l
     (body, shown)
 }
 
-fn result(entry: &Entry, id: &str) -> Response {
+fn result(entry: &Entry, id: &str, base: &str) -> Response {
     let record = entry.snapshot();
     let mut resp = match (&record.state, &record.outcome) {
         (State::Completed, Some(o)) => {
             let code = StatusCode::from_u16(o.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut r = (code, Json(o.body.clone())).into_response();
+            let mut r = (code, Json(crate::job::absolutize(&o.body, base))).into_response();
             if let Some(t) = o.error_type.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
                 r.headers_mut().insert("x-fal-error-type", t);
             }
@@ -474,6 +475,9 @@ async fn run_queued(api: &Arc<Api>, entry: &Arc<Entry>) {
         ctx: &api.ctx,
         id: record.id.clone(),
         base: record.base.clone(),
+        // Stored with relative URLs: the result is answered on the address
+        // the client uses then (which may change across restarts).
+        link_base: String::new(),
         events: log_events(api.queue.clone(), entry.clone()),
         cancel: entry.cancel.clone(),
     };

@@ -46,8 +46,26 @@ pub struct Ctx {
     pub public_url: Option<String>,
     /// Pipelines `/pipelines/{name}` may run: name -> file or built-in name.
     pub pipelines: BTreeMap<String, String>,
+    /// Jobs executing now (direct, queued and streamed).
+    pub active: std::sync::atomic::AtomicUsize,
     /// Direct requests in flight by `x-fal-request-id`, for `{path}/cancel`.
     pub direct: Mutex<HashMap<String, crate::job::Cancel>>,
+}
+
+/// Counts a job in [`Ctx::active`] while it lives.
+pub struct Active<'a>(&'a Ctx);
+
+impl<'a> Active<'a> {
+    pub fn new(ctx: &'a Ctx) -> Self {
+        ctx.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Active(ctx)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Ctx {

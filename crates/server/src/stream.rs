@@ -81,7 +81,7 @@ pub fn sync(api: Arc<Api>, id: String, base: String, input: Value) -> Events {
     let job_cancel = cancel.clone();
     tokio::spawn(async move {
         let _permit = api.ctx.running.acquire().await;
-        let job = Job { ctx: &api.ctx, id, base, events, cancel: job_cancel };
+        let job = Job { ctx: &api.ctx, id, link_base: base.clone(), base, events, cancel: job_cancel };
         let last = match job.execute(&Endpoint::Sync, &input).await {
             Ok(v) => serde_json::from_value(v).map(StreamEvent::Result).unwrap_or_else(|e| {
                 StreamEvent::Error(ErrorBody { detail: e.to_string(), error_type: "internal_error".into(), remedies: Vec::new() })

@@ -38,12 +38,13 @@ fn field_error(mut loc: Vec<Value>, e: &serde_json::Error) -> FieldError {
     if matches!(e.classify(), Category::Syntax | Category::Eof | Category::Io) {
         return FieldError::new(vec![json!("body"), json!(e.column())], format!("invalid JSON: {msg}"), "json_invalid");
     }
-    let quoted = msg.split('`').nth(1).map(str::to_string);
+    // The field a missing/unknown-field error is about, unless the path names it already.
+    let quoted = msg.split('`').nth(1).map(|q| json!(q)).filter(|q| loc.last() != Some(q));
     let kind = if msg.starts_with("missing field") {
-        loc.extend(quoted.map(Value::String));
+        loc.extend(quoted);
         "missing"
     } else if msg.starts_with("unknown field") {
-        loc.extend(quoted.map(Value::String));
+        loc.extend(quoted);
         "extra_forbidden"
     } else if msg.starts_with("unknown variant") {
         "enum"

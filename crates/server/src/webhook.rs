@@ -74,9 +74,10 @@ fn body(record: &Record) -> Value {
     let ok = outcome.is_some_and(|o| o.status == 200);
     json!({
         "request_id": record.id,
-        "gateway_request_id": format!("{}-{}", record.id, record.attempts.max(1)),
+        // The last attempt's id: the request's own unless a restart ran it again.
+        "gateway_request_id": if record.attempts > 1 { format!("{}-{}", record.id, record.attempts) } else { record.id.clone() },
         "status": if ok { "OK" } else { "ERROR" },
-        "payload": outcome.map(|o| o.body.clone()),
+        "payload": outcome.map(|o| crate::job::absolutize(&o.body, &record.base)),
         "error": if ok { Value::Null } else {
             json!(outcome.and_then(|o| o.error.clone()).unwrap_or_else(|| "the request did not finish".into()))
         },
