@@ -10,9 +10,8 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -39,8 +38,12 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(body.map(<[u8]>::to_vec).unwrap_or_default()).expect("request");
-    let mut resp = agent().run(req).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let req = req
+        .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+        .expect("request");
+    let mut resp = agent()
+        .run(req)
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let headers = resp
         .headers()
         .iter()
@@ -48,7 +51,11 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         .collect();
     let status = resp.status().as_u16();
     let body = resp.body_mut().read_to_vec().unwrap_or_default();
-    Answer { status, headers, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn get(url: &str) -> Answer {
@@ -58,7 +65,12 @@ pub fn get(url: &str) -> Answer {
 /// POST a JSON body.
 pub fn post(url: &str, body: &serde_json::Value) -> Answer {
     let bytes = serde_json::to_vec(body).expect("json");
-    request("POST", url, &[("content-type", "application/json")], Some(&bytes))
+    request(
+        "POST",
+        url,
+        &[("content-type", "application/json")],
+        Some(&bytes),
+    )
 }
 
 /// What a [`Listener`] received: method, path, body.
@@ -102,7 +114,11 @@ impl Listener {
                 let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
                 let len = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
                     .unwrap_or(0);
                 while buf.len() < head_end + len {
                     match stream.read(&mut chunk) {
@@ -111,9 +127,14 @@ impl Listener {
                     }
                 }
                 let mut first = head.lines().next().unwrap_or("").split(' ');
-                let (method, path) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+                let (method, path) = (
+                    first.next().unwrap_or("").to_string(),
+                    first.next().unwrap_or("").to_string(),
+                );
                 let body = buf[head_end..].to_vec();
-                log.lock().unwrap_or_else(|p| p.into_inner()).push((method, path.clone(), body));
+                log.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((method, path.clone(), body));
                 let (status, kind, out) = answer(&path, n);
                 let _ = write!(
                     stream,
@@ -127,6 +148,9 @@ impl Listener {
     }
 
     pub fn count(&self) -> usize {
-        self.received.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 }

@@ -64,7 +64,10 @@ impl Server {
             }
         }
         let pick = |kind: &str| {
-            let line = urls.iter().find(|u| u.ends_with(&format!("({kind})"))).expect("listener");
+            let line = urls
+                .iter()
+                .find(|u| u.ends_with(&format!("({kind})")))
+                .expect("listener");
             line.split(' ').next().unwrap_or_default().to_string()
         };
         Server {
@@ -114,7 +117,11 @@ pub fn clients_dir() -> PathBuf {
 /// The venv's python with the pinned `fal-client` (made by `scripts/setup.sh --tests`).
 pub fn python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/clients-venv/bin/python");
-    assert!(venv.is_file(), "{} is missing: run scripts/setup.sh --tests", venv.display());
+    assert!(
+        venv.is_file(),
+        "{} is missing: run scripts/setup.sh --tests",
+        venv.display()
+    );
     venv
 }
 
@@ -137,11 +144,25 @@ pub fn client(script: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
 pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
         .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
         .args(["-keyout", s(&key), "-out", s(&cert)])
         .output()
         .expect("running openssl");
-    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (cert, key)
 }

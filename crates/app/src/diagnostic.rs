@@ -27,9 +27,8 @@ impl DiagnosticDir {
 }
 
 fn read<T: serde::de::DeserializeOwned>(outcome: &RunOutcome, name: &str) -> Result<T, AppError> {
-    crate::summary::read_output(outcome, name)?.ok_or_else(|| {
-        AppError::Request(format!("the run has no output '{name}' for the report"))
-    })
+    crate::summary::read_output(outcome, name)?
+        .ok_or_else(|| AppError::Request(format!("the run has no output '{name}' for the report")))
 }
 
 /// Output time of each cut: the first output frame past it.

@@ -61,7 +61,10 @@ impl Summary {
             .ok_or_else(|| AppError::Internal("the run has no alignment".into()))?;
         let freezes: Option<FreezePlan> = read_output(outcome, "freezes")?;
         let log: Option<RenderLog> = read_output(outcome, "frames")?;
-        let count = |made: Made| log.as_ref().map(|l| l.frames.iter().filter(|f| f.made == made).count());
+        let count = |made: Made| {
+            log.as_ref()
+                .map(|l| l.frames.iter().filter(|f| f.made == made).count())
+        };
         let stages = Self::stage_timings(outcome);
         let video = &alignment.video;
         Ok(Summary {

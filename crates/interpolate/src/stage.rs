@@ -34,12 +34,11 @@ impl Interpolate {
     pub fn warm_up(&self, name: &str, device: &str) -> Result<(), StageError> {
         let w = self.weights.resolve(name, Kind::Rife)?;
         let device = rife::device(device).map_err(StageError::InvalidInput)?;
-        let model = rife::shared(&w.path, &w.blake3, &device).map_err(|e| {
-            StageError::MissingWeights {
+        let model =
+            rife::shared(&w.path, &w.blake3, &device).map_err(|e| StageError::MissingWeights {
                 message: format!("{}: {e}", w.path.display()),
                 fetch: None,
-            }
-        })?;
+            })?;
         let frame = candle_core::Tensor::zeros((1, 3, 64, 64), candle_core::DType::F32, &device)
             .and_then(|a| model.interpolate(&a, &a, 0.5))
             .map_err(|e| StageError::internal(format!("RIFE warm-up: {e}")))?;

@@ -35,7 +35,12 @@ impl ApiError {
         Self::with_remedies(status, error_type, detail, Vec::new())
     }
 
-    fn with_remedies(status: u16, error_type: &str, detail: impl Into<String>, remedies: Vec<FieldRemedy>) -> Self {
+    fn with_remedies(
+        status: u16,
+        error_type: &str,
+        detail: impl Into<String>,
+        remedies: Vec<FieldRemedy>,
+    ) -> Self {
         let body = ErrorBody {
             detail: detail.into(),
             error_type: error_type.into(),
@@ -49,7 +54,11 @@ impl ApiError {
     }
 
     pub fn cancelled() -> Self {
-        Self::new(499, "client_cancelled", "the request was cancelled; its finished stages stay cached")
+        Self::new(
+            499,
+            "client_cancelled",
+            "the request was cancelled; its finished stages stay cached",
+        )
     }
 
     /// A failed run. `field` names a `stage.param` as the request's own
@@ -60,7 +69,11 @@ impl ApiError {
             .remedies
             .iter()
             .filter_map(|r| match r {
-                Remedy::SetParam { stage, param, choices } => Some(FieldRemedy {
+                Remedy::SetParam {
+                    stage,
+                    param,
+                    choices,
+                } => Some(FieldRemedy {
                     field: field(stage, param),
                     choices: choices.clone(),
                 }),
@@ -76,8 +89,10 @@ impl ApiError {
             ErrorKind::Internal => (500, "internal_error"),
         };
         let mut message = failure.message;
-        if let Some(Remedy::FetchWeights { name }) =
-            failure.remedies.iter().find(|r| matches!(r, Remedy::FetchWeights { .. }))
+        if let Some(Remedy::FetchWeights { name }) = failure
+            .remedies
+            .iter()
+            .find(|r| matches!(r, Remedy::FetchWeights { .. }))
         {
             message.push_str(&format!(
                 " (this server has no '{name}' weights: choose an installed model, or ask its operator to run `vantage weights fetch {name}`)"
@@ -95,7 +110,12 @@ impl ApiError {
                 .map(|e| {
                     let loc: Vec<String> = e["loc"]
                         .as_array()
-                        .map(|l| l.iter().skip(1).map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_string)).collect())
+                        .map(|l| {
+                            l.iter()
+                                .skip(1)
+                                .map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_string))
+                                .collect()
+                        })
                         .unwrap_or_default();
                     format!("{}: {}", loc.join("."), e["msg"].as_str().unwrap_or(""))
                 })
@@ -119,8 +139,10 @@ impl IntoResponse for ApiError {
         }
         if self.error_type == "request_timeout" {
             // The JS client does not retry a 504 that says it is the caller's deadline.
-            resp.headers_mut()
-                .insert("x-fal-request-timeout-type", HeaderValue::from_static("user"));
+            resp.headers_mut().insert(
+                "x-fal-request-timeout-type",
+                HeaderValue::from_static("user"),
+            );
         }
         resp
     }

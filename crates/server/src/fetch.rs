@@ -16,6 +16,9 @@ use tokio::io::AsyncWriteExt;
 #[derive(Clone, Debug)]
 pub struct Policy {
     pub allow_private: bool,
+    /// When not empty, http(s) inputs must come from these hosts (or
+    /// their subdomains): e.g. only the team's own bucket.
+    pub allow_hosts: Vec<String>,
     /// `file://` URLs must resolve inside one of these (none: refused).
     pub allow_dirs: Vec<PathBuf>,
     /// Largest download or decoded `data:` URI.
@@ -35,14 +38,58 @@ impl Policy {
             Some("data") => data_uri(url).map(|_| ()).map_err(|m| (m, "data_uri")),
             Some("file") => self.file_path(url).map(|_| ()),
             _ => Err((
-                format!("unsupported URL '{}': use https://, http://, data: or file://", clip(url)),
+                format!(
+                    "unsupported URL '{}': use https://, http://, data: or file://",
+                    clip(url)
+                ),
                 "url_scheme",
             )),
         }
     }
 
+    /// The local file of one of this server's `/files/...` URLs (`own`
+    /// lists the bases the server is known by), if `url` is one.
+    pub fn own_file(&self, url: &str, own: &[String]) -> Option<PathBuf> {
+        let rest = own
+            .iter()
+            .find_map(|base| url.strip_prefix(&format!("{base}/files/")))?;
+        let rest = rest.split(['?', '#']).next()?;
+        let safe = !rest.is_empty()
+            && rest
+                .split('/')
+                .all(|s| !s.is_empty() && s != "." && s != "..");
+        let path = self.files_dir.join(rest);
+        (safe && path.is_file()).then_some(path)
+    }
+
+    /// [`Policy::check`], letting this server's own file URLs through
+    /// (an upload's URL is on the server's own, often loopback, address).
+    pub fn check_input(&self, url: &str, own: &[String]) -> Result<(), Refusal> {
+        match self.own_file(url, own) {
+            Some(_) => Ok(()),
+            None => self.check(url),
+        }
+    }
+
     fn check_host(&self, url: &str) -> Result<(), Refusal> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| (format!("'{}': {e}", clip(url)), "url_parsing"))?;
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| (format!("'{}': {e}", clip(url)), "url_parsing"))?;
+        let host = parsed
+            .host_str()
+            .unwrap_or("")
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let listed = |h: &String| host == *h || host.ends_with(&format!(".{h}"));
+        if !self.allow_hosts.is_empty() && !self.allow_hosts.iter().any(listed) {
+            return Err((
+                format!(
+                    "'{}': this server fetches only from {} (--allow-host)",
+                    clip(url),
+                    self.allow_hosts.join(", ")
+                ),
+                "url_not_allowed",
+            ));
+        }
         if self.allow_private {
             return Ok(());
         }
@@ -66,12 +113,18 @@ impl Policy {
         let path = reqwest::Url::parse(url)
             .ok()
             .and_then(|u| u.to_file_path().ok())
-            .ok_or_else(|| (format!("'{}' is not a file URL (file:///absolute/path)", clip(url)), "url_parsing"))?;
+            .ok_or_else(|| {
+                (
+                    format!("'{}' is not a file URL (file:///absolute/path)", clip(url)),
+                    "url_parsing",
+                )
+            })?;
         let real = std::fs::canonicalize(&path)
             .map_err(|e| (format!("{}: {e}", path.display()), "file_not_found"))?;
-        let allowed = self.allow_dirs.iter().any(|d| {
-            std::fs::canonicalize(d).is_ok_and(|d| real.starts_with(d))
-        });
+        let allowed = self
+            .allow_dirs
+            .iter()
+            .any(|d| std::fs::canonicalize(d).is_ok_and(|d| real.starts_with(d)));
         if !allowed {
             return Err((
                 format!(
@@ -145,11 +198,14 @@ const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::
 /// The bytes of a `data:` URI.
 fn data_uri(url: &str) -> Result<Vec<u8>, String> {
     let rest = &url[5..];
-    let (meta, payload) = rest
-        .split_once(',')
-        .ok_or_else(|| "a data: URI needs a ',' before its data (data:<type>;base64,<data>)".to_string())?;
+    let (meta, payload) = rest.split_once(',').ok_or_else(|| {
+        "a data: URI needs a ',' before its data (data:<type>;base64,<data>)".to_string()
+    })?;
     if meta.split(';').any(|p| p.eq_ignore_ascii_case("base64")) {
-        let clean: String = payload.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let clean: String = payload
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
         LENIENT
             .decode(clean)
             .map_err(|e| format!("the data: URI's base64 does not decode: {e}"))
@@ -164,7 +220,11 @@ fn percent_decode(s: &str) -> Vec<u8> {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;
@@ -194,7 +254,10 @@ impl Fetcher {
             }
             let url = attempt.url().clone();
             if !matches!(url.scheme(), "http" | "https") {
-                return attempt.error(format!("a redirect to {} (only http and https are followed)", url.scheme()));
+                return attempt.error(format!(
+                    "a redirect to {} (only http and https are followed)",
+                    url.scheme()
+                ));
             }
             let literal = match url.host() {
                 Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
@@ -231,30 +294,34 @@ impl Fetcher {
 
     /// Bring `url` to `dir/name(.ext)`; `own` lists this server's base URLs
     /// (its `/files/...` URLs are read from disk, not downloaded).
-    pub async fn fetch(&self, url: &str, dir: &Path, name: &str, own: &[String]) -> Result<PathBuf, String> {
-        self.policy.check(url).map_err(|(m, _)| m)?;
-        if let Some(path) = self.own_file(url, own) {
+    pub async fn fetch(
+        &self,
+        url: &str,
+        dir: &Path,
+        name: &str,
+        own: &[String],
+    ) -> Result<PathBuf, String> {
+        if let Some(path) = self.policy.own_file(url, own) {
             return Ok(path);
         }
+        self.policy.check(url).map_err(|(m, _)| m)?;
         let dest = dir.join(format!("{name}{}", extension(url)));
-        match url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).as_deref() {
+        match url
+            .split_once(':')
+            .map(|(s, _)| s.to_ascii_lowercase())
+            .as_deref()
+        {
             Some("data") => {
                 let bytes = data_uri(url)?;
                 self.limit(bytes.len() as u64)?;
-                tokio::fs::write(&dest, bytes).await.map_err(|e| e.to_string())?;
+                tokio::fs::write(&dest, bytes)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(dest)
             }
             Some("file") => self.policy.file_path(url).map_err(|(m, _)| m),
             _ => self.download(url, &dest).await.map(|()| dest),
         }
-    }
-
-    fn own_file(&self, url: &str, own: &[String]) -> Option<PathBuf> {
-        let rest = own.iter().find_map(|base| url.strip_prefix(&format!("{base}/files/")))?;
-        let rest = rest.split(['?', '#']).next()?;
-        let safe = !rest.is_empty() && rest.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
-        let path = self.policy.files_dir.join(rest);
-        (safe && path.is_file()).then_some(path)
     }
 
     fn limit(&self, bytes: u64) -> Result<(), String> {
@@ -268,14 +335,25 @@ impl Fetcher {
     }
 
     async fn download(&self, url: &str, dest: &Path) -> Result<(), String> {
-        let mut resp = self.client.get(url).send().await.map_err(|e| describe(url, &e))?;
+        let mut resp = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| describe(url, &e))?;
         if !resp.status().is_success() {
-            return Err(format!("downloading {}: the server answered {}", clip(url), resp.status()));
+            return Err(format!(
+                "downloading {}: the server answered {}",
+                clip(url),
+                resp.status()
+            ));
         }
         if let Some(len) = resp.content_length() {
             self.limit(len)?;
         }
-        let mut file = tokio::fs::File::create(dest).await.map_err(|e| e.to_string())?;
+        let mut file = tokio::fs::File::create(dest)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut written = 0u64;
         while let Some(chunk) = resp.chunk().await.map_err(|e| describe(url, &e))? {
             written += chunk.len() as u64;
@@ -303,7 +381,11 @@ fn extension(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or("");
     let last = path.rsplit('/').next().unwrap_or("");
     match last.rsplit_once('.') {
-        Some((_, ext)) if !url.starts_with("data:") && (1..=5).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric()) => {
+        Some((_, ext))
+            if !url.starts_with("data:")
+                && (1..=5).contains(&ext.len())
+                && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
             format!(".{ext}")
         }
         _ => String::new(),
@@ -321,7 +403,8 @@ impl reqwest::dns::Resolve for Resolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if !allow_private && addrs.iter().any(|a| !public(a.ip())) {
                 let e = std::io::Error::other(format!(
                     "{host} resolves to a loopback, private or link-local address; refused (--allow-private-urls allows it)"
@@ -340,6 +423,7 @@ mod tests {
     fn policy() -> Policy {
         Policy {
             allow_private: false,
+            allow_hosts: Vec::new(),
             allow_dirs: Vec::new(),
             max_bytes: 1 << 20,
             files_dir: PathBuf::from("/nonexistent"),
@@ -363,12 +447,35 @@ mod tests {
             "http://0.0.0.0/x",
             "http://metadata.google.internal/x",
         ] {
-            assert_eq!(p.check(url).map_err(|e| e.1), Err("url_not_allowed"), "{url}");
+            assert_eq!(
+                p.check(url).map_err(|e| e.1),
+                Err("url_not_allowed"),
+                "{url}"
+            );
         }
         assert!(p.check("https://93.184.215.14/clip.mp4").is_ok());
         assert!(p.check("https://example.com/clip.mp4").is_ok());
-        let open = Policy { allow_private: true, ..policy() };
+        let open = Policy {
+            allow_private: true,
+            ..policy()
+        };
         assert!(open.check("http://127.0.0.1/x.mp4").is_ok());
+        let listed = Policy {
+            allow_hosts: vec!["media.example.org".into()],
+            ..policy()
+        };
+        assert!(listed.check("https://media.example.org/a.mp4").is_ok());
+        assert!(listed.check("https://eu.media.example.org/a.mp4").is_ok());
+        assert_eq!(
+            listed.check("https://example.org/a.mp4").map_err(|e| e.1),
+            Err("url_not_allowed")
+        );
+        assert_eq!(
+            listed
+                .check("https://evilmedia.example.org/a.mp4")
+                .map_err(|e| e.1),
+            Err("url_not_allowed")
+        );
     }
 
     #[test]
@@ -376,10 +483,16 @@ mod tests {
         let p = policy();
         assert_eq!(p.check("ftp://x/y").map_err(|e| e.1), Err("url_scheme"));
         assert_eq!(p.check("/etc/passwd").map_err(|e| e.1), Err("url_scheme"));
-        assert_eq!(p.check("file:///etc/passwd").map_err(|e| e.1), Err("file_not_allowed"));
+        assert_eq!(
+            p.check("file:///etc/passwd").map_err(|e| e.1),
+            Err("file_not_allowed")
+        );
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.wav"), b"x").unwrap();
-        let p = Policy { allow_dirs: vec![dir.path().into()], ..policy() };
+        let p = Policy {
+            allow_dirs: vec![dir.path().into()],
+            ..policy()
+        };
         let url = format!("file://{}/a.wav", dir.path().display());
         assert!(p.check(&url).is_ok());
         // No escaping the allowed directory with `..`.
@@ -389,8 +502,14 @@ mod tests {
 
     #[test]
     fn data_uris() {
-        assert_eq!(data_uri("data:text/plain;base64,aGVsbG8K").unwrap(), b"hello\n");
-        assert_eq!(data_uri("data:text/plain;base64,aGVsbG8").unwrap(), b"hello");
+        assert_eq!(
+            data_uri("data:text/plain;base64,aGVsbG8K").unwrap(),
+            b"hello\n"
+        );
+        assert_eq!(
+            data_uri("data:text/plain;base64,aGVsbG8").unwrap(),
+            b"hello"
+        );
         assert_eq!(data_uri("data:,a%20b").unwrap(), b"a b");
         assert!(data_uri("data:text/plain;base64,@@@").is_err());
         assert!(data_uri("data:nocomma").is_err());

@@ -44,38 +44,52 @@ impl Endpoint {
         })
     }
 
-    /// Check `body` as this endpoint's input, before any work (422 if not).
-    pub fn validate(&self, ctx: &Ctx, body: &[u8]) -> Result<Value, ApiError> {
+    /// Check `body` as this endpoint's input, before any work (422 if
+    /// not); `base` is the address the request came to.
+    pub fn validate(&self, ctx: &Ctx, body: &[u8], base: &str) -> Result<Value, ApiError> {
         let policy = ctx.fetcher.policy();
+        let own = &ctx.own_bases(base);
         let errors = match self {
             Endpoint::Sync | Endpoint::Diagnostic | Endpoint::Stream => {
                 let input: SyncInput = validate::parse(body).map_err(ApiError::validation)?;
-                validate::sync_input(&input, &[], policy)
+                validate::sync_input(&input, &[], policy, own)
             }
             Endpoint::Batch => {
                 let batch: BatchInput = validate::parse(body).map_err(ApiError::validation)?;
                 if batch.inputs.is_empty() || batch.inputs.len() > crate::model::MAX_BATCH {
                     let msg = format!("a batch holds 1 to {} inputs", crate::model::MAX_BATCH);
-                    vec![crate::model::FieldError::new(vec![json!("body"), json!("inputs")], msg, "value_error")]
+                    vec![crate::model::FieldError::new(
+                        vec![json!("body"), json!("inputs")],
+                        msg,
+                        "value_error",
+                    )]
                 } else {
                     batch
                         .inputs
                         .iter()
                         .enumerate()
-                        .flat_map(|(i, input)| validate::sync_input(input, &[json!("inputs"), json!(i)], policy))
+                        .flat_map(|(i, input)| {
+                            validate::sync_input(input, &[json!("inputs"), json!(i)], policy, own)
+                        })
                         .collect()
                 }
             }
             Endpoint::Pipeline(name) => {
                 let input: PipelineInput = validate::parse(body).map_err(ApiError::validation)?;
-                ctx.pipeline_errors(name, &input)?
+                ctx.pipeline_errors(name, &input, own)?
             }
         };
         if !errors.is_empty() {
             return Err(ApiError::validation(errors));
         }
-        Ok(serde_json::from_slice(if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body })
-            .unwrap_or(Value::Null))
+        Ok(
+            serde_json::from_slice(if body.iter().all(u8::is_ascii_whitespace) {
+                b"{}"
+            } else {
+                body
+            })
+            .unwrap_or(Value::Null),
+        )
     }
 }
 
@@ -154,13 +168,20 @@ impl Job<'_> {
             let (work, own) = (&work, &own);
             async move {
                 let name = field.trim_end_matches("_url").replace('/', "_");
-                self.ctx.fetcher.fetch(url, work, &name, own).await.map_err(|msg| {
-                    ApiError::validation(vec![crate::model::FieldError::new(
-                        std::iter::once("body").chain(field.split('/')).map(|s| json!(s)).collect(),
-                        msg,
-                        "file_download_error",
-                    )])
-                })
+                self.ctx
+                    .fetcher
+                    .fetch(url, work, &name, own)
+                    .await
+                    .map_err(|msg| {
+                        ApiError::validation(vec![crate::model::FieldError::new(
+                            std::iter::once("body")
+                                .chain(field.split('/'))
+                                .map(|s| json!(s))
+                                .collect(),
+                            msg,
+                            "file_download_error",
+                        )])
+                    })
             }
         });
         let fetched = tokio::select! {
@@ -172,7 +193,10 @@ impl Job<'_> {
 
     async fn sync(&self, input: &SyncInput, diagnostic: bool) -> Result<SyncResult, ApiError> {
         let paths = self
-            .fetch_all(&[("video_url".into(), input.video_url.as_str()), ("audio_url".into(), input.audio_url.as_str())])
+            .fetch_all(&[
+                ("video_url".into(), input.video_url.as_str()),
+                ("audio_url".into(), input.audio_url.as_str()),
+            ])
             .await?;
         let request = SyncRequest {
             mode: input.rife_mode,
@@ -202,7 +226,9 @@ impl Job<'_> {
         let outcome = self.run(&run, sync_field).await?;
         if request.diagnostic {
             let title = format!("{} → {}", short(&input.video_url), short(&input.audio_url));
-            for warning in diagnostic::write_report(&outcome, &dir, &video, &title).map_err(|e| ApiError::from_app(&e, sync_field))? {
+            for warning in diagnostic::write_report(&outcome, &dir, &video, &title)
+                .map_err(|e| ApiError::from_app(&e, sync_field))?
+            {
                 tracing::warn!("{}: {warning}", self.id);
             }
         }
@@ -222,8 +248,14 @@ impl Job<'_> {
 
     /// Run on the shared engine; a cancel stops the stages at once (the
     /// finished ones stay cached).
-    async fn run(&self, run: &RunRequest, field: fn(&str, &str) -> String) -> Result<RunOutcome, ApiError> {
-        tokio::fs::create_dir_all(self.files()).await.map_err(internal)?;
+    async fn run(
+        &self,
+        run: &RunRequest,
+        field: fn(&str, &str) -> String,
+    ) -> Result<RunOutcome, ApiError> {
+        tokio::fs::create_dir_all(self.files())
+            .await
+            .map_err(internal)?;
         if let Some((_, dest)) = run.outputs.iter().find(|(n, _)| n == "diagnostic") {
             if let Some(parent) = dest.parent() {
                 tokio::fs::create_dir_all(parent).await.map_err(internal)?;
@@ -242,36 +274,49 @@ impl Job<'_> {
         // Within the one running slot the batch holds; the engine's CPU
         // slots bound the stages underneath.
         let slots = &tokio::sync::Semaphore::new(self.ctx.max_running);
-        let items = batch.inputs.iter().enumerate().map(|(i, input)| async move {
-            let item = Job {
-                ctx: self.ctx,
-                id: format!("{}/{i}", self.id),
-                base: self.base.clone(),
-                link_base: self.link_base.clone(),
-                events: self.events.clone(),
-                cancel: self.cancel.clone(),
-            };
-            let _permit = slots.acquire().await;
-            let result = item.sync(input, false).await;
-            let _ = std::fs::remove_dir_all(self.ctx.data.work().join(&item.id));
-            match result {
-                Ok(r) => BatchItem::Ok(r),
-                Err(e) => BatchItem::Failed(crate::model::ErrorBody {
-                    detail: e.message(),
-                    error_type: e.error_type.clone(),
-                    remedies: serde_json::from_value(e.body["remedies"].clone()).unwrap_or_default(),
-                }),
-            }
-        });
+        let items = batch
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| async move {
+                let item = Job {
+                    ctx: self.ctx,
+                    id: format!("{}/{i}", self.id),
+                    base: self.base.clone(),
+                    link_base: self.link_base.clone(),
+                    events: self.events.clone(),
+                    cancel: self.cancel.clone(),
+                };
+                let _permit = slots.acquire().await;
+                let result = item.sync(input, false).await;
+                let _ = std::fs::remove_dir_all(self.ctx.data.work().join(&item.id));
+                match result {
+                    Ok(r) => BatchItem::Ok(r),
+                    Err(e) => BatchItem::Failed(crate::model::ErrorBody {
+                        detail: e.message(),
+                        error_type: e.error_type.clone(),
+                        remedies: serde_json::from_value(e.body["remedies"].clone())
+                            .unwrap_or_default(),
+                    }),
+                }
+            });
         BatchOutput {
             outputs: futures_util::future::join_all(items).await,
         }
     }
 
-    async fn pipeline(&self, name: &str, input: &PipelineInput) -> Result<PipelineOutput, ApiError> {
+    async fn pipeline(
+        &self,
+        name: &str,
+        input: &PipelineInput,
+    ) -> Result<PipelineOutput, ApiError> {
         let field = |stage: &str, param: &str| format!("params.{stage}.{param}");
         let pipeline = self.ctx.load_pipeline(name, input)?;
-        let named: Vec<(String, &str)> = input.inputs.iter().map(|(n, u)| (format!("inputs/{n}"), u.as_str())).collect();
+        let named: Vec<(String, &str)> = input
+            .inputs
+            .iter()
+            .map(|(n, u)| (format!("inputs/{n}"), u.as_str()))
+            .collect();
         let paths = self.fetch_all(&named).await?;
         let inputs: BTreeMap<String, PathBuf> = input.inputs.keys().cloned().zip(paths).collect();
         let wanted: Vec<String> = match &input.outputs {
@@ -306,14 +351,19 @@ pub fn absolutize(value: &Value, base: &str) -> Value {
     match value {
         Value::String(s) if s.starts_with("/files/") => Value::String(format!("{base}{s}")),
         Value::Array(items) => Value::Array(items.iter().map(|v| absolutize(v, base)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), absolutize(v, base))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), absolutize(v, base)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
 /// A stored input (validated when it was submitted) as its type.
 fn parsed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
-    serde_json::from_value(v.clone()).map_err(|e| ApiError::new(422, "validation_error", e.to_string()))
+    serde_json::from_value(v.clone())
+        .map_err(|e| ApiError::new(422, "validation_error", e.to_string()))
 }
 
 /// A sync's `stage.param` as the request field that sets it.
@@ -330,7 +380,12 @@ fn short(url: &str) -> String {
     if url.starts_with("data:") {
         return "(data URI)".into();
     }
-    url.rsplit('/').next().unwrap_or(url).chars().take(60).collect()
+    url.rsplit('/')
+        .next()
+        .unwrap_or(url)
+        .chars()
+        .take(60)
+        .collect()
 }
 
 /// An extension for an output whose type the pipeline does not name.

@@ -59,6 +59,8 @@ pub struct ServeConfig {
     pub max_queue: usize,
     pub max_running: usize,
     pub allow_private_urls: bool,
+    /// When not empty, input URLs must come from these hosts.
+    pub allow_hosts: Vec<String>,
     pub allow_dirs: Vec<PathBuf>,
     /// Pipeline files `/pipelines/{name}` may run besides the built-in ones.
     pub pipelines: Vec<PathBuf>,
@@ -91,6 +93,7 @@ impl ServeConfig {
             max_queue: 1000,
             max_running: 2,
             allow_private_urls: false,
+            allow_hosts: Vec::new(),
             allow_dirs: Vec::new(),
             pipelines: Vec::new(),
             public_url: None,
@@ -130,9 +133,13 @@ pub async fn serve(
     let tls = match &cfg.tls {
         Some((cert, key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let config = RustlsConfig::from_pem_file(cert, key)
-                .await
-                .map_err(|e| ServeError::Config(format!("--tls-cert {} / --tls-key {}: {e}", cert.display(), key.display())))?;
+            let config = RustlsConfig::from_pem_file(cert, key).await.map_err(|e| {
+                ServeError::Config(format!(
+                    "--tls-cert {} / --tls-key {}: {e}",
+                    cert.display(),
+                    key.display()
+                ))
+            })?;
             Some(config)
         }
         None => None,
@@ -149,18 +156,29 @@ pub async fn serve(
     let mut urls = Vec::new();
     let mut servers = Vec::new();
     for (addr, listener) in listeners {
-        let std_listener = std::net::TcpListener::bind(addr).map_err(|e| ServeError::Config(format!("listening on {addr}: {e}")))?;
-        std_listener.set_nonblocking(true).map_err(|e| ServeError::Io(e.to_string()))?;
-        let local = std_listener.local_addr().map_err(|e| ServeError::Io(e.to_string()))?;
-        urls.push(format!("{}://{local} ({})", if tls.is_some() { "https" } else { "http" }, match listener {
-            Listener::Run => "direct",
-            Listener::Queue => "queue",
-        }));
+        let std_listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| ServeError::Config(format!("listening on {addr}: {e}")))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| ServeError::Io(e.to_string()))?;
+        let local = std_listener
+            .local_addr()
+            .map_err(|e| ServeError::Io(e.to_string()))?;
+        queue::lock(&api.ctx.listeners).push(local);
+        urls.push(format!(
+            "{}://{local} ({})",
+            if tls.is_some() { "https" } else { "http" },
+            match listener {
+                Listener::Run => "direct",
+                Listener::Queue => "queue",
+            }
+        ));
         let app = routes::router(api.clone(), listener).into_make_service();
         let handle = handle.clone();
         servers.push(match &tls {
             Some(config) => tokio::spawn({
-                let server = axum_server::from_tcp_rustls(std_listener, config.clone()).handle(handle);
+                let server =
+                    axum_server::from_tcp_rustls(std_listener, config.clone()).handle(handle);
                 async move { server.serve(app).await }
             }),
             None => tokio::spawn({
@@ -171,11 +189,16 @@ pub async fn serve(
     }
     on_listening(&urls);
     shutdown.await;
-    tracing::info!("shutting down: no new work; running requests get {:?}", cfg.grace);
+    tracing::info!(
+        "shutting down: no new work; running requests get {:?}",
+        cfg.grace
+    );
     api.queue.drain();
     handle.graceful_shutdown(Some(cfg.grace));
     let deadline = tokio::time::Instant::now() + cfg.grace;
-    while api.ctx.active.load(std::sync::atomic::Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+    while api.ctx.active.load(std::sync::atomic::Ordering::SeqCst) > 0
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for s in servers {
@@ -196,9 +219,14 @@ fn read_keys(cfg: &ServeConfig) -> Result<Vec<String>, ServeError> {
         None => Vec::new(),
     };
     if let Some(path) = cfg.keys_file.as_ref().filter(|_| keys.is_empty()) {
-        return Err(ServeError::Config(format!("--keys-file {} holds no key (one per line)", path.display())));
+        return Err(ServeError::Config(format!(
+            "--keys-file {} holds no key (one per line)",
+            path.display()
+        )));
     }
-    let public = std::iter::once(cfg.listen).chain(cfg.queue_listen).find(|a| !a.ip().is_loopback());
+    let public = std::iter::once(cfg.listen)
+        .chain(cfg.queue_listen)
+        .find(|a| !a.ip().is_loopback());
     if let (Some(addr), true) = (public, keys.is_empty()) {
         return Err(ServeError::Config(format!(
             "listening on {addr} (not loopback) needs keys: pass --keys-file FILE with one key per line (clients send 'Authorization: Key <key>')"
@@ -211,9 +239,11 @@ fn read_keys(cfg: &ServeConfig) -> Result<Vec<String>, ServeError> {
 async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, ServeError> {
     let data = Data(cfg.data.clone());
     for dir in [data.files(), data.work(), data.queue()] {
-        std::fs::create_dir_all(&dir).map_err(|e| ServeError::Io(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ServeError::Io(format!("{}: {e}", dir.display())))?;
     }
-    let weights = vantage_weights::Store::open(&cfg.weights.clone().unwrap_or_else(|| data.weights()));
+    let weights =
+        vantage_weights::Store::open(&cfg.weights.clone().unwrap_or_else(|| data.weights()));
     let engine_cfg = EngineConfig {
         weights: weights.clone(),
         cpu_slots: cfg.cpu_slots,
@@ -236,12 +266,18 @@ async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, Se
     warmed.map_err(|e| ServeError::Models(e.to_string()))?;
     let policy = fetch::Policy {
         allow_private: cfg.allow_private_urls,
+        allow_hosts: cfg
+            .allow_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
         allow_dirs: cfg.allow_dirs.clone(),
         max_bytes: cfg.max_download_bytes,
         files_dir: data.files(),
     };
     let fetcher = fetch::Fetcher::new(policy).map_err(ServeError::Io)?;
-    let queue = queue::Queue::open(&data.queue(), cfg.max_queue).map_err(|e| ServeError::Io(format!("{}: {e}", data.queue().display())))?;
+    let queue = queue::Queue::open(&data.queue(), cfg.max_queue)
+        .map_err(|e| ServeError::Io(format!("{}: {e}", data.queue().display())))?;
     let ctx = Ctx {
         engine,
         fetcher: fetcher.clone(),
@@ -250,6 +286,8 @@ async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, Se
         max_running: cfg.max_running,
         public_url: cfg.public_url.clone(),
         pipelines: allowed_pipelines(&cfg.pipelines)?,
+        listeners: Default::default(),
+        scheme: if tls { "https" } else { "http" },
         active: Default::default(),
         direct: Default::default(),
     };
@@ -273,12 +311,14 @@ fn allowed_pipelines(files: &[PathBuf]) -> Result<BTreeMap<String, String>, Serv
         .map(|(name, _)| (name.to_string(), name.to_string()))
         .collect();
     for file in files {
-        let name = file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .ok_or_else(|| ServeError::Config(format!("--pipeline {}: not a file name", file.display())))?;
+        let name = file.file_stem().and_then(|s| s.to_str()).ok_or_else(|| {
+            ServeError::Config(format!("--pipeline {}: not a file name", file.display()))
+        })?;
         if !file.is_file() {
-            return Err(ServeError::Config(format!("--pipeline {}: no such file", file.display())));
+            return Err(ServeError::Config(format!(
+                "--pipeline {}: no such file",
+                file.display()
+            )));
         }
         allowed.insert(name.to_string(), file.display().to_string());
     }
@@ -309,15 +349,28 @@ pub async fn shutdown_signal() {
 /// capability that guards a request's files).
 pub fn new_id() -> String {
     let mut b = [0u8; 16];
-    let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
+    let filled = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
     if filled.is_err() {
         // No /dev/urandom: hash the time, the pid and a counter instead.
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let seed = format!("{:?}{}{}", std::time::SystemTime::now(), std::process::id(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let seed = format!(
+            "{:?}{}{}",
+            std::time::SystemTime::now(),
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
         b.copy_from_slice(&blake3::hash(seed.as_bytes()).as_bytes()[..16]);
     }
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }

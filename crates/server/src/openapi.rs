@@ -10,7 +10,8 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Value};
 
-pub fn document() -> Value {
+/// The document; `pipelines` are the names `/pipelines/{name}` accepts.
+pub fn document(pipelines: &[&str]) -> Value {
     let mut settings = SchemaSettings::draft2020_12();
     settings.definitions_path = "#/components/schemas".into();
     let mut gen = settings.into_generator();
@@ -27,12 +28,20 @@ pub fn document() -> Value {
     let errors = Errors { invalid, failed };
     let sync_doc = "Synchronise a video to a new narration: align the two audios word by word, re-time the picture, synthesise the frames that would repeat, mux the new audio.";
     let mut paths = serde_json::Map::new();
-    paths.insert("/sync".into(), json!({"post": errors.op("sync", sync_doc, &sync_in, json_body(&sync_out))}));
+    paths.insert(
+        "/sync".into(),
+        json!({"post": errors.op("sync", sync_doc, &sync_in, json_body(&sync_out))}),
+    );
     paths.insert("/diagnostic".into(), json!({"post": errors.op("diagnostic", "A sync that always renders the diagnostic: the three-panel video, the warp plot and the report.", &sync_in, json_body(&sync_out))}));
     paths.insert("/batch".into(), json!({"post": errors.op("batch", "Several syncs with bounded concurrency; each input gets its own output or its own error, in order.", &batch_in, json_body(&batch_out))}));
     paths.insert("/stream".into(), json!({"post": errors.op("stream", "A sync that answers with server-sent events: progress while it runs, then the result (or the error) as the last event.", &sync_in, json!({"description": "progress events, then the result", "content": {"text/event-stream": {"schema": event}}}))}));
-    let mut pipeline = errors.op("pipeline", "Run a pipeline on the server's allow-list with inputs by URL and typed parameters.", &pipe_in, json_body(&pipe_out));
-    pipeline["parameters"] = json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let mut pipeline = errors.op(
+        "pipeline",
+        "Run a pipeline on the server's allow-list with inputs by URL and typed parameters.",
+        &pipe_in,
+        json_body(&pipe_out),
+    );
+    pipeline["parameters"] = json!([{"name": "name", "in": "path", "required": true, "description": "a pipeline on this server's allow-list", "schema": {"type": "string", "enum": pipelines}}]);
     pipeline["responses"]["404"] = json!({"description": "no such pipeline on this server", "content": {"application/json": {"schema": errors.failed}}});
     paths.insert("/pipelines/{name}".into(), json!({"post": pipeline}));
     paths.insert("/health".into(), json!({"get": {"operationId": "health", "summary": "Alive: 200 while the process runs", "security": [], "responses": {"200": json_body(&health)}}}));

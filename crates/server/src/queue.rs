@@ -43,7 +43,13 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn ok(body: Value, seconds: f64) -> Self {
-        Outcome { status: 200, body, error: None, error_type: None, inference_time: Some(seconds) }
+        Outcome {
+            status: 200,
+            body,
+            error: None,
+            error_type: None,
+            inference_time: Some(seconds),
+        }
     }
     pub fn failed(e: &ApiError, seconds: Option<f64>) -> Self {
         Outcome {
@@ -171,7 +177,10 @@ impl Queue {
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
-            let Some(mut record) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Record>(&b).ok()) else {
+            let Some(mut record) = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+            else {
                 tracing::warn!("{}: not a queue record; skipped", path.display());
                 continue;
             };
@@ -195,7 +204,13 @@ impl Queue {
         for id in lock(&self.order).clone() {
             if let Some(e) = self.get(&id) {
                 if e.snapshot().attempts > 0 {
-                    self.log(&e, LogEntry::new("WARN", "the server restarted; running again from the cached stages".into()));
+                    self.log(
+                        &e,
+                        LogEntry::new(
+                            "WARN",
+                            "the server restarted; running again from the cached stages".into(),
+                        ),
+                    );
                 }
             }
         }
@@ -307,7 +322,10 @@ impl Queue {
         let id = lock(&entry.record).id.clone();
         if let Ok(line) = serde_json::to_string(&log) {
             use std::io::Write;
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(self.logs_path(&id));
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.logs_path(&id));
             if let Err(e) = file.and_then(|mut f| writeln!(f, "{line}")) {
                 tracing::warn!("{id}: writing its log: {e}");
             }
@@ -325,13 +343,19 @@ impl Queue {
             State::Completed => CancelOutcome::AlreadyCompleted,
             State::Queued => {
                 lock(&self.order).retain(|x| x != id);
-                self.log(&entry, LogEntry::new("INFO", "cancelled before it started".into()));
+                self.log(
+                    &entry,
+                    LogEntry::new("INFO", "cancelled before it started".into()),
+                );
                 self.finish(&entry, Outcome::failed(&ApiError::cancelled(), None));
                 self.bump_positions();
                 CancelOutcome::Requested
             }
             State::Running => {
-                self.log(&entry, LogEntry::new("INFO", "cancelling: stopping the running stages".into()));
+                self.log(
+                    &entry,
+                    LogEntry::new("INFO", "cancelling: stopping the running stages".into()),
+                );
                 entry.cancel.cancel();
                 CancelOutcome::Requested
             }
@@ -340,7 +364,8 @@ impl Queue {
 
     /// Stop starting requests (SIGTERM): what is queued stays queued on disk.
     pub fn drain(&self) {
-        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.wake.notify_waiters();
     }
 
@@ -368,7 +393,8 @@ impl Queue {
             .values()
             .filter_map(|e| {
                 let r = lock(&e.record);
-                (r.state == State::Completed && r.finished_at.is_some_and(|t| t < cutoff)).then(|| r.id.clone())
+                (r.state == State::Completed && r.finished_at.is_some_and(|t| t < cutoff))
+                    .then(|| r.id.clone())
             })
             .collect();
         for id in &old {
@@ -401,7 +427,11 @@ impl Queue {
 
 fn read_logs(path: &Path) -> Vec<LogEntry> {
     std::fs::read_to_string(path)
-        .map(|text| text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .map(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -410,7 +440,9 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 pub fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// `2026-12-01T11:45:00.123+00:00` (UTC; Python's fromisoformat reads it).
@@ -487,6 +519,9 @@ mod tests {
         assert_eq!(q.position("low"), Some(1));
         assert_eq!(q.get("b").unwrap().snapshot().outcome.unwrap().status, 499);
         let full = Queue::open(dir.path(), 2).unwrap();
-        assert!(matches!(full.submit(record("c", Priority::Normal, 4.0)), Err(Refused::Full)));
+        assert!(matches!(
+            full.submit(record("c", Priority::Normal, 4.0)),
+            Err(Refused::Full)
+        ));
     }
 }

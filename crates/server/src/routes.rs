@@ -76,12 +76,17 @@ async fn health(AxState(at): AxState<At>) -> Response {
 
 async fn ready(AxState(at): AxState<At>) -> Response {
     let h = at.api.health();
-    let status = if h.status == "ready" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if h.status == "ready" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(h)).into_response()
 }
 
-async fn openapi() -> Response {
-    Json(crate::openapi::document()).into_response()
+async fn openapi(AxState(at): AxState<At>) -> Response {
+    let names: Vec<&str> = at.api.ctx.pipelines.keys().map(String::as_str).collect();
+    Json(crate::openapi::document(&names)).into_response()
 }
 
 async fn initiate(AxState(at): AxState<At>, headers: HeaderMap, body: Bytes) -> Response {
@@ -120,8 +125,16 @@ impl Api {
             .map(str::trim);
         match given {
             Some(key) if self.keys.iter().any(|k| constant_time_eq(k, key)) => Ok(()),
-            Some(_) => Err(ApiError::new(401, "unauthorized", "the key in the Authorization header is not one of this server's keys")),
-            None => Err(ApiError::new(401, "unauthorized", "this server needs a key: send 'Authorization: Key <key>'")),
+            Some(_) => Err(ApiError::new(
+                401,
+                "unauthorized",
+                "the key in the Authorization header is not one of this server's keys",
+            )),
+            None => Err(ApiError::new(
+                401,
+                "unauthorized",
+                "this server needs a key: send 'Authorization: Key <key>'",
+            )),
         }
     }
 
@@ -130,7 +143,10 @@ impl Api {
         if let Some(url) = &self.ctx.public_url {
             return url.clone();
         }
-        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
         format!("{}://{host}", if self.tls { "https" } else { "http" })
     }
 }
@@ -141,12 +157,28 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 
 /// Everything that is not a fixed route: by listener (or the proxy's
 /// target), method and path.
-async fn dispatch(AxState(at): AxState<At>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn dispatch(
+    AxState(at): AxState<At>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let api = at.api.clone();
-    let (target, path, query, queue_base) = match headers.get("x-fal-target-url").and_then(|v| v.to_str().ok()) {
+    let (target, path, query, queue_base) = match headers
+        .get("x-fal-target-url")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(url) => match parse_target(url) {
             Some((target, origin, path, query)) => (target, path, query, origin),
-            None => return ApiError::new(400, "invalid_request", format!("x-fal-target-url '{url}' is not a fal URL")).into_response(),
+            None => {
+                return ApiError::new(
+                    400,
+                    "invalid_request",
+                    format!("x-fal-target-url '{url}' is not a fal URL"),
+                )
+                .into_response()
+            }
         },
         None => {
             let target = match at.listener {
@@ -154,7 +186,12 @@ async fn dispatch(AxState(at): AxState<At>, method: Method, uri: Uri, headers: H
                 Listener::Queue => Target::Queue,
             };
             let base = api.base(&headers, at.listener);
-            (target, uri.path().to_string(), uri.query().unwrap_or("").to_string(), base)
+            (
+                target,
+                uri.path().to_string(),
+                uri.query().unwrap_or("").to_string(),
+                base,
+            )
         }
     };
     if let Err(e) = api.authorize(&headers) {
@@ -163,9 +200,23 @@ async fn dispatch(AxState(at): AxState<At>, method: Method, uri: Uri, headers: H
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let base = api.base(&headers, at.listener);
     match target {
-        Target::Rest if method == Method::POST && segs == ["storage", "upload", "initiate"] => api.uploads.initiate(&base, &body).into_response(),
+        Target::Rest if method == Method::POST && segs == ["storage", "upload", "initiate"] => {
+            api.uploads.initiate(&base, &body).into_response()
+        }
         Target::Rest => not_found(&path),
-        Target::Queue => queue_route(&api, &method, &segs, &query, &headers, body, &base, &queue_base).await,
+        Target::Queue => {
+            queue_route(
+                &api,
+                &method,
+                &segs,
+                &query,
+                &headers,
+                body,
+                &base,
+                &queue_base,
+            )
+            .await
+        }
         Target::Run => run_route(&api, &method, &segs, &headers, body, &base).await,
     }
 }
@@ -182,7 +233,12 @@ fn parse_target(url: &str) -> Option<(Target, String, String, String)> {
         Target::Run
     };
     let origin = parsed.origin().ascii_serialization();
-    Some((target, origin, parsed.path().to_string(), parsed.query().unwrap_or("").to_string()))
+    Some((
+        target,
+        origin,
+        parsed.path().to_string(),
+        parsed.query().unwrap_or("").to_string(),
+    ))
 }
 
 fn not_found(path: &str) -> Response {
@@ -198,9 +254,21 @@ fn endpoint_of<'a>(segs: &[&'a str]) -> Option<(Endpoint, String)> {
     Endpoint::parse(rest).map(|e| (e, app.join("/")))
 }
 
-async fn run_route(api: &Arc<Api>, method: &Method, segs: &[&str], headers: &HeaderMap, body: Bytes, base: &str) -> Response {
+async fn run_route(
+    api: &Arc<Api>,
+    method: &Method,
+    segs: &[&str],
+    headers: &HeaderMap,
+    body: Bytes,
+    base: &str,
+) -> Response {
     if method != Method::POST {
-        return ApiError::new(405, "method_not_allowed", "the endpoints take POST with a JSON body").into_response();
+        return ApiError::new(
+            405,
+            "method_not_allowed",
+            "the endpoints take POST with a JSON body",
+        )
+        .into_response();
     }
     if segs.last() == Some(&"cancel") {
         return cancel_direct(api, headers);
@@ -208,7 +276,7 @@ async fn run_route(api: &Arc<Api>, method: &Method, segs: &[&str], headers: &Hea
     let Some((endpoint, _)) = endpoint_of(segs) else {
         return not_found(&format!("/{}", segs.join("/")));
     };
-    let input = match endpoint.validate(&api.ctx, &body) {
+    let input = match endpoint.validate(&api.ctx, &body, base) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
@@ -245,11 +313,18 @@ async fn run_route(api: &Arc<Api>, method: &Method, segs: &[&str], headers: &Hea
 /// fal forwards a cancel of a direct request to `{path}/cancel` with the
 /// same `x-fal-request-id`.
 fn cancel_direct(api: &Api, headers: &HeaderMap) -> Response {
-    let id = headers.get("x-fal-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let id = headers
+        .get("x-fal-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     match queue::lock(&api.ctx.direct).get(id) {
         Some(cancel) => {
             cancel.cancel();
-            (StatusCode::ACCEPTED, Json(json!({"status": "CANCELLATION_REQUESTED"}))).into_response()
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "CANCELLATION_REQUESTED"})),
+            )
+                .into_response()
         }
         None => (StatusCode::NOT_FOUND, Json(json!({"status": "NOT_FOUND"}))).into_response(),
     }
@@ -264,7 +339,10 @@ struct DirectGuard<'a> {
 impl<'a> DirectGuard<'a> {
     fn register(ctx: &'a Ctx, id: &str, cancel: &Cancel) -> Self {
         queue::lock(&ctx.direct).insert(id.to_string(), cancel.clone());
-        DirectGuard { ctx, id: id.to_string() }
+        DirectGuard {
+            ctx,
+            id: id.to_string(),
+        }
     }
 }
 
@@ -275,28 +353,56 @@ impl Drop for DirectGuard<'_> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn queue_route(api: &Arc<Api>, method: &Method, segs: &[&str], query: &str, headers: &HeaderMap, body: Bytes, base: &str, queue_base: &str) -> Response {
+async fn queue_route(
+    api: &Arc<Api>,
+    method: &Method,
+    segs: &[&str],
+    query: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+    base: &str,
+    queue_base: &str,
+) -> Response {
     let with_logs = query_param(query, "logs").is_some_and(|v| v == "1" || v == "true");
     let at = ["workflows", "comfy"].contains(segs.first().unwrap_or(&"")) as usize;
-    let requests = [0, 2 + at].into_iter().find(|&i| segs.get(i) == Some(&"requests"));
+    let requests = [0, 2 + at]
+        .into_iter()
+        .find(|&i| segs.get(i) == Some(&"requests"));
     if let Some(i) = requests {
-        let Some(id) = segs.get(i + 1) else { return not_found("/requests") };
+        let Some(id) = segs.get(i + 1) else {
+            return not_found("/requests");
+        };
         let app = segs[..i].join("/");
         let rest = &segs[i + 2..];
         let Some(entry) = api.queue.get(id) else {
-            return (StatusCode::NOT_FOUND, Json(json!({"detail": format!("no request {id}")}))).into_response();
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"detail": format!("no request {id}")})),
+            )
+                .into_response();
         };
         let urls = Urls::new(queue_base, &app, id);
         return match (method.clone(), rest) {
             (Method::GET, []) => result(&entry, id, base),
             (Method::GET, ["status"]) => {
                 let status = status_json(&api.queue, &entry, &urls, with_logs, 0).0;
-                let code = if status["status"] == "COMPLETED" { StatusCode::OK } else { StatusCode::ACCEPTED };
+                let code = if status["status"] == "COMPLETED" {
+                    StatusCode::OK
+                } else {
+                    StatusCode::ACCEPTED
+                };
                 (code, Json(status)).into_response()
             }
-            (Method::GET, ["status", "stream"]) => stream::status(api.clone(), entry, urls, with_logs).into_response(),
+            (Method::GET, ["status", "stream"]) => {
+                stream::status(api.clone(), entry, urls, with_logs).into_response()
+            }
             (Method::PUT, ["cancel"]) => cancel_queued(api, id),
-            _ => ApiError::new(405, "method_not_allowed", "GET .../requests/{id}[/status[/stream]] or PUT .../cancel").into_response(),
+            _ => ApiError::new(
+                405,
+                "method_not_allowed",
+                "GET .../requests/{id}[/status[/stream]] or PUT .../cancel",
+            )
+            .into_response(),
         };
     }
     if method != Method::POST {
@@ -309,7 +415,9 @@ async fn queue_route(api: &Arc<Api>, method: &Method, segs: &[&str], query: &str
 }
 
 fn query_param(query: &str, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The three URLs a queued request is known by.
@@ -321,23 +429,47 @@ pub struct Urls {
 
 impl Urls {
     fn new(base: &str, app: &str, id: &str) -> Self {
-        let response = if app.is_empty() { format!("{base}/requests/{id}") } else { format!("{base}/{app}/requests/{id}") };
-        Urls { status: format!("{response}/status"), cancel: format!("{response}/cancel"), response }
+        let response = if app.is_empty() {
+            format!("{base}/requests/{id}")
+        } else {
+            format!("{base}/{app}/requests/{id}")
+        };
+        Urls {
+            status: format!("{response}/status"),
+            cancel: format!("{response}/cancel"),
+            response,
+        }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn submit(api: &Arc<Api>, endpoint: Endpoint, app: String, query: &str, headers: &HeaderMap, body: &[u8], base: &str, queue_base: &str) -> Response {
-    let input = match endpoint.validate(&api.ctx, body) {
+fn submit(
+    api: &Arc<Api>,
+    endpoint: Endpoint,
+    app: String,
+    query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    base: &str,
+    queue_base: &str,
+) -> Response {
+    let input = match endpoint.validate(&api.ctx, body, base) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
     let webhook = query_param(query, "fal_webhook");
     if let Some(url) = &webhook {
         if let Err((msg, kind)) = api.ctx.fetcher.policy().check(url).and_then(|()| {
-            url.starts_with("http").then_some(()).ok_or(("a webhook must be an http(s) URL".into(), "url_scheme"))
+            url.starts_with("http")
+                .then_some(())
+                .ok_or(("a webhook must be an http(s) URL".into(), "url_scheme"))
         }) {
-            return ApiError::validation(vec![crate::model::FieldError::new(vec![json!("query"), json!("fal_webhook")], msg, kind)]).into_response();
+            return ApiError::validation(vec![crate::model::FieldError::new(
+                vec![json!("query"), json!("fal_webhook")],
+                msg,
+                kind,
+            )])
+            .into_response();
         }
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -346,7 +478,10 @@ fn submit(api: &Arc<Api>, endpoint: Endpoint, app: String, query: &str, headers:
         _ => Priority::Normal,
     };
     let now = queue::now();
-    let start_by = header("x-fal-request-timeout").and_then(|t| t.trim().parse::<f64>().ok()).filter(|t| *t > 0.0).map(|t| now + t);
+    let start_by = header("x-fal-request-timeout")
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .map(|t| now + t);
     let id = crate::new_id();
     let record = Record {
         id: id.clone(),
@@ -369,15 +504,22 @@ fn submit(api: &Arc<Api>, endpoint: Endpoint, app: String, query: &str, headers:
         Ok(e) => e,
         Err(refused) => {
             let msg = match refused {
-                Refused::Full => format!("the queue is full ({} requests); retry later", api.queue.max_queue),
-                Refused::Draining => "the server is shutting down; retry on another replica".to_string(),
+                Refused::Full => format!(
+                    "the queue is full ({} requests); retry later",
+                    api.queue.max_queue
+                ),
+                Refused::Draining => {
+                    "the server is shutting down; retry on another replica".to_string()
+                }
             };
             let mut resp = ApiError::new(429, "queue_full", msg).into_response();
-            resp.headers_mut().insert("retry-after", HeaderValue::from_static("10"));
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("10"));
             return resp;
         }
     };
-    api.queue.log(&entry, LogEntry::new("INFO", "queued".into()));
+    api.queue
+        .log(&entry, LogEntry::new("INFO", "queued".into()));
     let urls = Urls::new(queue_base, &app, &id);
     let mut body = status_json(&api.queue, &entry, &urls, false, 0).0;
     body["request_id"] = json!(id);
@@ -390,11 +532,21 @@ fn submit(api: &Arc<Api>, endpoint: Endpoint, app: String, query: &str, headers:
 
 /// The status body fal's clients read, and how many log lines it holds
 /// from `logs_from` on (`with_logs`) .
-pub fn status_json(queue: &Queue, entry: &Entry, urls: &Urls, with_logs: bool, logs_from: usize) -> (Value, usize) {
+pub fn status_json(
+    queue: &Queue,
+    entry: &Entry,
+    urls: &Urls,
+    with_logs: bool,
+    logs_from: usize,
+) -> (Value, usize) {
     let record = entry.snapshot();
     let logs = queue::lock(&entry.logs);
     let shown = logs.len();
-    let log_value = if with_logs { json!(logs[logs_from.min(shown)..]) } else { Value::Null };
+    let log_value = if with_logs {
+        json!(logs[logs_from.min(shown)..])
+    } else {
+        Value::Null
+    };
     let mut body = json!({
         "request_id": record.id,
         "response_url": urls.response,
@@ -427,12 +579,20 @@ fn result(entry: &Entry, id: &str, base: &str) -> Response {
         (State::Completed, Some(o)) => {
             let code = StatusCode::from_u16(o.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut r = (code, Json(crate::job::absolutize(&o.body, base))).into_response();
-            if let Some(t) = o.error_type.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+            if let Some(t) = o
+                .error_type
+                .as_deref()
+                .and_then(|t| HeaderValue::from_str(t).ok())
+            {
                 r.headers_mut().insert("x-fal-error-type", t);
             }
             r
         }
-        _ => (StatusCode::BAD_REQUEST, Json(json!({"detail": "Request is still in progress"}))).into_response(),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"detail": "Request is still in progress"})),
+        )
+            .into_response(),
     };
     if let Ok(v) = HeaderValue::from_str(id) {
         resp.headers_mut().insert("x-fal-request-id", v);
@@ -442,17 +602,38 @@ fn result(entry: &Entry, id: &str, base: &str) -> Response {
 
 fn cancel_queued(api: &Api, id: &str) -> Response {
     match api.queue.cancel(id) {
-        CancelOutcome::Requested => (StatusCode::ACCEPTED, Json(json!({"status": "CANCELLATION_REQUESTED"}))).into_response(),
-        CancelOutcome::AlreadyCompleted => (StatusCode::BAD_REQUEST, Json(json!({"status": "ALREADY_COMPLETED"}))).into_response(),
-        CancelOutcome::NotFound => (StatusCode::NOT_FOUND, Json(json!({"status": "NOT_FOUND"}))).into_response(),
+        CancelOutcome::Requested => (
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "CANCELLATION_REQUESTED"})),
+        )
+            .into_response(),
+        CancelOutcome::AlreadyCompleted => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"status": "ALREADY_COMPLETED"})),
+        )
+            .into_response(),
+        CancelOutcome::NotFound => {
+            (StatusCode::NOT_FOUND, Json(json!({"status": "NOT_FOUND"}))).into_response()
+        }
     }
 }
 
-/// Run queued requests within `--max-running`, until the queue drains.
+/// Run queued requests within `--max-running`, until the queue drains. The
+/// next request is taken before a slot is waited for, so that an idle queue
+/// holds no slot the direct endpoints could use.
 pub async fn schedule(api: Arc<Api>) {
     loop {
-        let Ok(permit) = api.ctx.running.clone().acquire_owned().await else { return };
         let entry = api.queue.next().await;
+        let Ok(permit) = api.ctx.running.clone().acquire_owned().await else {
+            return;
+        };
+        if api.queue.is_draining() {
+            return; // it stays queued on disk for the next start
+        }
+        // Cancelled while it waited for the slot.
+        if entry.snapshot().state != State::Queued {
+            continue;
+        }
         let api = api.clone();
         tokio::spawn(async move {
             run_queued(&api, &entry).await;
@@ -464,13 +645,20 @@ pub async fn schedule(api: Arc<Api>) {
 async fn run_queued(api: &Arc<Api>, entry: &Arc<Entry>) {
     let record = entry.snapshot();
     if record.start_by.is_some_and(|t| queue::now() > t) {
-        let e = ApiError::new(504, "request_timeout", "the request did not start before its X-Fal-Request-Timeout");
+        let e = ApiError::new(
+            504,
+            "request_timeout",
+            "the request did not start before its X-Fal-Request-Timeout",
+        );
         api.queue.finish(entry, queue::Outcome::failed(&e, None));
         api.webhooks.send(api.queue.clone(), entry.clone());
         return;
     }
     api.queue.start(entry);
-    api.queue.log(entry, LogEntry::new("INFO", format!("started (attempt {})", record.attempts + 1)));
+    api.queue.log(
+        entry,
+        LogEntry::new("INFO", format!("started (attempt {})", record.attempts + 1)),
+    );
     let job = Job {
         ctx: &api.ctx,
         id: record.id.clone(),
@@ -498,7 +686,14 @@ fn log_events(queue: Arc<Queue>, entry: Arc<Entry>) -> EventSink {
     Arc::new(move |e: &Event| {
         let (level, message) = match e {
             Event::Queued { stage, .. } => ("DEBUG", format!("{stage}: waiting for a slot")),
-            Event::Progress { stage, percent, message } => ("INFO", format!("{stage}: {:.0}% {message}", percent * 100.0)),
+            Event::Progress {
+                stage,
+                percent,
+                message,
+            } => (
+                "INFO",
+                format!("{stage}: {:.0}% {message}", percent * 100.0),
+            ),
             Event::Failed { .. } => ("ERROR", e.describe().unwrap_or_default()),
             _ => ("INFO", e.describe().unwrap_or_default()),
         };
@@ -515,13 +710,39 @@ mod tests {
         let e = |p: &str| endpoint_of(&p.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>());
         assert_eq!(e("/"), Some((Endpoint::Sync, "vantage".into())));
         assert_eq!(e("/sync"), Some((Endpoint::Sync, "vantage".into())));
-        assert_eq!(e("/local/vantage"), Some((Endpoint::Sync, "local/vantage".into())));
-        assert_eq!(e("/local/vantage/diagnostic"), Some((Endpoint::Diagnostic, "local/vantage".into())));
-        assert_eq!(e("/pipelines/sync"), Some((Endpoint::Pipeline("sync".into()), "vantage".into())));
-        assert_eq!(e("/me/app/pipelines/sync-vfr"), Some((Endpoint::Pipeline("sync-vfr".into()), "me/app".into())));
+        assert_eq!(
+            e("/local/vantage"),
+            Some((Endpoint::Sync, "local/vantage".into()))
+        );
+        assert_eq!(
+            e("/local/vantage/diagnostic"),
+            Some((Endpoint::Diagnostic, "local/vantage".into()))
+        );
+        assert_eq!(
+            e("/pipelines/sync"),
+            Some((Endpoint::Pipeline("sync".into()), "vantage".into()))
+        );
+        assert_eq!(
+            e("/me/app/pipelines/sync-vfr"),
+            Some((Endpoint::Pipeline("sync-vfr".into()), "me/app".into()))
+        );
         assert_eq!(e("/me/app/nothing"), None);
-        let t = parse_target("https://queue.fal.run/local/vantage/requests/1/status?logs=1").unwrap();
-        assert_eq!((t.0, t.1.as_str(), t.2.as_str(), t.3.as_str()), (Target::Queue, "https://queue.fal.run", "/local/vantage/requests/1/status", "logs=1"));
-        assert_eq!(parse_target("https://rest.fal.ai/storage/upload/initiate").unwrap().0, Target::Rest);
+        let t =
+            parse_target("https://queue.fal.run/local/vantage/requests/1/status?logs=1").unwrap();
+        assert_eq!(
+            (t.0, t.1.as_str(), t.2.as_str(), t.3.as_str()),
+            (
+                Target::Queue,
+                "https://queue.fal.run",
+                "/local/vantage/requests/1/status",
+                "logs=1"
+            )
+        );
+        assert_eq!(
+            parse_target("https://rest.fal.ai/storage/upload/initiate")
+                .unwrap()
+                .0,
+            Target::Rest
+        );
     }
 }

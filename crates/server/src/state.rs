@@ -46,6 +46,9 @@ pub struct Ctx {
     pub public_url: Option<String>,
     /// Pipelines `/pipelines/{name}` may run: name -> file or built-in name.
     pub pipelines: BTreeMap<String, String>,
+    /// The listeners' bound addresses and scheme (known once they are bound).
+    pub listeners: Mutex<Vec<std::net::SocketAddr>>,
+    pub scheme: &'static str,
     /// Jobs executing now (direct, queued and streamed).
     pub active: std::sync::atomic::AtomicUsize,
     /// Direct requests in flight by `x-fal-request-id`, for `{path}/cancel`.
@@ -64,15 +67,29 @@ impl<'a> Active<'a> {
 
 impl Drop for Active<'_> {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .active
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
 impl Ctx {
-    /// The bases whose `/files/...` URLs are this server's own files.
+    /// The bases whose `/files/...` URLs are this server's own files: the
+    /// address the request came to, the public URL, and every listener (by
+    /// its bound address, and by the request's host name with its port: an
+    /// upload made on the direct listener may be submitted to the queue).
     pub fn own_bases(&self, base: &str) -> Vec<String> {
         let mut own = vec![base.to_string()];
         own.extend(self.public_url.clone());
+        let host = base.split("://").nth(1).unwrap_or("");
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => host,
+        };
+        for addr in crate::queue::lock(&self.listeners).iter() {
+            own.push(format!("{}://{addr}", self.scheme));
+            own.push(format!("{}://{name}:{}", self.scheme, addr.port()));
+        }
         own
     }
 
@@ -84,7 +101,11 @@ impl Ctx {
                 "not_found",
                 format!(
                     "no pipeline '{name}' on this server (allowed: {})",
-                    self.pipelines.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.pipelines
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         })?;
@@ -106,33 +127,63 @@ impl Ctx {
             return Err(ApiError::validation(errors));
         }
         pipelines::load(spec, self.engine.registry(), &overrides).map_err(|e| {
-            ApiError::validation(vec![FieldError::new(vec![json!("body"), json!("params")], e.to_string(), "value_error")])
+            ApiError::validation(vec![FieldError::new(
+                vec![json!("body"), json!("params")],
+                e.to_string(),
+                "value_error",
+            )])
         })
     }
 
     /// What is wrong with `input` for the pipeline `name` (inputs and
     /// outputs it does not declare, URLs it may not fetch).
-    pub fn pipeline_errors(&self, name: &str, input: &PipelineInput) -> Result<Vec<FieldError>, ApiError> {
+    pub fn pipeline_errors(
+        &self,
+        name: &str,
+        input: &PipelineInput,
+        own: &[String],
+    ) -> Result<Vec<FieldError>, ApiError> {
         let pipeline = self.load_pipeline(name, input)?;
         let mut errors = Vec::new();
         let loc = |a: &str, b: &str| vec![json!("body"), json!(a), json!(b)];
         for declared in &pipeline.inputs {
             if !input.inputs.contains_key(&declared.name) {
-                errors.push(FieldError::new(loc("inputs", &declared.name), format!("the pipeline needs the input '{}' ({})", declared.name, declared.help), "missing"));
+                errors.push(FieldError::new(
+                    loc("inputs", &declared.name),
+                    format!(
+                        "the pipeline needs the input '{}' ({})",
+                        declared.name, declared.help
+                    ),
+                    "missing",
+                ));
             }
         }
         for (given, url) in &input.inputs {
             if !pipeline.inputs.iter().any(|i| &i.name == given) {
                 let names: Vec<&str> = pipeline.inputs.iter().map(|i| i.name.as_str()).collect();
-                errors.push(FieldError::new(loc("inputs", given), format!("the pipeline has no input '{given}' (inputs: {})", names.join(", ")), "extra_forbidden"));
-            } else if let Err((msg, kind)) = self.fetcher.policy().check(url) {
+                errors.push(FieldError::new(
+                    loc("inputs", given),
+                    format!(
+                        "the pipeline has no input '{given}' (inputs: {})",
+                        names.join(", ")
+                    ),
+                    "extra_forbidden",
+                ));
+            } else if let Err((msg, kind)) = self.fetcher.policy().check_input(url, own) {
                 errors.push(FieldError::new(loc("inputs", given), msg, kind));
             }
         }
         for wanted in input.outputs.iter().flatten() {
             if !pipeline.outputs.iter().any(|(n, _)| n == wanted) {
                 let names: Vec<&str> = pipeline.outputs.iter().map(|(n, _)| n.as_str()).collect();
-                errors.push(FieldError::new(vec![json!("body"), json!("outputs")], format!("the pipeline has no output '{wanted}' (outputs: {})", names.join(", ")), "value_error"));
+                errors.push(FieldError::new(
+                    vec![json!("body"), json!("outputs")],
+                    format!(
+                        "the pipeline has no output '{wanted}' (outputs: {})",
+                        names.join(", ")
+                    ),
+                    "value_error",
+                ));
             }
         }
         Ok(errors)

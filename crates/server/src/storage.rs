@@ -39,13 +39,25 @@ struct Initiate {
 impl Uploads {
     /// Uploads land in `files/uploads/{token}/{name}`.
     pub fn new(files: PathBuf, max_bytes: u64) -> Self {
-        Uploads { dir: files.join("uploads"), max_bytes, pending: Mutex::new(HashMap::new()) }
+        Uploads {
+            dir: files.join("uploads"),
+            max_bytes,
+            pending: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn initiate(&self, base: &str, body: &[u8]) -> Response {
-        let req: Initiate = match serde_json::from_slice(if body.is_empty() { b"{}" } else { body }) {
+        let req: Initiate = match serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
+        {
             Ok(r) => r,
-            Err(e) => return ApiError::new(422, "validation_error", format!("initiate takes {{file_name, content_type}}: {e}")).into_response(),
+            Err(e) => {
+                return ApiError::new(
+                    422,
+                    "validation_error",
+                    format!("initiate takes {{file_name, content_type}}: {e}"),
+                )
+                .into_response()
+            }
         };
         let name = sanitize(req.file_name.as_deref().unwrap_or("upload"));
         let token = crate::new_id();
@@ -66,18 +78,39 @@ fn sanitize(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let clean: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let clean = clean.trim_start_matches('.');
-    if clean.is_empty() { "upload".into() } else { clean.chars().take(100).collect() }
+    if clean.is_empty() {
+        "upload".into()
+    } else {
+        clean.chars().take(100).collect()
+    }
 }
 
 /// `PUT /storage/upload/{token}`: the bytes, streamed to disk within the limit.
-pub async fn put_upload(State(at): State<crate::routes::At>, UrlPath(token): UrlPath<String>, body: Body) -> Response {
+pub async fn put_upload(
+    State(at): State<crate::routes::At>,
+    UrlPath(token): UrlPath<String>,
+    body: Body,
+) -> Response {
     let uploads = &at.api.uploads;
-    let dest = lock(&uploads.pending).remove(&token).filter(|(_, e)| *e > Instant::now());
+    let dest = lock(&uploads.pending)
+        .remove(&token)
+        .filter(|(_, e)| *e > Instant::now());
     let Some((dest, _)) = dest else {
-        return ApiError::new(404, "not_found", "no such upload (or it expired): call /storage/upload/initiate again").into_response();
+        return ApiError::new(
+            404,
+            "not_found",
+            "no such upload (or it expired): call /storage/upload/initiate again",
+        )
+        .into_response();
     };
     match write(uploads, &dest, body).await {
         Ok(size) => Json(json!({"file_size": size})).into_response(),
@@ -102,7 +135,14 @@ async fn write(uploads: &Uploads, dest: &std::path::Path, body: Body) -> Result<
         size += chunk.len() as u64;
         if size > uploads.max_bytes {
             let _ = tokio::fs::remove_file(&part).await;
-            return Err(ApiError::new(413, "file_too_large", format!("uploads are limited to {} MB", uploads.max_bytes / 1_000_000)));
+            return Err(ApiError::new(
+                413,
+                "file_too_large",
+                format!(
+                    "uploads are limited to {} MB",
+                    uploads.max_bytes / 1_000_000
+                ),
+            ));
         }
         file.write_all(&chunk).await.map_err(io)?;
     }

@@ -25,7 +25,9 @@ fn sse<S: Stream<Item = Result<SseEvent, Infallible>> + Send + 'static>(s: S) ->
 }
 
 fn data(v: &impl serde::Serialize) -> Result<SseEvent, Infallible> {
-    Ok(SseEvent::default().json_data(v).unwrap_or_else(|_| SseEvent::default().data("{}")))
+    Ok(SseEvent::default()
+        .json_data(v)
+        .unwrap_or_else(|_| SseEvent::default().data("{}")))
 }
 
 /// The request's status now and on every change; each event carries only
@@ -33,19 +35,22 @@ fn data(v: &impl serde::Serialize) -> Result<SseEvent, Infallible> {
 pub fn status(api: Arc<Api>, entry: Arc<Entry>, urls: Urls, with_logs: bool) -> Events {
     let changes = entry.changed.subscribe();
     let state = (api, entry, urls, changes, 0usize, false);
-    sse(stream::unfold(state, move |(api, entry, urls, mut changes, sent, done)| async move {
-        if done {
-            return None;
-        }
-        changes.borrow_and_update();
-        let (body, shown) = status_json(&api.queue, &entry, &urls, with_logs, sent);
-        let done = body["status"] == "COMPLETED";
-        let event = data(&body);
-        if !done && changes.changed().await.is_err() {
-            return Some((event, (api, entry, urls, changes, shown, true)));
-        }
-        Some((event, (api, entry, urls, changes, shown, done)))
-    }))
+    sse(stream::unfold(
+        state,
+        move |(api, entry, urls, mut changes, sent, done)| async move {
+            if done {
+                return None;
+            }
+            changes.borrow_and_update();
+            let (body, shown) = status_json(&api.queue, &entry, &urls, with_logs, sent);
+            let done = body["status"] == "COMPLETED";
+            let event = data(&body);
+            if !done && changes.changed().await.is_err() {
+                return Some((event, (api, entry, urls, changes, shown, true)));
+            }
+            Some((event, (api, entry, urls, changes, shown, done)))
+        },
+    ))
 }
 
 /// Cancels the job when the client goes away (the stream is dropped).
@@ -64,16 +69,26 @@ pub fn sync(api: Arc<Api>, id: String, base: String, input: Value) -> Events {
     let progress = tx.clone();
     let events: vantage_app::EventSink = Arc::new(move |e: &Event| {
         let event = match e {
-            Event::Progress { stage, percent, message } => StreamEvent::Progress {
+            Event::Progress {
+                stage,
+                percent,
+                message,
+            } => StreamEvent::Progress {
                 stage: stage.clone(),
                 percent: percent * 100.0,
                 message: message.clone(),
             },
-            Event::Started { stage } | Event::Cached { stage } | Event::Done { stage, .. } => StreamEvent::Progress {
-                stage: stage.clone(),
-                percent: if matches!(e, Event::Started { .. }) { 0.0 } else { 100.0 },
-                message: e.describe().unwrap_or_default(),
-            },
+            Event::Started { stage } | Event::Cached { stage } | Event::Done { stage, .. } => {
+                StreamEvent::Progress {
+                    stage: stage.clone(),
+                    percent: if matches!(e, Event::Started { .. }) {
+                        0.0
+                    } else {
+                        100.0
+                    },
+                    message: e.describe().unwrap_or_default(),
+                }
+            }
             _ => return,
         };
         let _ = progress.send(event);
@@ -81,11 +96,24 @@ pub fn sync(api: Arc<Api>, id: String, base: String, input: Value) -> Events {
     let job_cancel = cancel.clone();
     tokio::spawn(async move {
         let _permit = api.ctx.running.acquire().await;
-        let job = Job { ctx: &api.ctx, id, link_base: base.clone(), base, events, cancel: job_cancel };
+        let job = Job {
+            ctx: &api.ctx,
+            id,
+            link_base: base.clone(),
+            base,
+            events,
+            cancel: job_cancel,
+        };
         let last = match job.execute(&Endpoint::Sync, &input).await {
-            Ok(v) => serde_json::from_value(v).map(StreamEvent::Result).unwrap_or_else(|e| {
-                StreamEvent::Error(ErrorBody { detail: e.to_string(), error_type: "internal_error".into(), remedies: Vec::new() })
-            }),
+            Ok(v) => serde_json::from_value(v)
+                .map(StreamEvent::Result)
+                .unwrap_or_else(|e| {
+                    StreamEvent::Error(ErrorBody {
+                        detail: e.to_string(),
+                        error_type: "internal_error".into(),
+                        remedies: Vec::new(),
+                    })
+                }),
             Err(e) => StreamEvent::Error(ErrorBody {
                 detail: e.message(),
                 error_type: e.error_type.clone(),
@@ -95,12 +123,15 @@ pub fn sync(api: Arc<Api>, id: String, base: String, input: Value) -> Events {
         let _ = tx.send(last);
     });
     let guard = CancelOnDrop(cancel);
-    sse(stream::unfold((rx, guard, false), |(mut rx, guard, done)| async move {
-        if done {
-            return None;
-        }
-        let event = rx.recv().await?;
-        let last = !matches!(event, StreamEvent::Progress { .. });
-        Some((data(&event), (rx, guard, last)))
-    }))
+    sse(stream::unfold(
+        (rx, guard, false),
+        |(mut rx, guard, done)| async move {
+            if done {
+                return None;
+            }
+            let event = rx.recv().await?;
+            let last = !matches!(event, StreamEvent::Progress { .. });
+            Some((data(&event), (rx, guard, last)))
+        },
+    ))
 }

@@ -35,11 +35,22 @@ fn field_error(mut loc: Vec<Value>, e: &serde_json::Error) -> FieldError {
     use serde_json::error::Category;
     let msg = e.to_string();
     let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-    if matches!(e.classify(), Category::Syntax | Category::Eof | Category::Io) {
-        return FieldError::new(vec![json!("body"), json!(e.column())], format!("invalid JSON: {msg}"), "json_invalid");
+    if matches!(
+        e.classify(),
+        Category::Syntax | Category::Eof | Category::Io
+    ) {
+        return FieldError::new(
+            vec![json!("body"), json!(e.column())],
+            format!("invalid JSON: {msg}"),
+            "json_invalid",
+        );
     }
     // The field a missing/unknown-field error is about, unless the path names it already.
-    let quoted = msg.split('`').nth(1).map(|q| json!(q)).filter(|q| loc.last() != Some(q));
+    let quoted = msg
+        .split('`')
+        .nth(1)
+        .map(|q| json!(q))
+        .filter(|q| loc.last() != Some(q));
     let kind = if msg.starts_with("missing field") {
         loc.extend(quoted);
         "missing"
@@ -58,7 +69,13 @@ fn field_error(mut loc: Vec<Value>, e: &serde_json::Error) -> FieldError {
 
 /// The checks serde cannot make: URL schemes, and the shape of `fps` and
 /// `whisper_model`. `at` is where the input sits in the body.
-pub fn sync_input(input: &SyncInput, at: &[Value], urls: &crate::fetch::Policy) -> Vec<FieldError> {
+/// `own`: the bases whose `/files/...` URLs are this server's files.
+pub fn sync_input(
+    input: &SyncInput,
+    at: &[Value],
+    urls: &crate::fetch::Policy,
+    own: &[String],
+) -> Vec<FieldError> {
     let loc = |field: &str| {
         let mut l = vec![json!("body")];
         l.extend_from_slice(at);
@@ -66,8 +83,11 @@ pub fn sync_input(input: &SyncInput, at: &[Value], urls: &crate::fetch::Policy) 
         l
     };
     let mut errors = Vec::new();
-    for (field, url) in [("video_url", &input.video_url), ("audio_url", &input.audio_url)] {
-        if let Err((msg, kind)) = urls.check(url) {
+    for (field, url) in [
+        ("video_url", &input.video_url),
+        ("audio_url", &input.audio_url),
+    ] {
+        if let Err((msg, kind)) = urls.check_input(url, own) {
             errors.push(FieldError::new(loc(field), msg, kind));
         }
     }
@@ -81,8 +101,13 @@ pub fn sync_input(input: &SyncInput, at: &[Value], urls: &crate::fetch::Policy) 
         }
     }
     if let Some(model) = &input.whisper_model {
-        let ok = model.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && model.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        let ok = model
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+            && model
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if !ok {
             errors.push(FieldError::new(
                 loc("whisper_model"),
@@ -119,11 +144,17 @@ mod tests {
     fn errors_name_the_field_like_fastapi() {
         assert_eq!(
             errors::<SyncInput>(r#"{"audio_url": "https://a/b.wav"}"#),
-            [(vec![json!("body"), json!("video_url")], "missing".to_string())]
+            [(
+                vec![json!("body"), json!("video_url")],
+                "missing".to_string()
+            )]
         );
         assert_eq!(
             errors::<SyncInput>(r#"{"video_url": "x", "audio_url": "y", "colour": 1}"#),
-            [(vec![json!("body"), json!("colour")], "extra_forbidden".to_string())]
+            [(
+                vec![json!("body"), json!("colour")],
+                "extra_forbidden".to_string()
+            )]
         );
         assert_eq!(
             errors::<SyncInput>(r#"{"video_url": "x", "audio_url": "y", "rife_mode": "fast"}"#),

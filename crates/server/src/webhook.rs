@@ -19,7 +19,10 @@ pub struct Webhooks {
 
 impl Webhooks {
     pub fn new(client: reqwest::Client, first_delay: Duration) -> Self {
-        Webhooks { client, first_delay }
+        Webhooks {
+            client,
+            first_delay,
+        }
     }
 
     /// Deliver `entry`'s webhook in the background.
@@ -27,7 +30,9 @@ impl Webhooks {
         let this = self.clone();
         tokio::spawn(async move {
             let record = entry.snapshot();
-            let Some(url) = record.webhook.clone() else { return };
+            let Some(url) = record.webhook.clone() else {
+                return;
+            };
             let body = body(&record);
             let mut delay = this.first_delay;
             for attempt in 1..=ATTEMPTS {
@@ -37,11 +42,17 @@ impl Webhooks {
                         return;
                     }
                     Err(e) if attempt == ATTEMPTS => {
-                        tracing::warn!("{}: webhook {url} failed {ATTEMPTS} times, giving up: {e}", record.id);
+                        tracing::warn!(
+                            "{}: webhook {url} failed {ATTEMPTS} times, giving up: {e}",
+                            record.id
+                        );
                         queue.webhook_delivered(&entry);
                         return;
                     }
-                    Err(e) => tracing::info!("{}: webhook attempt {attempt}: {e}; again in {delay:?}", record.id),
+                    Err(e) => tracing::info!(
+                        "{}: webhook attempt {attempt}: {e}; again in {delay:?}",
+                        record.id
+                    ),
                 }
                 tokio::time::sleep(delay).await;
                 delay *= 2;
@@ -83,4 +94,3 @@ fn body(record: &Record) -> Value {
         },
     })
 }
-

@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// Fetch input URLs that lead to loopback, private or link-local addresses
     #[arg(long)]
     pub allow_private_urls: bool,
+    /// Fetch input URLs only from this host or its subdomains (repeatable; default: any public host)
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
     /// Accept file:// inputs under this directory (repeatable)
     #[arg(long, value_name = "DIR")]
     pub allow_dir: Vec<PathBuf>,
@@ -72,7 +75,8 @@ pub struct ServeArgs {
 impl ServeArgs {
     fn config(&self) -> Result<ServeConfig> {
         let secs = |s: f64, flag: &str| {
-            Duration::try_from_secs_f64(s).with_context(|| format!("{flag} {s}: not a number of seconds"))
+            Duration::try_from_secs_f64(s)
+                .with_context(|| format!("{flag} {s}: not a number of seconds"))
         };
         let mut cfg = ServeConfig::new(self.data.clone(), self.listen);
         cfg.weights = self.weights.clone();
@@ -82,9 +86,13 @@ impl ServeArgs {
         cfg.max_queue = self.max_queue;
         cfg.max_running = self.max_running.max(1);
         cfg.allow_private_urls = self.allow_private_urls;
+        cfg.allow_hosts = self.allow_hosts.clone();
         cfg.allow_dirs = self.allow_dir.clone();
         cfg.pipelines = self.pipelines.clone();
-        cfg.public_url = self.public_url.as_ref().map(|u| u.trim_end_matches('/').to_string());
+        cfg.public_url = self
+            .public_url
+            .as_ref()
+            .map(|u| u.trim_end_matches('/').to_string());
         cfg.warm_models = self.warm.clone();
         cfg.keep_results = secs(self.keep_hours * 3600.0, "--keep-hours")?;
         cfg.grace = secs(self.grace, "--grace")?;
