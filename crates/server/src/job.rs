@@ -291,7 +291,7 @@ impl Job<'_> {
                 let result = item.sync(input, false).await;
                 let _ = std::fs::remove_dir_all(self.ctx.data.work().join(&item.id));
                 match result {
-                    Ok(r) => BatchItem::Ok(r),
+                    Ok(r) => BatchItem::Ok(Box::new(r)),
                     Err(e) => BatchItem::Failed(crate::model::ErrorBody {
                         detail: e.message(),
                         error_type: e.error_type.clone(),

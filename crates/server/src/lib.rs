@@ -15,7 +15,7 @@
 //! * [`stream`]: server-sent events (status stream, `/stream`).
 //! * [`storage`]: the JS client's uploads.
 //! * [`webhook`]: webhook delivery with retries.
-//! * [`openapi`]: `/openapi.json`.
+//! * [`openapi`]: generates `/openapi.json`.
 //! * [`error`]: errors as HTTP statuses and bodies.
 //! * [`state`]: what every request shares, and the data folder's layout.
 
@@ -243,7 +243,7 @@ async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, Se
             .map_err(|e| ServeError::Io(format!("{}: {e}", dir.display())))?;
     }
     let weights =
-        vantage_weights::Store::open(&cfg.weights.clone().unwrap_or_else(|| data.weights()));
+        vantage_weights::Store::open(cfg.weights.clone().unwrap_or_else(|| data.weights()));
     let engine_cfg = EngineConfig {
         weights: weights.clone(),
         cpu_slots: cfg.cpu_slots,

@@ -97,7 +97,7 @@ pub struct BatchOutput {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum BatchItem {
-    Ok(SyncResult),
+    Ok(Box<SyncResult>),
     Failed(ErrorBody),
 }
 
@@ -179,7 +179,7 @@ pub enum StreamEvent {
         percent: f32,
         message: String,
     },
-    Result(SyncResult),
+    Result(Box<SyncResult>),
     Error(ErrorBody),
 }
 

@@ -246,7 +246,7 @@ fn not_found(path: &str) -> Response {
 }
 
 /// The endpoint a path names, with or without an `/{owner}/{alias}` prefix.
-fn endpoint_of<'a>(segs: &[&'a str]) -> Option<(Endpoint, String)> {
+fn endpoint_of(segs: &[&str]) -> Option<(Endpoint, String)> {
     if let Some(e) = Endpoint::parse(segs) {
         return Some((e, "vantage".into()));
     }

@@ -106,7 +106,7 @@ pub fn sync(api: Arc<Api>, id: String, base: String, input: Value) -> Events {
         };
         let last = match job.execute(&Endpoint::Sync, &input).await {
             Ok(v) => serde_json::from_value(v)
-                .map(StreamEvent::Result)
+                .map(|r| StreamEvent::Result(Box::new(r)))
                 .unwrap_or_else(|e| {
                     StreamEvent::Error(ErrorBody {
                         detail: e.to_string(),
