@@ -174,11 +174,14 @@ fn load(dir: &Path) {
     let peaks: Vec<String> = (0..4).map(|k| format!("{:.0}", rss[k * q..(k + 1) * q].iter().cloned().fold(0.0, f64::max))).collect();
     println!("  server RSS peak per quarter of the run (MiB): {}", peaks.join(", "));
 
-    // Again with renders to do, killed half way.
+    // Again with RIFE renders to do, killed once half are no longer queued.
     let start = Instant::now();
-    let ids = submit_all(&server.queue, &bodies("blend"));
-    let half = ids.len() / 2;
-    let done = wait_all(&server.queue, &ids, &|done| done >= half);
+    let ids = submit_all(&server.queue, &bodies("precision"));
+    let health = format!("{}/health", server.direct);
+    while http::get(&health).json()["queued"].as_u64().unwrap_or(0) as usize > ids.len() / 2 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let done = ids.iter().filter(|id| record(&data, id)["state"] == "completed").count();
     server.kill();
     println!("  SIGKILL with {done} of {} completed", ids.len());
     let server = Server::start(&data, &opts);

@@ -492,6 +492,18 @@ fn queued_work_survives_a_crash_and_a_full_queue_says_when_to_retry() {
         assert!(start.elapsed() < Duration::from_secs(120), "{st}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // A start deadline passes while the slot is taken: it times out.
+    let late = http::request(
+        "POST",
+        &format!("{}/local/vantage/sync", server.queue),
+        &[("content-type", "application/json"), ("x-fal-request-timeout", "1.5")],
+        Some(quick.to_string().as_bytes()),
+    );
+    let late = id(late);
+    let st = wait_completed(&server.queue, &late, Duration::from_secs(10));
+    assert_eq!(st["error_type"], "request_timeout", "{st}");
+    let r = http::get(&format!("{}/local/vantage/requests/{late}", server.queue));
+    assert_eq!((r.status, r.header("x-fal-request-timeout-type")), (504, Some("user")));
     let queued = [
         id(submit(&server.queue, &quick, "")),
         id(submit(&server.queue, &quick, "")),

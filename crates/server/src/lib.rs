@@ -146,6 +146,7 @@ pub async fn serve(
     };
     let api = Arc::new(open(&cfg, keys, tls.is_some()).await?);
     tokio::spawn(routes::schedule(api.clone()));
+    tokio::spawn(routes::expire_deadlines(api.clone()));
     tokio::spawn(housekeeping(api.clone(), cfg.keep_results));
     for entry in api.queue.undelivered() {
         api.webhooks.send(api.queue.clone(), entry);

@@ -362,6 +362,27 @@ impl Queue {
         }
     }
 
+    /// Queued requests whose start deadline (`X-Fal-Request-Timeout`) has
+    /// passed: finished as timed out, returned for their webhooks.
+    pub fn expire(&self, timeout: &ApiError) -> Vec<Arc<Entry>> {
+        let now = now();
+        let queued = lock(&self.order).clone();
+        let late: Vec<Arc<Entry>> = queued
+            .iter()
+            .filter_map(|id| self.get(id))
+            .filter(|e| lock(&e.record).start_by.is_some_and(|t| now > t))
+            .collect();
+        for entry in &late {
+            let id = entry.snapshot().id;
+            lock(&self.order).retain(|x| *x != id);
+            self.finish(entry, Outcome::failed(timeout, None));
+        }
+        if !late.is_empty() {
+            self.bump_positions();
+        }
+        late
+    }
+
     /// Stop starting requests (SIGTERM): what is queued stays queued on disk.
     pub fn drain(&self) {
         self.draining

@@ -93,7 +93,7 @@ async fn initiate(AxState(at): AxState<At>, headers: HeaderMap, body: Bytes) -> 
     if let Err(e) = at.api.authorize(&headers) {
         return e.into_response();
     }
-    let base = at.api.base(&headers, at.listener);
+    let base = at.api.base(&headers);
     at.api.uploads.initiate(&base, &body).into_response()
 }
 
@@ -139,7 +139,7 @@ impl Api {
     }
 
     /// `scheme://host` as the client addressed this server.
-    fn base(&self, headers: &HeaderMap, _: Listener) -> String {
+    fn base(&self, headers: &HeaderMap) -> String {
         if let Some(url) = &self.ctx.public_url {
             return url.clone();
         }
@@ -185,7 +185,7 @@ async fn dispatch(
                 Listener::Run => Target::Run,
                 Listener::Queue => Target::Queue,
             };
-            let base = api.base(&headers, at.listener);
+            let base = api.base(&headers);
             (
                 target,
                 uri.path().to_string(),
@@ -198,7 +198,7 @@ async fn dispatch(
         return e.into_response();
     }
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let base = api.base(&headers, at.listener);
+    let base = api.base(&headers);
     match target {
         Target::Rest if method == Method::POST && segs == ["storage", "upload", "initiate"] => {
             api.uploads.initiate(&base, &body).into_response()
@@ -642,15 +642,29 @@ pub async fn schedule(api: Arc<Api>) {
     }
 }
 
+pub fn start_timeout() -> ApiError {
+    ApiError::new(
+        504,
+        "request_timeout",
+        "the request did not start before its X-Fal-Request-Timeout",
+    )
+}
+
+/// Every second: queued requests past their start deadline time out.
+pub async fn expire_deadlines(api: Arc<Api>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        for entry in api.queue.expire(&start_timeout()) {
+            api.webhooks.send(api.queue.clone(), entry);
+        }
+    }
+}
+
 async fn run_queued(api: &Arc<Api>, entry: &Arc<Entry>) {
     let record = entry.snapshot();
     if record.start_by.is_some_and(|t| queue::now() > t) {
-        let e = ApiError::new(
-            504,
-            "request_timeout",
-            "the request did not start before its X-Fal-Request-Timeout",
-        );
-        api.queue.finish(entry, queue::Outcome::failed(&e, None));
+        api.queue.finish(entry, queue::Outcome::failed(&start_timeout(), None));
         api.webhooks.send(api.queue.clone(), entry.clone());
         return;
     }

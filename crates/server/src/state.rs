@@ -113,6 +113,14 @@ impl Ctx {
         let mut errors = Vec::new();
         for (key, value) in &input.params {
             match key.split_once('.') {
+                // Weights are named, never given as paths, over HTTP.
+                Some((_, "model" | "weights")) if !value.as_str().is_some_and(crate::validate::model_name) => {
+                    errors.push(FieldError::new(
+                        vec![json!("body"), json!("params"), json!(key)],
+                        format!("{value} is not the name of installed weights (paths are not accepted over HTTP)"),
+                        "value_error",
+                    ))
+                }
                 Some((stage, param)) if !stage.is_empty() && !param.is_empty() => {
                     overrides.push(Override::new(stage, param, value.clone()))
                 }
