@@ -23,7 +23,10 @@ use vantage_e2e::speech::{script, speak, Voice};
 use vantage_e2e::tools::{self, s};
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -39,12 +42,29 @@ fn percentile(v: &[f64], p: f64) -> f64 {
 
 /// Clip `i`: 6 + i words, the target in another voice and rhythm.
 fn clip(dir: &Path, i: usize) -> (PathBuf, PathBuf) {
-    let voice = Voice { name: "en-us", speed: 165 + 3 * i as u32, pitch: 50 };
-    let (video, _) = tools::talking_clip(dir, &format!("v{i}"), 6 + i, &voice, 0.1, "testsrc2=size=320x180:rate=24");
+    let voice = Voice {
+        name: "en-us",
+        speed: 165 + 3 * i as u32,
+        pitch: 50,
+    };
+    let (video, _) = tools::talking_clip(
+        dir,
+        &format!("v{i}"),
+        6 + i,
+        &voice,
+        0.1,
+        "testsrc2=size=320x180:rate=24",
+    );
     let (words, _) = script(6 + i);
     let target = dir.join(format!("t{i}.wav"));
-    let slow = Voice { name: "en+f3", speed: 120, pitch: 60 };
-    speak(&words, &slow, &vec![0.3; words.len()], 0.3).write_wav(&target).expect("speech");
+    let slow = Voice {
+        name: "en+f3",
+        speed: 120,
+        pitch: 60,
+    };
+    speak(&words, &slow, &vec![0.3; words.len()], 0.3)
+        .write_wav(&target)
+        .expect("speech");
     (video, target)
 }
 
@@ -59,13 +79,27 @@ fn overhead(dir: &Path) {
         let data = dir.join(format!("api{round}"));
         let server = Server::start(&data, &["--allow-dir", s(dir)]);
         let start = Instant::now();
-        let a = http::post(&format!("{}/sync", server.direct), &input(&video, &target, "adaptive"));
+        let a = http::post(
+            &format!("{}/sync", server.direct),
+            &input(&video, &target, "adaptive"),
+        );
         assert_eq!(a.status, 200, "{}", a.text());
         api.push(start.elapsed().as_secs_f64());
         drop(server);
         let out = dir.join(format!("cli{round}.mp4"));
         let start = Instant::now();
-        let o = vantage_e2e::vantage::run(&dir.join(format!("cli-cache{round}")), &["sync", s(&video), s(&target), "-o", s(&out), "--on-mismatch", "acoustic"]);
+        let o = vantage_e2e::vantage::run(
+            &dir.join(format!("cli-cache{round}")),
+            &[
+                "sync",
+                s(&video),
+                s(&target),
+                "-o",
+                s(&out),
+                "--on-mismatch",
+                "acoustic",
+            ],
+        );
         assert!(o.status.success(), "{}", vantage_e2e::vantage::stderr(&o));
         cli.push(start.elapsed().as_secs_f64());
     }
@@ -80,7 +114,11 @@ fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<f6
         let mut out = Vec::new();
         while !stop.load(Ordering::SeqCst) {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-            if let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok()) {
+            if let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+            {
                 out.push(kb / 1024.0);
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -96,7 +134,8 @@ fn submit_all(queue: &str, bodies: &[Value]) -> Vec<String> {
     let bodies = Arc::new(bodies.to_vec());
     let threads: Vec<_> = (0..8)
         .map(|_| {
-            let (next, ids, bodies, queue) = (next.clone(), ids.clone(), bodies.clone(), queue.to_string());
+            let (next, ids, bodies, queue) =
+                (next.clone(), ids.clone(), bodies.clone(), queue.to_string());
             std::thread::spawn(move || loop {
                 let i = {
                     let mut n = next.lock().unwrap();
@@ -121,7 +160,10 @@ fn wait_all(queue: &str, ids: &[String], until: &dyn Fn(usize) -> bool) -> usize
     loop {
         let done = ids
             .iter()
-            .filter(|id| http::get(&format!("{queue}/local/vantage/requests/{id}/status")).json()["status"] == "COMPLETED")
+            .filter(|id| {
+                http::get(&format!("{queue}/local/vantage/requests/{id}/status")).json()["status"]
+                    == "COMPLETED"
+            })
             .count();
         if done == ids.len() || until(done) {
             return done;
@@ -131,15 +173,27 @@ fn wait_all(queue: &str, ids: &[String], until: &dyn Fn(usize) -> bool) -> usize
 }
 
 fn record(data: &Path, id: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(data.join("queue").join(format!("{id}.json"))).expect("record")).expect("json")
+    serde_json::from_slice(
+        &std::fs::read(data.join("queue").join(format!("{id}.json"))).expect("record"),
+    )
+    .expect("json")
 }
 
 fn report(label: &str, data: &Path, ids: &[String], seconds: f64) {
     let records: Vec<Value> = ids.iter().map(|id| record(data, id)).collect();
-    let ok = records.iter().filter(|r| r["outcome"]["status"] == 200).count();
+    let ok = records
+        .iter()
+        .filter(|r| r["outcome"]["status"] == 200)
+        .count();
     let lost = records.iter().filter(|r| r["state"] != "completed").count();
-    let wait: Vec<f64> = records.iter().filter_map(|r| Some(r["started_at"].as_f64()? - r["submitted_at"].as_f64()?)).collect();
-    let run: Vec<f64> = records.iter().filter_map(|r| Some(r["finished_at"].as_f64()? - r["started_at"].as_f64()?)).collect();
+    let wait: Vec<f64> = records
+        .iter()
+        .filter_map(|r| Some(r["started_at"].as_f64()? - r["submitted_at"].as_f64()?))
+        .collect();
+    let run: Vec<f64> = records
+        .iter()
+        .filter_map(|r| Some(r["finished_at"].as_f64()? - r["started_at"].as_f64()?))
+        .collect();
     println!(
         "{label}: {} requests in {seconds:.1} s: {ok} ok, {} failed, {lost} lost; queue wait p50 {:.2} s p95 {:.2} s; run p50 {:.2} s p95 {:.2} s",
         ids.len(),
@@ -157,7 +211,11 @@ fn load(dir: &Path) {
     let n = env("SERVE_REQUESTS", 200);
     let unique = env("SERVE_UNIQUE", 10);
     let clips: Vec<_> = (0..unique).map(|i| clip(dir, i)).collect();
-    let bodies = |mode: &str| -> Vec<Value> { (0..n).map(|i| input(&clips[i % unique].0, &clips[i % unique].1, mode)).collect() };
+    let bodies = |mode: &str| -> Vec<Value> {
+        (0..n)
+            .map(|i| input(&clips[i % unique].0, &clips[i % unique].1, mode))
+            .collect()
+    };
     let data = dir.join("load");
     let opts = ["--allow-dir", s(dir), "--max-queue", "10000"];
     let server = Server::start(&data, &opts);
@@ -171,8 +229,18 @@ fn load(dir: &Path) {
     let rss = rss.join().unwrap();
     report("load", &data, &ids, seconds);
     let q = rss.len() / 4;
-    let peaks: Vec<String> = (0..4).map(|k| format!("{:.0}", rss[k * q..(k + 1) * q].iter().cloned().fold(0.0, f64::max))).collect();
-    println!("  server RSS peak per quarter of the run (MiB): {}", peaks.join(", "));
+    let peaks: Vec<String> = (0..4)
+        .map(|k| {
+            format!(
+                "{:.0}",
+                rss[k * q..(k + 1) * q].iter().cloned().fold(0.0, f64::max)
+            )
+        })
+        .collect();
+    println!(
+        "  server RSS peak per quarter of the run (MiB): {}",
+        peaks.join(", ")
+    );
 
     // Again with RIFE renders to do, killed once half are no longer queued.
     let start = Instant::now();
@@ -181,12 +249,20 @@ fn load(dir: &Path) {
     while http::get(&health).json()["queued"].as_u64().unwrap_or(0) as usize > ids.len() / 2 {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let done = ids.iter().filter(|id| record(&data, id)["state"] == "completed").count();
+    let done = ids
+        .iter()
+        .filter(|id| record(&data, id)["state"] == "completed")
+        .count();
     server.kill();
     println!("  SIGKILL with {done} of {} completed", ids.len());
     let server = Server::start(&data, &opts);
     wait_all(&server.queue, &ids, &|_| false);
-    report("load with a SIGKILL and a restart", &data, &ids, start.elapsed().as_secs_f64());
+    report(
+        "load with a SIGKILL and a restart",
+        &data,
+        &ids,
+        start.elapsed().as_secs_f64(),
+    );
 }
 
 fn main() {

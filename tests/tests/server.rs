@@ -193,6 +193,20 @@ fn direct_endpoints_sync_diagnose_batch_stream_and_compose() {
     );
     assert_eq!(a.status, 422, "{}", a.text());
 
+    // The queue without an app prefix: the URLs it hands out work.
+    let a = http::post(&format!("{}/sync", server.queue), &input);
+    assert_eq!(a.status, 200, "{}", a.text());
+    let submitted = a.json();
+    let status_url = submitted["status_url"].as_str().unwrap();
+    let start = Instant::now();
+    while http::get(status_url).json()["status"] != "COMPLETED" {
+        assert!(start.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = http::get(submitted["response_url"].as_str().unwrap());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["metadata"]["output_frames"], meta["output_frames"]);
+
     let health = http::get(&format!("{api}/health/ready"));
     assert_eq!(
         (health.status, health.json()["status"].clone()),
@@ -496,14 +510,20 @@ fn queued_work_survives_a_crash_and_a_full_queue_says_when_to_retry() {
     let late = http::request(
         "POST",
         &format!("{}/local/vantage/sync", server.queue),
-        &[("content-type", "application/json"), ("x-fal-request-timeout", "1.5")],
+        &[
+            ("content-type", "application/json"),
+            ("x-fal-request-timeout", "1.5"),
+        ],
         Some(quick.to_string().as_bytes()),
     );
     let late = id(late);
     let st = wait_completed(&server.queue, &late, Duration::from_secs(10));
     assert_eq!(st["error_type"], "request_timeout", "{st}");
     let r = http::get(&format!("{}/local/vantage/requests/{late}", server.queue));
-    assert_eq!((r.status, r.header("x-fal-request-timeout-type")), (504, Some("user")));
+    assert_eq!(
+        (r.status, r.header("x-fal-request-timeout-type")),
+        (504, Some("user"))
+    );
     let queued = [
         id(submit(&server.queue, &quick, "")),
         id(submit(&server.queue, &quick, "")),

@@ -539,6 +539,11 @@ mod tests {
         assert_eq!(q.position("a"), Some(0));
         assert_eq!(q.position("low"), Some(1));
         assert_eq!(q.get("b").unwrap().snapshot().outcome.unwrap().status, 499);
+        // Finished requests are collected once older than the keep time.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        assert_eq!(q.collect(3600.0), Vec::<String>::new());
+        assert_eq!(q.collect(0.0), ["b".to_string()]);
+        assert!(q.get("b").is_none() && !dir.path().join("b.json").exists());
         let full = Queue::open(dir.path(), 2).unwrap();
         assert!(matches!(
             full.submit(record("c", Priority::Normal, 4.0)),

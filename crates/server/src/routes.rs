@@ -245,10 +245,11 @@ fn not_found(path: &str) -> Response {
     ApiError::new(404, "not_found", format!("nothing at {path}")).into_response()
 }
 
-/// The endpoint a path names, with or without an `/{owner}/{alias}` prefix.
+/// The endpoint a path names, and the `owner/alias` prefix it came under
+/// (empty without one: its queue URLs are then `/requests/{id}...`).
 fn endpoint_of(segs: &[&str]) -> Option<(Endpoint, String)> {
     if let Some(e) = Endpoint::parse(segs) {
-        return Some((e, "vantage".into()));
+        return Some((e, String::new()));
     }
     let (app, rest) = (segs.get(..2)?, &segs[2..]);
     Endpoint::parse(rest).map(|e| (e, app.join("/")))
@@ -664,7 +665,8 @@ pub async fn expire_deadlines(api: Arc<Api>) {
 async fn run_queued(api: &Arc<Api>, entry: &Arc<Entry>) {
     let record = entry.snapshot();
     if record.start_by.is_some_and(|t| queue::now() > t) {
-        api.queue.finish(entry, queue::Outcome::failed(&start_timeout(), None));
+        api.queue
+            .finish(entry, queue::Outcome::failed(&start_timeout(), None));
         api.webhooks.send(api.queue.clone(), entry.clone());
         return;
     }
@@ -722,8 +724,8 @@ mod tests {
     #[test]
     fn paths_name_endpoints_with_or_without_the_app() {
         let e = |p: &str| endpoint_of(&p.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>());
-        assert_eq!(e("/"), Some((Endpoint::Sync, "vantage".into())));
-        assert_eq!(e("/sync"), Some((Endpoint::Sync, "vantage".into())));
+        assert_eq!(e("/"), Some((Endpoint::Sync, String::new())));
+        assert_eq!(e("/sync"), Some((Endpoint::Sync, String::new())));
         assert_eq!(
             e("/local/vantage"),
             Some((Endpoint::Sync, "local/vantage".into()))
@@ -734,7 +736,7 @@ mod tests {
         );
         assert_eq!(
             e("/pipelines/sync"),
-            Some((Endpoint::Pipeline("sync".into()), "vantage".into()))
+            Some((Endpoint::Pipeline("sync".into()), String::new()))
         );
         assert_eq!(
             e("/me/app/pipelines/sync-vfr"),

@@ -122,8 +122,12 @@ pub fn sync_input(
 /// An installed model's name (never a path: a caller must not make the
 /// server open files of its choosing).
 pub fn model_name(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 fn valid_fps(fps: &str) -> bool {
