@@ -87,6 +87,35 @@ pub struct Record {
     pub webhook_delivered: bool,
 }
 
+impl Record {
+    /// A request just submitted: normal priority, no webhook, no deadline.
+    pub fn queued(
+        id: String,
+        app: String,
+        endpoint: Endpoint,
+        input: Value,
+        base: String,
+    ) -> Record {
+        Record {
+            id,
+            app,
+            endpoint,
+            input,
+            priority: Priority::Normal,
+            webhook: None,
+            base,
+            submitted_at: now(),
+            start_by: None,
+            started_at: None,
+            finished_at: None,
+            state: State::Queued,
+            attempts: 0,
+            outcome: None,
+            webhook_delivered: false,
+        }
+    }
+}
+
 /// A fal log entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
@@ -142,6 +171,9 @@ pub struct Queue {
     entries: Mutex<HashMap<String, Arc<Entry>>>,
     /// Queued ids, next first.
     order: Mutex<Vec<String>>,
+    /// The one taken by the scheduler that waits for a slot (still queued:
+    /// position 0).
+    taken: Mutex<Option<String>>,
     wake: Notify,
     pub max_queue: usize,
     draining: std::sync::atomic::AtomicBool,
@@ -168,6 +200,7 @@ impl Queue {
             dir: dir.to_path_buf(),
             entries: Mutex::new(HashMap::new()),
             order: Mutex::new(Vec::new()),
+            taken: Mutex::new(None),
             wake: Notify::new(),
             max_queue,
             draining: false.into(),
@@ -228,12 +261,20 @@ impl Queue {
     }
 
     pub fn queued(&self) -> usize {
-        lock(&self.order).len()
+        lock(&self.order).len() + usize::from(lock(&self.taken).is_some())
     }
 
     /// 0 for the next to start; `None` once started.
     pub fn position(&self, id: &str) -> Option<usize> {
-        lock(&self.order).iter().position(|x| x == id)
+        let taken = lock(&self.taken).clone();
+        if taken.as_deref() == Some(id) {
+            return Some(0);
+        }
+        let ahead = usize::from(taken.is_some());
+        lock(&self.order)
+            .iter()
+            .position(|x| x == id)
+            .map(|p| p + ahead)
     }
 
     pub fn submit(&self, record: Record) -> Result<Arc<Entry>, Refused> {
@@ -273,7 +314,8 @@ impl Queue {
                     let mut order = lock(&self.order);
                     (!order.is_empty()).then(|| order.remove(0))
                 };
-                if let Some(entry) = id.and_then(|id| self.get(&id)) {
+                if let Some(entry) = id.clone().and_then(|id| self.get(&id)) {
+                    *lock(&self.taken) = id;
                     self.bump_positions();
                     return entry;
                 }
@@ -291,7 +333,16 @@ impl Queue {
         }
     }
 
+    /// No longer waiting for a slot (started, or finished before it).
+    fn untake(&self, id: &str) {
+        let mut taken = lock(&self.taken);
+        if taken.as_deref() == Some(id) {
+            *taken = None;
+        }
+    }
+
     pub fn start(&self, entry: &Entry) {
+        self.untake(&entry.snapshot().id);
         {
             let mut r = lock(&entry.record);
             r.state = State::Running;
@@ -303,6 +354,7 @@ impl Queue {
     }
 
     pub fn finish(&self, entry: &Entry, outcome: Outcome) {
+        self.untake(&entry.snapshot().id);
         {
             let mut r = lock(&entry.record);
             r.state = State::Completed;
@@ -494,23 +546,16 @@ mod tests {
     use super::*;
 
     fn record(id: &str, priority: Priority, at: f64) -> Record {
-        Record {
-            id: id.into(),
-            app: "local/vantage".into(),
-            endpoint: Endpoint::Sync,
-            input: json!({}),
-            priority,
-            webhook: None,
-            base: "http://x".into(),
-            submitted_at: at,
-            start_by: None,
-            started_at: None,
-            finished_at: None,
-            state: State::Queued,
-            attempts: 0,
-            outcome: None,
-            webhook_delivered: false,
-        }
+        let mut r = Record::queued(
+            id.into(),
+            "local/vantage".into(),
+            Endpoint::Sync,
+            json!({}),
+            "http://x".into(),
+        );
+        r.priority = priority;
+        r.submitted_at = at;
+        r
     }
 
     #[test]

@@ -484,23 +484,10 @@ fn submit(
         .filter(|t| *t > 0.0)
         .map(|t| now + t);
     let id = crate::new_id();
-    let record = Record {
-        id: id.clone(),
-        app: app.clone(),
-        endpoint,
-        input,
-        priority,
-        webhook,
-        base: base.to_string(),
-        submitted_at: now,
-        start_by,
-        started_at: None,
-        finished_at: None,
-        state: State::Queued,
-        attempts: 0,
-        outcome: None,
-        webhook_delivered: false,
-    };
+    let mut record = Record::queued(id.clone(), app.clone(), endpoint, input, base.to_string());
+    record.priority = priority;
+    record.webhook = webhook;
+    record.start_by = start_by;
     let entry = match api.queue.submit(record) {
         Ok(e) => e,
         Err(refused) => {
@@ -578,16 +565,17 @@ fn result(entry: &Entry, id: &str, base: &str) -> Response {
     let record = entry.snapshot();
     let mut resp = match (&record.state, &record.outcome) {
         (State::Completed, Some(o)) => {
-            let code = StatusCode::from_u16(o.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut r = (code, Json(crate::job::absolutize(&o.body, base))).into_response();
-            if let Some(t) = o
-                .error_type
-                .as_deref()
-                .and_then(|t| HeaderValue::from_str(t).ok())
-            {
-                r.headers_mut().insert("x-fal-error-type", t);
+            let body = crate::job::absolutize(&o.body, base);
+            match &o.error_type {
+                // The request's own error, with the headers a direct answer has.
+                Some(error_type) => ApiError {
+                    status: o.status,
+                    error_type: error_type.clone(),
+                    body,
+                }
+                .into_response(),
+                None => Json(body).into_response(),
             }
-            r
         }
         _ => (
             StatusCode::BAD_REQUEST,
@@ -625,7 +613,24 @@ fn cancel_queued(api: &Api, id: &str) -> Response {
 pub async fn schedule(api: Arc<Api>) {
     loop {
         let entry = api.queue.next().await;
-        let Ok(permit) = api.ctx.running.clone().acquire_owned().await else {
+        // Waiting for a slot, it may still pass its start deadline.
+        let deadline = entry.snapshot().start_by.map(|t| {
+            let left = (t - queue::now()).max(0.0);
+            tokio::time::Instant::now() + std::time::Duration::from_secs_f64(left)
+        });
+        let slot = api.ctx.running.clone().acquire_owned();
+        let permit = match deadline {
+            Some(at) => tokio::select! {
+                p = slot => p,
+                () = tokio::time::sleep_until(at) => {
+                    api.queue.finish(&entry, queue::Outcome::failed(&start_timeout(), None));
+                    api.webhooks.send(api.queue.clone(), entry);
+                    continue;
+                }
+            },
+            None => slot.await,
+        };
+        let Ok(permit) = permit else {
             return;
         };
         if api.queue.is_draining() {
