@@ -103,7 +103,8 @@ impl ServeConfig {
             max_body_bytes: 256 << 20,
             max_download_bytes: 4 << 30,
             max_upload_bytes: 4 << 30,
-            webhook_backoff: Duration::from_secs(7),
+            // 14 s doubling: the 10th attempt comes 14 x 511 s ≈ 2 h after the first.
+            webhook_backoff: Duration::from_secs(14),
             cpu_slots: None,
         }
     }

@@ -62,7 +62,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 25.0)]
     pub grace: f64,
     /// Seconds before a failed webhook's second attempt (each later one waits twice as long; 10 attempts)
-    #[arg(long, value_name = "SECONDS", default_value_t = 7.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 14.0)]
     pub webhook_backoff: f64,
     /// Largest input download or upload, in MB
     #[arg(long, value_name = "MB", default_value_t = 4096)]
