@@ -27,13 +27,12 @@ pub struct Uploads {
     pending: Mutex<HashMap<String, (PathBuf, Instant)>>,
 }
 
+/// `{file_name, content_type}`: only the name is kept (the content type
+/// comes back from the file's extension when it is served).
 #[derive(Deserialize)]
 struct Initiate {
     #[serde(default)]
     file_name: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    content_type: Option<String>,
 }
 
 impl Uploads {
