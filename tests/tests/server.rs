@@ -328,7 +328,10 @@ fn keys_are_checked_and_required_off_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     std::fs::write(&keys, "# team keys\nsecret-1\nsecret-2\n").unwrap();
-    let server = Server::start(&dir.path().join("data"), &["--keys-file", s(&keys)]);
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--keys-file", s(&keys), "--max-body-mb", "1"],
+    );
     let url = format!("{}/sync", server.direct);
     for auth in [None, Some("Key wrong")] {
         let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", *a)).collect();
@@ -348,6 +351,16 @@ fn keys_are_checked_and_required_off_loopback() {
         200,
         "health needs no key"
     );
+    // A body over the limit is a JSON 413, before anything is parsed.
+    let big = vec![b' '; 2 << 20];
+    let a = http::request(
+        "POST",
+        &url,
+        &[("authorization", "Key secret-1")],
+        Some(&big),
+    );
+    assert_eq!(a.status, 413);
+    assert_eq!(a.json()["error_type"], "request_too_large");
     drop(server);
     let out = vantage_e2e::vantage::run(
         dir.path(),

@@ -87,6 +87,7 @@ impl Errors {
             "responses": {
                 "200": ok,
                 "401": failed("no key, or not one of the server's keys"),
+                "413": failed("the body is over the server's limit (--max-body-mb)"),
                 "422": {
                     "description": "the body does not fit the schema (FastAPI's shape), or the media cannot work (a message and an error type)",
                     "content": {"application/json": {"schema": {"anyOf": [self.invalid, self.failed]}}}

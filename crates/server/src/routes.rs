@@ -162,7 +162,7 @@ async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let api = at.api.clone();
     let (target, path, query, queue_base) = match headers
@@ -197,6 +197,13 @@ async fn dispatch(
     if let Err(e) = api.authorize(&headers) {
         return e.into_response();
     }
+    // Read here rather than by an extractor, so that a body over the limit
+    // gets a JSON error like every other answer.
+    let Ok(body) = axum::body::to_bytes(body, api.max_body).await else {
+        let mb = api.max_body >> 20;
+        let msg = format!("the request body is over this server's limit of {mb} MiB (--max-body-mb); send large media by URL");
+        return ApiError::new(413, "request_too_large", msg).into_response();
+    };
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let base = api.base(&headers);
     match target {

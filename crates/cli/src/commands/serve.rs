@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// Seconds before a failed webhook's second attempt (each later one waits twice as long; 10 attempts)
     #[arg(long, value_name = "SECONDS", default_value_t = 14.0)]
     pub webhook_backoff: f64,
+    /// Largest request body (JSON, data: URIs included), in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub max_body_mb: usize,
     /// Largest input download or upload, in MB
     #[arg(long, value_name = "MB", default_value_t = 4096)]
     pub max_file_mb: u64,
@@ -99,6 +102,7 @@ impl ServeArgs {
         cfg.webhook_backoff = secs(self.webhook_backoff, "--webhook-backoff")?;
         cfg.max_download_bytes = self.max_file_mb * 1_000_000;
         cfg.max_upload_bytes = self.max_file_mb * 1_000_000;
+        cfg.max_body_bytes = self.max_body_mb << 20;
         cfg.cpu_slots = self.jobs;
         Ok(cfg)
     }
