@@ -6,7 +6,7 @@ use crate::AppError;
 use std::path::{Path, PathBuf};
 use vantage_core::{Alignment, CancelToken, FreezePlan, RenderLog};
 use vantage_report::html::{Report, StageRow};
-use vantage_runner::{RunOutcome, StageStatus};
+use vantage_runner::RunOutcome;
 
 /// The files of a diagnostic folder.
 pub struct DiagnosticDir(pub PathBuf);
@@ -88,17 +88,11 @@ pub fn write_report(
     let svg = vantage_report::plot::warp_svg(&alignment, &freezes, &cuts)
         .map_err(|e| AppError::Internal(e.to_string()))?;
     write(&dir.svg(), &svg)?;
-    let stages: Vec<StageRow> = outcome
-        .stages
-        .iter()
+    let stages: Vec<StageRow> = crate::Summary::stage_timings(outcome)
+        .into_iter()
         .map(|s| StageRow {
-            name: s.name.clone(),
-            status: match s.status {
-                StageStatus::Ran => "ran",
-                StageStatus::Cached => "cached",
-                StageStatus::WouldRun => "would run",
-            }
-            .into(),
+            name: s.name,
+            status: s.status,
             seconds: s.seconds,
         })
         .collect();

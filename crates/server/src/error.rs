@@ -101,6 +101,15 @@ impl ApiError {
         Self::with_remedies(status, error_type, message, remedies)
     }
 
+    /// As one item's error in a batch or a stream: the message, the type, the remedies.
+    pub fn to_body(&self) -> ErrorBody {
+        ErrorBody {
+            detail: self.message(),
+            error_type: self.error_type.clone(),
+            remedies: serde_json::from_value(self.body["remedies"].clone()).unwrap_or_default(),
+        }
+    }
+
     /// One line for the queue status's `error` field and the logs.
     pub fn message(&self) -> String {
         match self.body.get("detail") {

@@ -304,8 +304,8 @@ impl Fetcher {
         if let Some(path) = self.policy.own_file(url, own) {
             return Ok(path);
         }
-        self.policy.check(url).map_err(|(m, _)| m)?;
         let dest = dir.join(format!("{name}{}", extension(url)));
+        // Each arm makes its scheme's own check (a data: URI is decoded once).
         match url
             .split_once(':')
             .map(|(s, _)| s.to_ascii_lowercase())
@@ -320,7 +320,11 @@ impl Fetcher {
                 Ok(dest)
             }
             Some("file") => self.policy.file_path(url).map_err(|(m, _)| m),
-            _ => self.download(url, &dest).await.map(|()| dest),
+            Some("http" | "https") => {
+                self.policy.check_host(url).map_err(|(m, _)| m)?;
+                self.download(url, &dest).await.map(|()| dest)
+            }
+            _ => self.policy.check(url).map(|()| dest).map_err(|(m, _)| m),
         }
     }
 

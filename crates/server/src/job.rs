@@ -49,14 +49,19 @@ impl Endpoint {
     pub fn validate(&self, ctx: &Ctx, body: &[u8], base: &str) -> Result<Value, ApiError> {
         let policy = ctx.fetcher.policy();
         let own = &ctx.own_bases(base);
-        let errors = match self {
+        let (errors, input) = match self {
             Endpoint::Sync | Endpoint::Diagnostic | Endpoint::Stream => {
                 let input: SyncInput = validate::parse(body).map_err(ApiError::validation)?;
-                validate::sync_input(&input, &[], policy, own)
+                (
+                    validate::sync_input(&input, &[], policy, own),
+                    to_json(&input),
+                )
             }
             Endpoint::Batch => {
                 let batch: BatchInput = validate::parse(body).map_err(ApiError::validation)?;
-                if batch.inputs.is_empty() || batch.inputs.len() > crate::model::MAX_BATCH {
+                let errors = if batch.inputs.is_empty()
+                    || batch.inputs.len() > crate::model::MAX_BATCH
+                {
                     let msg = format!("a batch holds 1 to {} inputs", crate::model::MAX_BATCH);
                     vec![crate::model::FieldError::new(
                         vec![json!("body"), json!("inputs")],
@@ -72,24 +77,18 @@ impl Endpoint {
                             validate::sync_input(input, &[json!("inputs"), json!(i)], policy, own)
                         })
                         .collect()
-                }
+                };
+                (errors, to_json(&batch))
             }
             Endpoint::Pipeline(name) => {
                 let input: PipelineInput = validate::parse(body).map_err(ApiError::validation)?;
-                ctx.pipeline_errors(name, &input, own)?
+                (ctx.pipeline_errors(name, &input, own)?, to_json(&input))
             }
         };
         if !errors.is_empty() {
             return Err(ApiError::validation(errors));
         }
-        Ok(
-            serde_json::from_slice(if body.iter().all(u8::is_ascii_whitespace) {
-                b"{}"
-            } else {
-                body
-            })
-            .unwrap_or(Value::Null),
-        )
+        Ok(input)
     }
 }
 
@@ -292,12 +291,7 @@ impl Job<'_> {
                 let _ = std::fs::remove_dir_all(self.ctx.data.work().join(&item.id));
                 match result {
                     Ok(r) => BatchItem::Ok(Box::new(r)),
-                    Err(e) => BatchItem::Failed(crate::model::ErrorBody {
-                        detail: e.message(),
-                        error_type: e.error_type.clone(),
-                        remedies: serde_json::from_value(e.body["remedies"].clone())
-                            .unwrap_or_default(),
-                    }),
+                    Err(e) => BatchItem::Failed(e.to_body()),
                 }
             });
         BatchOutput {

@@ -165,6 +165,7 @@ async fn dispatch(
     body: axum::body::Body,
 ) -> Response {
     let api = at.api.clone();
+    let base = api.base(&headers);
     let (target, path, query, queue_base) = match headers
         .get("x-fal-target-url")
         .and_then(|v| v.to_str().ok())
@@ -185,27 +186,22 @@ async fn dispatch(
                 Listener::Run => Target::Run,
                 Listener::Queue => Target::Queue,
             };
-            let base = api.base(&headers);
             (
                 target,
                 uri.path().to_string(),
                 uri.query().unwrap_or("").to_string(),
-                base,
+                base.clone(),
             )
         }
     };
     if let Err(e) = api.authorize(&headers) {
         return e.into_response();
     }
-    // Read here rather than by an extractor, so that a body over the limit
-    // gets a JSON error like every other answer.
-    let Ok(body) = axum::body::to_bytes(body, api.max_body).await else {
-        let mb = api.max_body >> 20;
-        let msg = format!("the request body is over this server's limit of {mb} MiB (--max-body-mb); send large media by URL");
-        return ApiError::new(413, "request_too_large", msg).into_response();
+    let body = match read_body(body, api.max_body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
     };
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let base = api.base(&headers);
     match target {
         Target::Rest if method == Method::POST && segs == ["storage", "upload", "initiate"] => {
             api.uploads.initiate(&base, &body).into_response()
@@ -226,6 +222,33 @@ async fn dispatch(
         }
         Target::Run => run_route(&api, &method, &segs, &headers, body, &base).await,
     }
+}
+
+/// The whole body, read here rather than by an extractor so that one over
+/// `limit` gets a JSON 413 like every other answer. Past the limit the rest
+/// is read and dropped (up to as much again) before answering: a client
+/// still sending would otherwise see the connection reset, not the 413.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::new(400, "invalid_request", format!("reading the body: {e}")))?;
+        seen += chunk.len();
+        if seen <= limit {
+            kept.extend_from_slice(&chunk);
+        } else if seen > 2 * limit {
+            break;
+        }
+    }
+    if seen > limit {
+        let mb = limit >> 20;
+        let msg = format!("the request body is over this server's limit of {mb} MiB (--max-body-mb); send large media by URL");
+        return Err(ApiError::new(413, "request_too_large", msg));
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// `https://queue.fal.run/a/b/c?x=1` -> (Queue, "https://queue.fal.run", "/a/b/c", "x=1").

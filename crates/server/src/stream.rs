@@ -114,11 +114,7 @@ pub fn sync(api: Arc<Api>, id: String, base: String, input: Value) -> Events {
                         remedies: Vec::new(),
                     })
                 }),
-            Err(e) => StreamEvent::Error(ErrorBody {
-                detail: e.message(),
-                error_type: e.error_type.clone(),
-                remedies: serde_json::from_value(e.body["remedies"].clone()).unwrap_or_default(),
-            }),
+            Err(e) => StreamEvent::Error(e.to_body()),
         };
         let _ = tx.send(last);
     });
