@@ -11,6 +11,7 @@
 //!    SIGKILLed half way and restarted: still none lost.
 //!
 //! `cargo build --release -p vantage-cli && cargo bench -p vantage-e2e --bench serve`
+//! (SERVE_ROUNDS sets the overhead's rounds, default 3; SERVE_LOAD=0 skips the load).
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -75,7 +76,8 @@ fn input(video: &Path, audio: &Path, mode: &str) -> Value {
 fn overhead(dir: &Path) {
     let (video, target) = clip(dir, 4);
     let (mut api, mut cli) = (Vec::new(), Vec::new());
-    for round in 0..3 {
+    let rounds = env("SERVE_ROUNDS", 3);
+    for round in 0..rounds {
         let data = dir.join(format!("api{round}"));
         let server = Server::start(&data, &["--allow-dir", s(dir)]);
         let start = Instant::now();
@@ -104,7 +106,7 @@ fn overhead(dir: &Path) {
         cli.push(start.elapsed().as_secs_f64());
     }
     let (a, c) = (median(api.clone()), median(cli.clone()));
-    println!("overhead: API {a:.2} s, CLI {c:.2} s (medians of 3, fresh caches, mode adaptive): ratio {:.3}", a / c);
+    println!("overhead: API {a:.2} s, CLI {c:.2} s (medians of {rounds}, fresh caches, mode adaptive): ratio {:.3}", a / c);
     println!("  API runs {api:.2?}, CLI runs {cli:.2?}");
 }
 
@@ -268,5 +270,7 @@ fn load(dir: &Path) {
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     overhead(dir.path());
-    load(dir.path());
+    if env("SERVE_LOAD", 1) == 1 {
+        load(dir.path());
+    }
 }
