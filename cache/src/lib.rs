@@ -24,16 +24,19 @@
 //! * `key`: [`StageKey`], the cache key of one stage run.
 //! * `lease`: [`Lease`]s on blobs that runs hold.
 //! * `lock`: the process lock and waiting for it.
+//! * `remote`: the shared tier in an S3 bucket ([`Cache::with_remote`]).
 
 mod digest;
 mod key;
 mod lease;
 mod lock;
+mod remote;
 
 pub use digest::Digest;
 pub use key::StageKey;
 pub use lease::Lease;
 use lease::Leases;
+pub use remote::RemoteLookup;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -53,6 +56,8 @@ pub enum CacheError {
     Index(#[from] sled::Error),
     #[error("cache index entry {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error("remote cache: {0}")]
+    Remote(String),
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> CacheError {
@@ -136,6 +141,8 @@ pub struct Cache {
     leases: Leases,
     /// Makes scratch and delivery names unique within the process.
     serial: AtomicU64,
+    /// The shared tier under this one, if any.
+    remote: Option<vantage_s3::Bucket>,
     _lock: fs::File,
 }
 
@@ -189,6 +196,7 @@ impl Cache {
             db,
             leases: Leases::default(),
             serial: AtomicU64::new(0),
+            remote: None,
             _lock: lock,
         })
     }

@@ -32,6 +32,12 @@ pub enum Event {
         stage: String,
         error: String,
     },
+    /// What the remote cache tier did for a stage (a hit, a damaged entry
+    /// skipped, an upload that failed).
+    Remote {
+        stage: String,
+        message: String,
+    },
     /// Dry run: the stage is not in the cache (or depends on one that is not).
     WouldRun {
         stage: String,
@@ -52,6 +58,7 @@ impl Event {
             Event::Started { stage } => format!("{stage}: started"),
             Event::Cached { stage } => format!("{stage}: cached"),
             Event::WouldRun { stage } => format!("{stage}: would run"),
+            Event::Remote { stage, message } => format!("{stage}: {message}"),
             Event::Done {
                 stage,
                 seconds,

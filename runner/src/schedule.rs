@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::{JoinError, JoinSet};
-use vantage_cache::{BlobRef, Lease, StageKey};
+use vantage_cache::{BlobRef, Lease, RemoteLookup, StageKey};
 use vantage_core::{CancelToken, Resources};
 
 /// Outputs of finished stages: stage -> output name -> blob.
@@ -41,6 +41,8 @@ type Acquiring = (usize, Pin<Box<dyn Future<Output = Grant> + Send>>);
 enum Done {
     /// The stage ran here (or failed).
     Ran(Result<Ran, RunError>),
+    /// The remote cache tier answered for this stage (on a local miss).
+    Remote(Box<Job>, Result<(RemoteLookup, Lease), RunError>),
     /// An identical run elsewhere ended: look the key up again.
     LeaderGone,
 }
@@ -69,6 +71,8 @@ pub(crate) struct Schedule<'a> {
     would_run: BTreeSet<String>,
     outcomes: Vec<StageOutcome>,
     lease: Lease,
+    /// Stages already looked up in the remote tier (once per run).
+    asked_remote: BTreeSet<usize>,
 }
 
 impl<'a> Schedule<'a> {
@@ -97,6 +101,7 @@ impl<'a> Schedule<'a> {
             would_run: BTreeSet::new(),
             outcomes: Vec::new(),
             lease: engine.cache().lease(),
+            asked_remote: BTreeSet::new(),
         }
     }
 
@@ -195,12 +200,41 @@ impl<'a> Schedule<'a> {
                 self.finished.insert(node.name.clone(), m.outputs);
                 return Ok(());
             }
+            let remote = self.engine.cache().remote().is_some();
+            if remote && !self.opts.dry_run && self.asked_remote.insert(index) {
+                self.ask_remote(index, job);
+                return Ok(());
+            }
         }
         if self.opts.dry_run {
             self.would_run.insert(node.name.clone());
             self.record(&node.name, StageStatus::WouldRun);
             return Ok(());
         }
+        self.enqueue(index, job);
+        Ok(())
+    }
+
+    /// Look `job` up in the remote tier on a blocking thread; the answer
+    /// comes back through `settle`.
+    fn ask_remote(&mut self, index: usize, job: Job) {
+        let cache = Arc::clone(self.engine.cache());
+        self.running.spawn(async move {
+            let key = job.key;
+            let fetched = tokio::task::spawn_blocking(move || {
+                let mut lease = cache.lease();
+                let found = cache.fetch_remote(&key, &mut lease)?;
+                Ok((found, lease))
+            })
+            .await
+            .unwrap_or_else(|e| Err(RunError::Internal(format!("remote lookup panicked: {e}"))));
+            (index, Done::Remote(Box::new(job), fetched))
+        });
+    }
+
+    /// Queue a stage that must run for slots, or follow an identical run in flight.
+    fn enqueue(&mut self, index: usize, job: Job) {
+        let node = &self.pipeline.stages[index];
         (self.events)(&Event::Queued {
             stage: node.name.clone(),
             key: job.key.short(),
@@ -232,7 +266,6 @@ impl<'a> Schedule<'a> {
                 });
             }
         }
-        Ok(())
     }
 
     /// Start the stage the slots just granted were waited for.
@@ -277,8 +310,41 @@ impl<'a> Schedule<'a> {
             }
             // The caller stops the siblings; what already finished stays cached.
             Done::Ran(Err(e)) => return Err(e),
+            Done::Remote(job, found) => self.settle_remote(index, *job, found),
         }
         Ok(())
+    }
+
+    /// A remote hit is a cached stage; anything else (a miss, a damaged
+    /// entry, an unreachable bucket) runs the stage here.
+    fn settle_remote(
+        &mut self,
+        index: usize,
+        job: Job,
+        found: Result<(RemoteLookup, Lease), RunError>,
+    ) {
+        let stage = self.pipeline.stages[index].name.clone();
+        let note = |message: String| Event::Remote {
+            stage: stage.clone(),
+            message,
+        };
+        match found {
+            Ok((RemoteLookup::Hit(m), lease)) => {
+                (self.events)(&note("fetched from the remote cache".into()));
+                self.record(&stage, StageStatus::Cached);
+                self.finished.insert(stage.clone(), m.outputs);
+                self.lease.absorb(lease);
+                return;
+            }
+            Ok((RemoteLookup::Miss, _)) => {}
+            Ok((RemoteLookup::Corrupt(why), _)) => {
+                (self.events)(&note(format!("remote cache entry not used: {why}")))
+            }
+            Err(e) => (self.events)(&note(format!(
+                "remote cache not reachable, running here: {e}"
+            ))),
+        }
+        self.enqueue(index, job);
     }
 
     /// Drop what waits for slots and wait for what runs (it sees the cancel).

@@ -57,15 +57,25 @@ pub(crate) async fn run(
         let result = run_blocking(&job, &cache, grant.threads(), progress, cancel);
         match &result {
             Ok(ran) => (sink)(&Event::Done {
-                stage,
+                stage: stage.clone(),
                 seconds: ran.seconds,
                 message: last_message.lock().map(|m| m.clone()).unwrap_or_default(),
             }),
             Err(RunError::Cancelled) => {}
             Err(e) => (sink)(&Event::Failed {
-                stage,
+                stage: stage.clone(),
                 error: e.to_string(),
             }),
+        }
+        // Shared before the claim is released: a follower, here or on
+        // another replica, finds it.
+        if let (Ok(ran), Some(_)) = (&result, cache.remote()) {
+            if let Err(e) = cache.publish_remote(&job.key, &ran.manifest) {
+                (sink)(&Event::Remote {
+                    stage,
+                    message: format!("not shared: {e}"),
+                });
+            }
         }
         // Released after its end is reported (a stage's Started..Done lies
         // within its hold on the slots) and its manifest recorded (followers

@@ -42,6 +42,8 @@ pub struct EngineConfig {
     /// Bytes of loaded models kept between runs, for Whisper and for RIFE
     /// each (least recently used are dropped past it).
     pub model_budget: u64,
+    /// A shared cache tier under the local one: `s3://BUCKET/PREFIX`.
+    pub cache_remote: Option<String>,
 }
 
 impl EngineConfig {
@@ -54,6 +56,7 @@ impl EngineConfig {
             gpu_slots: 1,
             lock_wait: Duration::from_secs(3600),
             model_budget: vantage_core::loaded::DEFAULT_BUDGET,
+            cache_remote: None,
         }
     }
 }
@@ -66,7 +69,19 @@ pub fn open_engine(
     registry: Registry,
     on_wait: &mut dyn FnMut(),
 ) -> Result<Engine, AppError> {
-    let cache = Cache::open_waiting(&cfg.cache_dir, cfg.lock_wait, on_wait)?;
+    // The remote is checked first: a wrong URL or key fails before the cache is locked.
+    let remote = match &cfg.cache_remote {
+        Some(url) => Some(
+            vantage_s3::Bucket::from_url(url)
+                .and_then(|b| b.check().map(|()| b))
+                .map_err(|e| AppError::Request(format!("--cache-remote: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut cache = Cache::open_waiting(&cfg.cache_dir, cfg.lock_wait, on_wait)?;
+    if let Some(bucket) = remote {
+        cache = cache.with_remote(bucket);
+    }
     vantage_transcribe::set_model_budget(cfg.model_budget);
     vantage_rife::set_model_budget(cfg.model_budget);
     let slots = Slots::new(cfg.cpu_slots.unwrap_or_else(Slots::cores), cfg.gpu_slots);

@@ -18,6 +18,10 @@ struct Cli {
     /// Cache directory [default: $VANTAGE_HOME/cache, or ~/.cache/vantage/cache]
     #[arg(long, global = true, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// A shared cache tier under the local one, s3://BUCKET/PREFIX (endpoint,
+    /// region and keys from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, ...)
+    #[arg(long, global = true, value_name = "URL", env = "VANTAGE_CACHE_REMOTE")]
+    cache_remote: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,11 +76,15 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let cache_dir = cli.cache_dir.unwrap_or_else(commands::default_cache_dir);
+    let cache = commands::CacheOpts {
+        dir: cli.cache_dir.unwrap_or_else(commands::default_cache_dir),
+        remote: cli.cache_remote,
+    };
+    let cache_dir = cache.dir.clone();
     let result = match cli.command {
-        Command::Run(args) => commands::run::run(args, &cache_dir),
-        Command::Sync(args) => commands::sync::sync(args, &cache_dir),
-        Command::Serve(args) => commands::serve::serve(args),
+        Command::Run(args) => commands::run::run(args, &cache),
+        Command::Sync(args) => commands::sync::sync(args, &cache),
+        Command::Serve(args) => commands::serve::serve(args, cache.remote),
         Command::Dag { pipeline, format } => commands::dag::dag(&pipeline, format),
         Command::Stages => commands::stages::stages(),
         Command::Transcribe(args) => commands::transcribe::run(args),

@@ -76,6 +76,9 @@ impl Bars {
                 b.finish_with_message("cached");
             }
             Event::WouldRun { stage } => self.bar(stage).finish_with_message("would run"),
+            Event::Remote { stage, message } => {
+                let _ = self.multi.println(format!("{stage}: {message}"));
+            }
             Event::Done {
                 stage,
                 seconds,

@@ -140,7 +140,16 @@ impl Job<'_> {
     /// removed after, and the job's files too when it fails.
     pub async fn execute(&self, endpoint: &Endpoint, input: &Value) -> Result<Value, ApiError> {
         let _active = crate::state::Active::new(self.ctx);
-        let result = self.dispatch(endpoint, input).await;
+        let result = match self.dispatch(endpoint, input).await {
+            Ok(value) => {
+                let files = self.ctx.data.files();
+                self.ctx
+                    .outputs
+                    .publish(value, &files, &self.link_base)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         let _ = std::fs::remove_dir_all(self.ctx.data.work().join(&self.id));
         if result.is_err() {
             let _ = std::fs::remove_dir_all(self.files());

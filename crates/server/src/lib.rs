@@ -16,6 +16,7 @@
 //! * [`storage`]: the JS client's uploads.
 //! * [`webhook`]: webhook delivery with retries.
 //! * [`openapi`]: generates `/openapi.json`.
+//! * [`outputs`]: where finished files go (here, S3, the fal CDN).
 //! * [`error`]: errors as HTTP statuses and bodies.
 //! * [`state`]: what every request shares, and the data folder's layout.
 
@@ -24,6 +25,7 @@ pub mod fetch;
 pub mod job;
 pub mod model;
 pub mod openapi;
+pub mod outputs;
 pub mod queue;
 pub mod routes;
 pub mod state;
@@ -79,6 +81,10 @@ pub struct ServeConfig {
     /// Delay before a webhook's second attempt (doubling after).
     pub webhook_backoff: Duration,
     pub cpu_slots: Option<usize>,
+    /// A shared cache tier under `DATA/cache`: `s3://BUCKET/PREFIX`.
+    pub cache_remote: Option<String>,
+    /// Where finished files go.
+    pub outputs: outputs::OutputConfig,
 }
 
 impl ServeConfig {
@@ -106,6 +112,8 @@ impl ServeConfig {
             // 14 s doubling: the 10th attempt comes 14 x 511 s ≈ 2 h after the first.
             webhook_backoff: Duration::from_secs(14),
             cpu_slots: None,
+            cache_remote: None,
+            outputs: Default::default(),
         }
     }
 }
@@ -240,6 +248,7 @@ fn read_keys(cfg: &ServeConfig) -> Result<Vec<String>, ServeError> {
 /// The engine, warm models, the queue and the fetcher.
 async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, ServeError> {
     let data = Data(cfg.data.clone());
+    let outputs = outputs::OutputStore::open(&cfg.outputs).map_err(ServeError::Config)?;
     for dir in [data.files(), data.work(), data.queue()] {
         std::fs::create_dir_all(&dir)
             .map_err(|e| ServeError::Io(format!("{}: {e}", dir.display())))?;
@@ -250,6 +259,7 @@ async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, Se
         weights: weights.clone(),
         cpu_slots: cfg.cpu_slots,
         lock_wait: Duration::from_secs(60),
+        cache_remote: cfg.cache_remote.clone(),
         ..EngineConfig::new(data.cache())
     };
     let warm: Vec<String> = cfg.warm_models.clone();
@@ -292,6 +302,7 @@ async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, Se
         scheme: if tls { "https" } else { "http" },
         active: Default::default(),
         direct: Default::default(),
+        outputs,
     };
     Ok(Api {
         ctx: Arc::new(ctx),

@@ -53,6 +53,7 @@ pub struct Ctx {
     pub active: std::sync::atomic::AtomicUsize,
     /// Direct requests in flight by `x-fal-request-id`, for `{path}/cancel`.
     pub direct: Mutex<HashMap<String, crate::job::Cancel>>,
+    pub outputs: crate::outputs::OutputStore,
 }
 
 /// Counts a job in [`Ctx::active`] while it lives.

@@ -10,6 +10,13 @@ pub mod weights;
 
 use std::path::PathBuf;
 
+/// The cache a command opens: the local directory and the shared tier under it.
+pub struct CacheOpts {
+    pub dir: PathBuf,
+    /// `s3://BUCKET/PREFIX`.
+    pub remote: Option<String>,
+}
+
 /// `$VANTAGE_HOME/cache`, or `~/.cache/vantage/cache`.
 pub fn default_cache_dir() -> PathBuf {
     vantage_core::home_dir().join("cache")

@@ -5,7 +5,7 @@ use crate::progress;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use vantage_app::{pipelines, AppError, EngineConfig, Override, Pipeline, RunOptions, RunRequest};
 use vantage_core::CancelToken;
@@ -80,17 +80,18 @@ impl CommonArgs {
         })
     }
 
-    pub fn engine_config(&self, cache_dir: &Path) -> EngineConfig {
+    pub fn engine_config(&self, cache: &super::CacheOpts) -> EngineConfig {
         EngineConfig {
             cpu_slots: self.jobs,
             lock_wait: std::time::Duration::from_secs(self.lock_wait),
-            ..EngineConfig::new(cache_dir.to_path_buf())
+            cache_remote: cache.remote.clone(),
+            ..EngineConfig::new(cache.dir.clone())
         }
     }
 }
 
-pub fn run(args: RunArgs, cache_dir: &Path) -> Result<ExitCode> {
-    let cfg = args.common.engine_config(cache_dir);
+pub fn run(args: RunArgs, cache: &super::CacheOpts) -> Result<ExitCode> {
+    let cfg = args.common.engine_config(cache);
     let registry = vantage_app::registry::registry(&cfg.weights);
     let pipeline = match pipelines::load(&args.pipeline, &registry, &args.common.overrides()?) {
         Ok(p) => p,

@@ -73,6 +73,24 @@ pub struct ServeArgs {
     /// CPU slots for concurrent stages [default: number of cores]
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Where finished files go: local (served at /files), s3://BUCKET/PREFIX
+    /// (keys from the AWS_* environment variables), or fal (the fal CDN, with FAL_KEY)
+    #[arg(
+        long,
+        value_name = "STORE",
+        default_value = "local",
+        env = "VANTAGE_OUTPUT_STORE"
+    )]
+    pub output_store: String,
+    /// Hours the presigned URLs of an s3:// output store stay valid (at most 168)
+    #[arg(long, value_name = "HOURS", default_value_t = 24.0)]
+    pub output_url_hours: f64,
+    /// Public base URL of an s3:// output store's bucket: plain URLs instead of presigned ones
+    #[arg(long, value_name = "URL", env = "VANTAGE_OUTPUT_PUBLIC_URL")]
+    pub output_public_url: Option<String>,
+    /// fal's REST host, for --output-store fal
+    #[arg(long, value_name = "URL", default_value = "https://rest.fal.ai")]
+    pub fal_rest_url: String,
 }
 
 impl ServeArgs {
@@ -104,13 +122,20 @@ impl ServeArgs {
         cfg.max_upload_bytes = self.max_file_mb * 1_000_000;
         cfg.max_body_bytes = self.max_body_mb << 20;
         cfg.cpu_slots = self.jobs;
+        cfg.outputs = vantage_server::outputs::OutputConfig {
+            store: self.output_store.clone(),
+            expiry: secs(self.output_url_hours * 3600.0, "--output-url-hours")?,
+            public_url: self.output_public_url.clone(),
+            fal_rest: self.fal_rest_url.clone(),
+        };
         Ok(cfg)
     }
 }
 
 /// Exit codes: 0 after a clean shutdown, 1 options or I/O, 2 the models.
-pub fn serve(args: ServeArgs) -> Result<ExitCode> {
-    let cfg = args.config()?;
+pub fn serve(args: ServeArgs, cache_remote: Option<String>) -> Result<ExitCode> {
+    let mut cfg = args.config()?;
+    cfg.cache_remote = cache_remote;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let served = runtime.block_on(vantage_server::serve(
         cfg,

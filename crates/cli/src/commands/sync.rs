@@ -4,7 +4,7 @@ use super::run::{execute, CommonArgs};
 use crate::failure::{self, Command};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use vantage_app::diagnostic::{self, DiagnosticDir};
 use vantage_app::{Mode as AppMode, OnMismatch as AppOnMismatch, SyncOutput, SyncRequest};
@@ -118,8 +118,8 @@ impl SyncArgs {
     }
 }
 
-pub fn sync(args: SyncArgs, cache_dir: &Path) -> Result<ExitCode> {
-    let cfg = args.common.engine_config(cache_dir);
+pub fn sync(args: SyncArgs, cache: &super::CacheOpts) -> Result<ExitCode> {
+    let cfg = args.common.engine_config(cache);
     let registry = vantage_app::registry::registry(&cfg.weights);
     let extra = args.common.overrides()?;
     let request = args.request().run_request(
