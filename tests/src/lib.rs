@@ -10,12 +10,14 @@
 //! * [`browser`]: headless Chromium for the HTML report.
 //! * [`server`]: a `vantage serve` process, the official clients pointed at it.
 //! * [`http`]: plain HTTP requests to it.
+//! * [`s3`]: a real S3-compatible server (s3s-fs) on loopback.
 
 pub mod bars;
 pub mod browser;
 pub mod case;
 pub mod http;
 pub mod measure;
+pub mod s3;
 pub mod server;
 pub mod speech;
 pub mod tools;

@@ -307,7 +307,8 @@ impl Bucket {
     /// Fail early, with S3's reason, when the bucket cannot be reached or
     /// the credentials are refused (a missing object is fine).
     pub fn check(&self) -> Result<(), S3Error> {
-        self.exists(".vantage-check")
+        // A GET, not a HEAD: a refusal then carries S3's error code.
+        self.get_bytes(".vantage-check", 0)
             .map(|_| ())
             .map_err(|e| match e {
                 S3Error::Http { detail, .. } => S3Error::Config(format!(
