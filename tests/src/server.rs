@@ -27,11 +27,17 @@ impl Server {
     /// Start `vantage serve` on free loopback ports with its data in `data`
     /// (`extra` adds options); returns once both listeners accept.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Server::start_env(data, extra, &[])
+    }
+
+    /// The same with `env` added to its environment.
+    pub fn start_env(data: &Path, extra: &[&str], env: &[(&str, String)]) -> Server {
         let mut child = Command::new(crate::vantage::binary())
             .args(["serve", "--data", s(data), "--weights", s(&weights())])
             .args(["--listen", "127.0.0.1:0", "--queue-listen", "127.0.0.1:0"])
             .args(extra)
             .env("VANTAGE_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
