@@ -12,7 +12,7 @@ use vantage_s3::Bucket;
 pub enum OutputStore {
     Local,
     S3 {
-        bucket: Bucket,
+        bucket: Box<Bucket>,
         /// How long presigned URLs stay valid.
         expiry: Duration,
         /// `https://cdn.example.com/base`: URLs are `{public}/{key}` instead
@@ -68,7 +68,7 @@ impl OutputStore {
                 .as_ref()
                 .map(|u| u.trim_end_matches('/').to_string());
             return Ok(OutputStore::S3 {
-                bucket,
+                bucket: Box::new(bucket),
                 expiry: cfg.expiry,
                 public,
             });
@@ -170,7 +170,7 @@ impl OutputStore {
                 expiry,
                 public,
             } => {
-                let (b, p, key) = (bucket.clone(), path.to_path_buf(), rel.to_string());
+                let (b, p, key) = (bucket.as_ref().clone(), path.to_path_buf(), rel.to_string());
                 tokio::task::spawn_blocking(move || b.put_file(&key, &p, false))
                     .await
                     .map_err(|e| failed(e.to_string()))?
