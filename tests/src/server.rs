@@ -32,12 +32,20 @@ impl Server {
 
     /// The same with `env` added to its environment.
     pub fn start_env(data: &Path, extra: &[&str], env: &[(&str, String)]) -> Server {
-        let mut child = Command::new(crate::vantage::binary())
+        let mut command = Command::new(crate::vantage::binary());
+        command
             .args(["serve", "--data", s(data), "--weights", s(&weights())])
             .args(["--listen", "127.0.0.1:0", "--queue-listen", "127.0.0.1:0"])
             .args(extra)
             .env("VANTAGE_LOG", "warn")
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        Server::spawn(command, data)
+    }
+
+    /// Run `command` (something that ends in `vantage serve` with both
+    /// listeners) and wait until both accept.
+    pub fn spawn(mut command: Command, data: &Path) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -74,7 +82,9 @@ impl Server {
                 .iter()
                 .find(|u| u.ends_with(&format!("({kind})")))
                 .expect("listener");
-            line.split(' ').next().unwrap_or_default().to_string()
+            // A server bound to every interface is reached on loopback.
+            let url = line.split(' ').next().unwrap_or_default();
+            url.replace("://0.0.0.0:", "://127.0.0.1:")
         };
         Server {
             direct: pick("direct"),

@@ -58,6 +58,8 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// One accepted key per line; required unless every listener is loopback.
     pub keys_file: Option<PathBuf>,
+    /// Keys are checked by a gateway in front (fal's private auth).
+    pub gateway_auth: bool,
     pub max_queue: usize,
     pub max_running: usize,
     pub allow_private_urls: bool,
@@ -96,6 +98,7 @@ impl ServeConfig {
             queue_listen: None,
             tls: None,
             keys_file: None,
+            gateway_auth: false,
             max_queue: 1000,
             max_running: 2,
             allow_private_urls: false,
@@ -237,9 +240,9 @@ fn read_keys(cfg: &ServeConfig) -> Result<Vec<String>, ServeError> {
     let public = std::iter::once(cfg.listen)
         .chain(cfg.queue_listen)
         .find(|a| !a.ip().is_loopback());
-    if let (Some(addr), true) = (public, keys.is_empty()) {
+    if let (Some(addr), true) = (public, keys.is_empty() && !cfg.gateway_auth) {
         return Err(ServeError::Config(format!(
-            "listening on {addr} (not loopback) needs keys: pass --keys-file FILE with one key per line (clients send 'Authorization: Key <key>')"
+            "listening on {addr} (not loopback) needs keys: pass --keys-file FILE with one key per line (clients send 'Authorization: Key <key>'), or --gateway-auth when a gateway in front checks them"
         )));
     }
     Ok(keys)

@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Largest input download or upload, in MB
     #[arg(long, value_name = "MB", default_value_t = 4096)]
     pub max_file_mb: u64,
+    /// A gateway in front checks the callers' keys (fal's `auth = "private"`):
+    /// listen off loopback without --keys-file
+    #[arg(long, conflicts_with = "keys_file")]
+    pub gateway_auth: bool,
     /// CPU slots for concurrent stages [default: number of cores]
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -104,6 +108,7 @@ impl ServeArgs {
         cfg.queue_listen = self.queue_listen;
         cfg.tls = self.tls_cert.clone().zip(self.tls_key.clone());
         cfg.keys_file = self.keys_file.clone();
+        cfg.gateway_auth = self.gateway_auth;
         cfg.max_queue = self.max_queue;
         cfg.max_running = self.max_running.max(1);
         cfg.allow_private_urls = self.allow_private_urls;

@@ -29,8 +29,9 @@ pub enum WeightsAction {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Re-hash every installed file against its record and the manifest.
-    Verify,
+    /// Re-hash installed files against their records and the manifest (all,
+    /// or the NAMES given, which must then be installed).
+    Verify { names: Vec<String> },
     /// Print the weights folder, or the file of one installed name.
     Path { name: Option<String> },
 }
@@ -79,12 +80,22 @@ pub fn weights(action: WeightsAction) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        WeightsAction::Verify => {
-            let results = store.verify()?;
+        WeightsAction::Verify { names } => {
+            let mut results = store.verify()?;
             if results.is_empty() {
                 println!("no weights installed in {}", store.root().display());
             }
             let mut bad = 0;
+            if !names.is_empty() {
+                results.retain(|(name, _)| names.contains(name));
+                for name in names
+                    .iter()
+                    .filter(|n| !results.iter().any(|(r, _)| r == *n))
+                {
+                    bad += 1;
+                    println!("{name}: NOT INSTALLED");
+                }
+            }
             for (name, verdict) in results {
                 match verdict {
                     Ok(()) => println!("{name}: ok"),
@@ -95,7 +106,7 @@ pub fn weights(action: WeightsAction) -> Result<ExitCode> {
                 }
             }
             if bad > 0 {
-                bail!("{bad} installed weights failed verification; reinstall them with `vantage weights fetch NAME`");
+                bail!("{bad} weights missing or failing verification; (re)install them with `vantage weights fetch NAME`");
             }
             Ok(ExitCode::SUCCESS)
         }
