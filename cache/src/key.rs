@@ -40,6 +40,14 @@ impl StageKey {
         Self(Digest(*h.finalize().as_bytes()))
     }
 
+    /// The key of piece `label` of the run with this key (see `Pieces`).
+    pub fn piece(&self, label: &str) -> StageKey {
+        let mut h = blake3::Hasher::new_derive_key("vantage piece key v1");
+        h.update(self.as_bytes());
+        h.update(label.as_bytes());
+        Self(Digest(*h.finalize().as_bytes()))
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0 .0
     }

@@ -24,6 +24,7 @@ mod events;
 mod exec_stage;
 mod inflight;
 mod locate;
+mod pieces;
 pub mod pipeline;
 mod prepare;
 mod registry;

@@ -114,7 +114,7 @@ fn reporter(events: &EventSink, stage: &str, last: &Arc<Mutex<String>>) -> vanta
 
 fn run_blocking(
     job: &Job,
-    cache: &Cache,
+    cache: &Arc<Cache>,
     threads: usize,
     progress: vantage_core::Progress,
     cancel: CancelToken,
@@ -138,6 +138,13 @@ fn run_blocking(
         cancel: cancel.clone(),
         threads,
         progress,
+        pieces: Some(Arc::new(crate::pieces::CachedPieces {
+            cache: Arc::clone(cache),
+            key: job.key,
+            stage: node.name.clone(),
+            kind: node.kind().to_string(),
+            lease: Mutex::new(cache.lease()),
+        })),
     };
     let clock = Instant::now();
     let ran = node.stage.run(&ctx);

@@ -17,7 +17,7 @@ pub use artifacts::{
     RenderedFrame, Severity, Transcript, TranscriptSegment, VideoInfo, Word, WordMatch, WordPair,
 };
 pub use stage::{
-    CancelToken, ErrorKind, ParamKind, ParamSpec, Params, Port, PortType, Ports, Progress,
+    CancelToken, ErrorKind, ParamKind, ParamSpec, Params, Pieces, Port, PortType, Ports, Progress,
     Resources, Stage, StageContext, StageError,
 };
 pub use warp::{Knot, Warp, WarpError};

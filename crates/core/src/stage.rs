@@ -415,6 +415,17 @@ impl StageError {
 /// Progress callback: fraction done in 0..=1 and a short message.
 pub type Progress = Arc<dyn Fn(f32, &str) + Send + Sync>;
 
+/// Finished pieces of one stage run (a long render's segments), cached on
+/// their own: a rerun after a kill, or a replica sharing the remote cache,
+/// picks up what is already done. A label names a piece within the run.
+pub trait Pieces: Send + Sync {
+    /// The stored file of piece `label`, if a run of the same stage key finished it.
+    fn find(&self, label: &str) -> Result<Option<PathBuf>, StageError>;
+    /// Store the finished file at `path` (it is moved) as piece `label`;
+    /// returns where it now lives.
+    fn keep(&self, label: &str, path: &std::path::Path) -> Result<PathBuf, StageError>;
+}
+
 /// Everything a stage run sees: its input files, where to write its outputs, its
 /// parameters, a progress reporter and a cancellation flag.
 pub struct StageContext {
@@ -426,6 +437,8 @@ pub struct StageContext {
     /// Threads this run may use: the CPU slots it was granted.
     pub threads: usize,
     pub progress: Progress,
+    /// Where the run keeps finished pieces (`None` outside the runner).
+    pub pieces: Option<Arc<dyn Pieces>>,
 }
 
 impl StageContext {

@@ -14,8 +14,10 @@
 //! * this file: the render loop and the per-frame decision ([`pick`]).
 //! * `stage`: the `interpolate` stage (RIFE on a thread pool of its granted slots).
 
+mod segments;
 mod stage;
 
+pub use segments::{plan_segments, render_segmented};
 pub use stage::Interpolate;
 
 use vantage_core::{FramePlan, Made, RenderLog, RenderedFrame, StageContext, StageError};
@@ -198,6 +200,22 @@ pub fn render(
     output: &std::path::Path,
     ctx: &StageContext,
 ) -> Result<RenderLog, StageError> {
+    let all = 0..plan.positions.len();
+    render_range(source, plan, all, opts, settings, output, ctx)
+}
+
+/// Render the output frames `range` of `plan`: the source is decoded from
+/// its start (frames before the range are only checked for cuts), so a
+/// segment's frames are exactly the ones a whole render makes there.
+pub fn render_range(
+    source: &std::path::Path,
+    plan: &FramePlan,
+    range: std::ops::Range<usize>,
+    opts: &RenderOptions,
+    settings: &EncodeSettings,
+    output: &std::path::Path,
+    ctx: &StageContext,
+) -> Result<RenderLog, StageError> {
     let info = probe(source)?;
     let video = info.require_video(source)?;
     if (video.width, video.height) != (plan.width, plan.height) {
@@ -245,7 +263,8 @@ pub fn render(
         ..RenderLog::default()
     };
     let total = plan.positions.len();
-    for (k, &p) in plan.positions.iter().enumerate() {
+    for k in range {
+        let p = plan.positions[k];
         ctx.cancel.check()?;
         let want = p.max(0.0).floor() as usize;
         while pair.base < want && pair.has_next {

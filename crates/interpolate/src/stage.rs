@@ -1,6 +1,6 @@
 //! The `interpolate` stage.
 
-use crate::{render, Mode, RenderOptions};
+use crate::{render_segmented, Mode, RenderOptions};
 use serde_json::json;
 use vantage_core::{
     FramePlan, ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
@@ -62,7 +62,7 @@ impl Stage for Interpolate {
         "interpolate"
     }
     fn version(&self) -> u32 {
-        4
+        5
     }
     fn describe(&self) -> &'static str {
         "render a frame plan: copy exact frames, synthesise fractional ones (RIFE or blend, never across a cut), encode once (H.264); log how each frame was made"
@@ -92,6 +92,12 @@ impl Stage for Interpolate {
                 ParamKind::Text,
                 json!("rife"),
                 "installed RIFE weights (see `vantage weights list`) or the path of a flownet.pkl",
+            ),
+            ParamSpec::new(
+                "segment_seconds",
+                ParamKind::Float { min: 0.0, max: 3600.0 },
+                json!(30.0),
+                "render in segments of about this many seconds, each cached on its own (a killed run resumes from them) and joined without re-encoding; 0: one piece",
             ),
             ParamSpec::new(
                 "device",
@@ -165,7 +171,9 @@ impl Stage for Interpolate {
             .build()
             .map_err(|e| StageError::internal(format!("starting RIFE's threads: {e}")))?;
         let (video, output) = (ctx.input("video")?, ctx.output("video")?);
-        let log = pool.install(|| render(video, &plan, &opts, &settings, output, ctx))?;
+        let seconds = ctx.param_f64("segment_seconds")?;
+        let log = pool
+            .install(|| render_segmented(video, &plan, &opts, &settings, output, ctx, seconds))?;
         ctx.write_json("log", &log)?;
         let cuts = if log.cuts.is_empty() {
             "no cuts".to_string()

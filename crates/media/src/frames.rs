@@ -311,7 +311,8 @@ impl EncodeSettings {
     }
 }
 
-/// Encodes raw frames piped in at a constant rate into an MP4.
+/// Encodes raw frames piped in at a constant rate into an MP4 (or, for a
+/// `.ts` path, an MPEG-TS segment that [`crate::concat`] joins losslessly).
 pub struct FrameWriter {
     running: Option<Running>,
     stdin: Option<ChildStdin>,
@@ -378,8 +379,13 @@ impl FrameWriter {
         args.extend(settings.args());
         // No +faststart here: that rewrites the whole file once more, and `mux`
         // lays out the final file anyway.
+        let format = if out.ends_with(".ts") {
+            "mpegts"
+        } else {
+            "mp4"
+        };
         args.extend(
-            ["-pix_fmt", "yuv420p", "-f", "mp4", &out]
+            ["-pix_fmt", "yuv420p", "-f", format, &out]
                 .iter()
                 .map(|s| s.to_string()),
         );

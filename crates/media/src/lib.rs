@@ -28,5 +28,5 @@ pub use error::MediaError;
 pub use frames::{EncodeSettings, Frame, FrameReader, FrameWriter, PRESETS};
 pub use image::{read_image, svg_to_png, write_image, RgbImage};
 pub use mp4::restamp_video;
-pub use mux::mux;
+pub use mux::{concat, mux};
 pub use probe::{frame_times, probe, AudioStream, MediaInfo, VideoStream};

@@ -1,4 +1,4 @@
-//! Mux a rendered picture with the target audio.
+//! Mux a rendered picture with the target audio; join rendered segments.
 
 use crate::process::run_ffmpeg;
 use crate::{probe, MediaError};
@@ -54,4 +54,35 @@ pub fn mux(
         "muxing picture and audio",
         cancel,
     )
+}
+
+/// Join encoded segments (MPEG-TS, as [`crate::FrameWriter`] writes for a
+/// `.ts` path) into one MP4 without re-encoding. Their timestamps run on:
+/// the joined picture has each frame at the time a single encode gives it.
+pub fn concat(
+    parts: &[std::path::PathBuf],
+    output: &Path,
+    cancel: &CancelToken,
+) -> Result<(), MediaError> {
+    let dir = output.parent().unwrap_or(Path::new("."));
+    let list = dir.join(format!(".concat-{}.txt", std::process::id()));
+    // The concat demuxer's quoting: a ' inside a path is written '\''.
+    let lines: String = parts
+        .iter()
+        .map(|p| format!("file '{}'\n", p.to_string_lossy().replace('\'', "'\\''")))
+        .collect();
+    std::fs::write(&list, lines).map_err(|e| MediaError::Tool {
+        what: "concat".into(),
+        detail: format!("writing {}: {e}", list.display()),
+    })?;
+    let (l, o) = (list.to_string_lossy(), output.to_string_lossy());
+    let joined = run_ffmpeg(
+        &[
+            "-f", "concat", "-safe", "0", "-i", &l, "-map", "0:v:0", "-c", "copy", "-f", "mp4", &o,
+        ],
+        "joining rendered segments",
+        cancel,
+    );
+    let _ = std::fs::remove_file(&list);
+    joined
 }
