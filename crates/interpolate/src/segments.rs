@@ -117,7 +117,7 @@ pub fn render_segmented(
     log.cuts.sort_unstable();
     log.cuts.dedup();
     ctx.report(0.99, &format!("joining {} segments", parts.len()));
-    vantage_media::concat(&parts, output, &ctx.cancel)?;
+    vantage_media::concat(&parts, plan.fps, output, &ctx.cancel)?;
     Ok(log)
 }
 

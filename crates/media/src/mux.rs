@@ -58,14 +58,18 @@ pub fn mux(
 
 /// Join encoded segments (MPEG-TS, as [`crate::FrameWriter`] writes for a
 /// `.ts` path) into one MP4 without re-encoding. Their timestamps run on:
-/// the joined picture has each frame at the time a single encode gives it.
+/// the joined picture has each frame at the time, and in the time base, a
+/// single encode at `fps` gives it.
 pub fn concat(
     parts: &[std::path::PathBuf],
+    fps: vantage_core::Rational,
     output: &Path,
     cancel: &CancelToken,
 ) -> Result<(), MediaError> {
-    let dir = output.parent().unwrap_or(Path::new("."));
-    let list = dir.join(format!(".concat-{}.txt", std::process::id()));
+    let name = output
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy());
+    let list = output.with_file_name(format!(".{name}.concat.txt"));
     // The concat demuxer's quoting: a ' inside a path is written '\''.
     let lines: String = parts
         .iter()
@@ -75,10 +79,31 @@ pub fn concat(
         what: "concat".into(),
         detail: format!("writing {}: {e}", list.display()),
     })?;
+    // ffmpeg's MP4 muxer gives a stream at 1/fps the time scale fps.num,
+    // doubled until it reaches 10000; the segments' MPEG-TS clock is 90 kHz.
+    let mut timescale = fps.num.max(1);
+    while timescale < 10_000 {
+        timescale *= 2;
+    }
+    let timescale = timescale.to_string();
     let (l, o) = (list.to_string_lossy(), output.to_string_lossy());
     let joined = run_ffmpeg(
         &[
-            "-f", "concat", "-safe", "0", "-i", &l, "-map", "0:v:0", "-c", "copy", "-f", "mp4", &o,
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            &l,
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-video_track_timescale",
+            &timescale,
+            "-f",
+            "mp4",
+            &o,
         ],
         "joining rendered segments",
         cancel,
