@@ -593,6 +593,7 @@ fn queued_work_survives_a_crash_and_a_full_queue_says_when_to_retry() {
     {
         std::thread::sleep(Duration::from_millis(100));
     }
+    let server_log = server.log();
     server.terminate();
     let record = |id: &str| -> Value {
         serde_json::from_slice(
@@ -601,7 +602,13 @@ fn queued_work_survives_a_crash_and_a_full_queue_says_when_to_retry() {
         .unwrap()
     };
     assert_eq!(record(&running)["state"], "completed");
-    assert_eq!(record(&running)["outcome"]["status"], 200);
+    assert_eq!(
+        record(&running)["outcome"]["status"],
+        200,
+        "{}\n{}",
+        record(&running),
+        server_log
+    );
     assert_eq!(record(&waiting)["state"], "queued");
 }
 

@@ -21,7 +21,7 @@ pub fn plan_segments(plan: &FramePlan, seconds: f64, tolerance: f64) -> Vec<Rang
     let fps = plan.fps.as_f64();
     let per = (seconds * fps).round() as usize;
     if per == 0 {
-        return vec![0..n];
+        return std::iter::once(0..n).collect();
     }
     let window = fps.round().max(1.0) as usize;
     let real = |k: usize| {
