@@ -138,3 +138,21 @@ pub fn rgb_pixels(path: &Path) -> (Vec<u8>, u32, u32) {
     );
     (out.stdout, w, h)
 }
+
+/// Frames in the first video stream, counted by decoding.
+pub fn frame_count(video: &Path) -> u64 {
+    let j = probe_json(
+        video,
+        &[
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+        ],
+    );
+    j["streams"][0]["nb_read_frames"]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .expect("frame count")
+}

@@ -4,28 +4,10 @@
 //! CDN upload flow (tested against our own server's implementation of it).
 
 use serde_json::{json, Value};
-use std::path::Path;
 use vantage_e2e::http;
 use vantage_e2e::s3::S3;
 use vantage_e2e::server::Server;
 use vantage_e2e::tools::{self, s};
-
-fn frames(video: &Path) -> u64 {
-    let j = tools::probe_json(
-        video,
-        &[
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=nb_read_frames",
-        ],
-    );
-    j["streams"][0]["nb_read_frames"]
-        .as_str()
-        .and_then(|n| n.parse().ok())
-        .expect("frame count")
-}
 
 fn ran_stages(result: &Value) -> Vec<String> {
     result["metadata"]["stages"]
@@ -82,7 +64,7 @@ fn replicas_share_the_cache_and_store_outputs_off_the_machine() {
     let path = dir.path().join("from-s3.mp4");
     std::fs::write(&path, &from_s3.body).expect("writing");
     assert_eq!(
-        frames(&path),
+        tools::frame_count(&path),
         first["metadata"]["output_frames"].as_u64().expect("frames")
     );
     // Stored off the machine: A keeps no local copy of the request's files.

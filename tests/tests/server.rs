@@ -12,23 +12,6 @@ fn file_url(p: &Path) -> String {
     format!("file://{}", p.display())
 }
 
-fn frames(video: &Path) -> u64 {
-    let j = tools::probe_json(
-        video,
-        &[
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=nb_read_frames",
-        ],
-    );
-    j["streams"][0]["nb_read_frames"]
-        .as_str()
-        .and_then(|n| n.parse().ok())
-        .expect("frame count")
-}
-
 /// Download `url` into `dir/name`.
 fn download(url: &str, dir: &Path, name: &str) -> std::path::PathBuf {
     let a = http::get(url);
@@ -68,7 +51,10 @@ fn direct_endpoints_sync_diagnose_batch_stream_and_compose() {
     assert!(out.starts_with(&format!("{api}/files/")), "{out}");
     let got = download(out, dir.path(), "synced.mp4");
     let meta = &r["metadata"];
-    assert_eq!(frames(&got), meta["output_frames"].as_u64().unwrap());
+    assert_eq!(
+        tools::frame_count(&got),
+        meta["output_frames"].as_u64().unwrap()
+    );
     assert!(
         (tools::duration(&got) - meta["target_duration"].as_f64().unwrap()).abs() < 0.15,
         "{meta}"
@@ -98,7 +84,10 @@ fn direct_endpoints_sync_diagnose_batch_stream_and_compose() {
         dir.path(),
         "diag.mp4",
     );
-    assert_eq!(frames(&diag), meta["output_frames"].as_u64().unwrap());
+    assert_eq!(
+        tools::frame_count(&diag),
+        meta["output_frames"].as_u64().unwrap()
+    );
     let report = http::get(d["report_url"].as_str().unwrap());
     assert!(report
         .header("content-type")
@@ -184,7 +173,11 @@ fn direct_endpoints_sync_diagnose_batch_stream_and_compose() {
         dir.path(),
         "vfr.mp4",
     );
-    assert_eq!(frames(&vfr), frames(&video), "vfr keeps every source frame");
+    assert_eq!(
+        tools::frame_count(&vfr),
+        tools::frame_count(&video),
+        "vfr keeps every source frame"
+    );
     let a = http::post(&format!("{api}/pipelines/nope"), &body);
     assert_eq!(a.status, 404);
     let a = http::post(

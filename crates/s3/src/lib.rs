@@ -276,12 +276,7 @@ impl Bucket {
     }
 
     fn get(&self, key: &str) -> Result<Option<ureq::http::Response<ureq::Body>>, S3Error> {
-        let (url, headers) = self.signed("GET", key, sign::EMPTY_SHA256, &[]);
-        let mut req = self.agent.get(&url);
-        for (k, v) in &headers {
-            req = req.header(k, v);
-        }
-        let resp = req.call().map_err(|e| http("GET", key, e.to_string()))?;
+        let resp = self.call("GET", key)?;
         match resp.status().as_u16() {
             200..=299 => Ok(Some(resp)),
             404 => Ok(None),
@@ -291,17 +286,30 @@ impl Bucket {
 
     /// Whether `key` holds an object.
     pub fn exists(&self, key: &str) -> Result<bool, S3Error> {
-        let (url, headers) = self.signed("HEAD", key, sign::EMPTY_SHA256, &[]);
-        let mut req = self.agent.head(&url);
-        for (k, v) in &headers {
-            req = req.header(k, v);
-        }
-        let resp = req.call().map_err(|e| http("HEAD", key, e.to_string()))?;
+        let resp = self.call("HEAD", key)?;
         match resp.status().as_u16() {
             200..=299 => Ok(true),
             404 => Ok(false),
             s => Err(http("HEAD", key, format!("HTTP {s}"))),
         }
+    }
+
+    /// A signed GET or HEAD of `key`, whatever its status.
+    fn call(
+        &self,
+        method: &'static str,
+        key: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, S3Error> {
+        let (url, headers) = self.signed(method, key, sign::EMPTY_SHA256, &[]);
+        let mut req = if method == "HEAD" {
+            self.agent.head(&url)
+        } else {
+            self.agent.get(&url)
+        };
+        for (k, v) in &headers {
+            req = req.header(k, v);
+        }
+        req.call().map_err(|e| http(method, key, e.to_string()))
     }
 
     /// Fail early, with S3's reason, when the bucket cannot be reached or
@@ -355,7 +363,8 @@ fn failure(resp: ureq::http::Response<ureq::Body>) -> String {
     }
 }
 
-fn content_type(key: &str) -> &'static str {
+/// The content type of an object, from its name's extension.
+pub fn content_type(key: &str) -> &'static str {
     match key.rsplit('.').next().unwrap_or("") {
         "mp4" => "video/mp4",
         "json" => "application/json",

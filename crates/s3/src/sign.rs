@@ -138,16 +138,14 @@ mod tests {
     use super::*;
     use crate::{Bucket, Credentials};
 
-    /// The presigned-URL example of the S3 SigV4 documentation
-    /// ("Authenticating Requests: Using Query Parameters").
-    #[test]
-    fn presigned_url_matches_the_documented_example() {
+    /// The bucket and keys of the documentation's examples.
+    fn example() -> Bucket {
         let creds = Credentials {
             access_key: "AKIAIOSFODNN7EXAMPLE".into(),
             secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
             session_token: None,
         };
-        let bucket = Bucket::new(
+        Bucket::new(
             "https://s3.amazonaws.com",
             "us-east-1",
             "examplebucket",
@@ -155,7 +153,14 @@ mod tests {
             false,
             creds,
         )
-        .expect("valid endpoint");
+        .expect("valid endpoint")
+    }
+
+    /// The presigned-URL example of the S3 SigV4 documentation
+    /// ("Authenticating Requests: Using Query Parameters").
+    #[test]
+    fn presigned_url_matches_the_documented_example() {
+        let bucket = example();
         let at = Stamp::from_unix(1369353600); // 2013-05-24T00:00:00Z
         let q = presigned_query(
             &bucket,
@@ -176,20 +181,7 @@ mod tests {
     /// The GET-object example of the same documentation (header signing).
     #[test]
     fn signed_get_matches_the_documented_example() {
-        let creds = Credentials {
-            access_key: "AKIAIOSFODNN7EXAMPLE".into(),
-            secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
-            session_token: None,
-        };
-        let bucket = Bucket::new(
-            "https://s3.amazonaws.com",
-            "us-east-1",
-            "examplebucket",
-            "",
-            false,
-            creds,
-        )
-        .expect("valid endpoint");
+        let bucket = example();
         let at = Stamp::from_unix(1369353600);
         let h = headers(
             &bucket,

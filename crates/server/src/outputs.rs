@@ -199,7 +199,7 @@ async fn fal_upload(
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("output");
-    let content_type = content_type(name);
+    let content_type = vantage_s3::content_type(name);
     let initiate = client
         .post(format!(
             "{rest}/storage/upload/initiate?storage_type=fal-cdn-v3"
@@ -237,16 +237,4 @@ async fn fal_upload(
         return Err(format!("upload: HTTP {}", put.status()));
     }
     Ok(file.to_string())
-}
-
-fn content_type(name: &str) -> &'static str {
-    match name.rsplit('.').next().unwrap_or("") {
-        "mp4" => "video/mp4",
-        "json" => "application/json",
-        "html" => "text/html",
-        "svg" => "image/svg+xml",
-        "txt" => "text/plain",
-        "wav" => "audio/wav",
-        _ => "application/octet-stream",
-    }
 }
