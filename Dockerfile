@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # Vantage's serving image: `vantage serve` on port 8080, data in /data.
 #
 #   docker build -t vantage .                                   # CPU
@@ -25,7 +26,8 @@ RUN apt-get update \
  && curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain "${RUST_VERSION}"
 ENV PATH=/root/.cargo/bin:$PATH \
     CARGO_FEATURES="cuda" \
-    # Build kernels for the GPUs fal rents (A100 = 8.0, H100 = 9.0) without a GPU present.
+    # No GPU at build time: name the target. Kernels built for sm_80 (A100)
+    # also run on sm_90 (H100), whose driver compiles their PTX on load.
     CUDA_COMPUTE_CAP=80
 
 # The variant's stage, picked by a build argument (hadolint cannot see its tag).
