@@ -200,75 +200,124 @@ pub fn render(
     output: &std::path::Path,
     ctx: &StageContext,
 ) -> Result<RenderLog, StageError> {
-    let all = 0..plan.positions.len();
-    render_range(source, plan, all, opts, settings, output, ctx)
+    let mut renderer = Renderer::open(source, plan, opts, settings, ctx)?;
+    let log = renderer.render(0..plan.positions.len(), output)?;
+    renderer.close();
+    Ok(log)
 }
 
-/// Render the output frames `range` of `plan`: the source is decoded from
-/// its start (frames before the range are only checked for cuts), so a
-/// segment's frames are exactly the ones a whole render makes there.
-pub fn render_range(
-    source: &std::path::Path,
-    plan: &FramePlan,
-    range: std::ops::Range<usize>,
-    opts: &RenderOptions,
-    settings: &EncodeSettings,
-    output: &std::path::Path,
-    ctx: &StageContext,
-) -> Result<RenderLog, StageError> {
-    let info = probe(source)?;
-    let video = info.require_video(source)?;
-    if (video.width, video.height) != (plan.width, plan.height) {
-        return Err(StageError::InvalidInput(format!(
-            "the plan is for {}x{} frames but {} is {}x{}",
-            plan.width,
-            plan.height,
-            source.display(),
-            video.width,
-            video.height
-        )));
+/// A render in progress: the source's decoder and the two frames around
+/// the current position. Ranges of output frames are rendered in order,
+/// each into a file of its own, on one pass over the source: a segment's
+/// frames are exactly the ones a whole render makes there.
+pub struct Renderer<'a> {
+    plan: &'a FramePlan,
+    opts: &'a RenderOptions,
+    settings: &'a EncodeSettings,
+    ctx: &'a StageContext,
+    model: Option<std::sync::Arc<Rife>>,
+    reader: FrameReader,
+    pair: Pair,
+    repeats: Vec<bool>,
+    made: Frame,
+}
+
+impl<'a> Renderer<'a> {
+    pub fn open(
+        source: &std::path::Path,
+        plan: &'a FramePlan,
+        opts: &'a RenderOptions,
+        settings: &'a EncodeSettings,
+        ctx: &'a StageContext,
+    ) -> Result<Self, StageError> {
+        let info = probe(source)?;
+        let video = info.require_video(source)?;
+        if (video.width, video.height) != (plan.width, plan.height) {
+            return Err(StageError::InvalidInput(format!(
+                "the plan is for {}x{} frames but {} is {}x{}",
+                plan.width,
+                plan.height,
+                source.display(),
+                video.width,
+                video.height
+            )));
+        }
+        let model = match (opts.mode.uses_rife(), &opts.model) {
+            (true, Some(m)) => Some(m.clone()),
+            (true, None) => return Err(StageError::internal("a RIFE mode needs the model")),
+            (false, _) => None,
+        };
+        let mut reader = FrameReader::open(source, &info)?;
+        reader.cancel_with(&ctx.cancel);
+        let (w, h) = (video.width, video.height);
+        let mut pair = Pair {
+            frames: [Frame::black(w, h), Frame::black(w, h)],
+            prepared: [None, None],
+            base: 0,
+            has_next: false,
+            cut: false,
+            cuts: Vec::new(),
+            cut_threshold: opts.cut_threshold,
+        };
+        if !reader.read_into(&mut pair.frames[0])? {
+            return Err(StageError::InvalidInput(format!(
+                "{} decodes to no frames",
+                source.display()
+            )));
+        }
+        pair.has_next = reader.read_into(&mut pair.frames[1])?;
+        pair.check_cut();
+        Ok(Renderer {
+            plan,
+            opts,
+            settings,
+            ctx,
+            model,
+            reader,
+            pair,
+            repeats: repeats(plan),
+            made: Frame::black(w, h),
+        })
     }
-    let model = match (opts.mode.uses_rife(), &opts.model) {
-        (true, Some(m)) => Some(m.clone()),
-        (true, None) => return Err(StageError::internal("a RIFE mode needs the model")),
-        (false, _) => None,
-    };
-    let mut reader = FrameReader::open(source, &info)?;
-    let mut writer = FrameWriter::create(output, video.width, video.height, plan.fps, settings)?;
-    reader.cancel_with(&ctx.cancel);
-    writer.cancel_with(&ctx.cancel);
-    let (w, h) = (video.width, video.height);
-    let mut pair = Pair {
-        frames: [Frame::black(w, h), Frame::black(w, h)],
-        prepared: [None, None],
-        base: 0,
-        has_next: false,
-        cut: false,
-        cuts: Vec::new(),
-        cut_threshold: opts.cut_threshold,
-    };
-    if !reader.read_into(&mut pair.frames[0])? {
-        return Err(StageError::InvalidInput(format!(
-            "{} decodes to no frames",
-            source.display()
-        )));
+
+    /// Render the output frames `range` (after every earlier range) into
+    /// `output`; the log's cuts are every cut read past so far.
+    pub fn render(
+        &mut self,
+        range: std::ops::Range<usize>,
+        output: &std::path::Path,
+    ) -> Result<RenderLog, StageError> {
+        let (plan, opts, ctx) = (self.plan, self.opts, self.ctx);
+        let mut writer =
+            FrameWriter::create(output, plan.width, plan.height, plan.fps, self.settings)?;
+        writer.cancel_with(&ctx.cancel);
+        let mut log = RenderLog {
+            mode: opts.mode.name().to_string(),
+            ..RenderLog::default()
+        };
+        let total = plan.positions.len();
+        let mut synthesised = 0;
+        for k in range {
+            ctx.cancel.check()?;
+            let made = self.frame(k, &mut writer)?;
+            synthesised += usize::from(made.made != Made::Real);
+            if k % 24 == 0 || (made.made != Made::Real && synthesised % 8 == 1) {
+                ctx.report(k as f32 / total as f32, &format!("frame {k}/{total}"));
+            }
+            log.frames.push(made);
+        }
+        writer.finish(&ctx.cancel)?;
+        log.cuts = self.pair.cuts.clone();
+        Ok(log)
     }
-    pair.has_next = reader.read_into(&mut pair.frames[1])?;
-    pair.check_cut();
-    let repeats = repeats(plan);
-    let mut made = Frame::black(w, h);
-    let mut synthesised = 0;
-    let mut log = RenderLog {
-        mode: opts.mode.name().to_string(),
-        ..RenderLog::default()
-    };
-    let total = plan.positions.len();
-    for k in range {
-        let p = plan.positions[k];
-        ctx.cancel.check()?;
+
+    /// Make output frame `k` and write it.
+    fn frame(&mut self, k: usize, writer: &mut FrameWriter) -> Result<RenderedFrame, StageError> {
+        let (opts, pair) = (self.opts, &mut self.pair);
+        let p = self.plan.positions[k];
         let want = p.max(0.0).floor() as usize;
         while pair.base < want && pair.has_next {
-            pair.advance(&mut reader)?;
+            pair.advance(&mut self.reader)?;
         }
         // Past the last decodable frame the last one holds.
         let frac = if pair.base < want {
@@ -276,12 +325,13 @@ pub fn render_range(
         } else {
             p - pair.base as f64
         };
+        let repeats = self.repeats[k];
         let wanted = pick(
             opts.mode,
             frac,
             pair.has_next,
             opts.tolerance,
-            repeats[k],
+            repeats,
             false,
         );
         let mut choice = wanted;
@@ -291,11 +341,10 @@ pub fn render_range(
                 frac,
                 pair.has_next,
                 opts.tolerance,
-                repeats[k],
+                repeats,
                 true,
             );
         }
-        let guarded = choice != wanted;
         let (how, source, t) = match choice {
             Pick::A => (Made::Real, pair.base, None),
             Pick::B => (Made::Real, pair.base + 1, None),
@@ -310,12 +359,13 @@ pub fn render_range(
                     &pair.frames[0].data,
                     &pair.frames[1].data,
                     t,
-                    &mut made.data,
+                    &mut self.made.data,
                 );
-                writer.write(&made)?;
+                writer.write(&self.made)?;
             }
             Pick::Synthesise(t) => {
-                let model = model
+                let model = self
+                    .model
                     .as_ref()
                     .ok_or_else(|| StageError::internal("no model"))?;
                 let (a, b) = (pair.prepared(0, model)?, pair.prepared(1, model)?);
@@ -325,26 +375,24 @@ pub fn render_range(
                     model.between(&a, &b, t)
                 }
                 .map_err(model_error)?;
-                color::to_yuv(&rgb, &mut made).map_err(model_error)?;
-                writer.write(&made)?;
+                color::to_yuv(&rgb, &mut self.made).map_err(model_error)?;
+                writer.write(&self.made)?;
             }
         }
-        log.frames.push(RenderedFrame {
+        Ok(RenderedFrame {
             made: how,
             source,
             t,
-            guarded,
-        });
-        synthesised += usize::from(how != Made::Real);
-        if k % 24 == 0 || (how != Made::Real && synthesised % 8 == 1) {
-            ctx.report(k as f32 / total as f32, &format!("frame {k}/{total}"));
-        }
+            guarded: choice != wanted,
+        })
     }
-    reader.close();
-    writer.finish(&ctx.cancel)?;
-    log.cuts = pair.cuts;
-    Ok(log)
+
+    /// Stop the decoder (the rest of the source is not needed).
+    pub fn close(self) {
+        self.reader.close();
+    }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,10 @@
 //! seconds, each rendered and cached on its own (a killed run resumes from
 //! the finished ones, a replica sharing the remote cache reuses them),
 //! rendered side by side when the run has the threads for it, and joined
-//! without re-encoding.
+//! without re-encoding. Each worker takes every W-th segment on one pass
+//! over the source, so the source is decoded W times whatever its length.
 
-use crate::{render, render_range, RenderOptions};
+use crate::{render, RenderOptions, Renderer};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,17 +72,22 @@ pub fn render_segmented(
     let failed = AtomicBool::new(false);
     let first_error = Mutex::new(None);
     let work = |worker: usize, workers: usize| {
+        // Opened at the first segment this worker renders, kept for the next.
+        let mut renderer = None;
         for i in (worker..ranges.len()).step_by(workers) {
             if failed.load(Ordering::SeqCst) {
-                return;
+                break;
             }
-            match job.segment(i, ranges[i].clone()) {
+            match job.segment(i, ranges[i].clone(), &mut renderer) {
                 Ok(made) => *lock(&done[i]) = Some(made),
                 Err(e) => {
                     failed.store(true, Ordering::SeqCst);
                     lock(&first_error).get_or_insert(e);
                 }
             }
+        }
+        if let Some(r) = renderer {
+            r.close();
         }
     };
     let workers = parallel_segments(opts, ctx.threads).min(ranges.len());
@@ -149,7 +155,12 @@ struct Segments<'a> {
 impl Segments<'_> {
     /// Segment `i` (output frames `range`): from the pieces if a run with
     /// the same key finished it, else rendered and kept.
-    fn segment(&self, i: usize, range: Range<usize>) -> Result<(PathBuf, RenderLog), StageError> {
+    fn segment<'r>(
+        &'r self,
+        i: usize,
+        range: Range<usize>,
+        renderer: &mut Option<Renderer<'r>>,
+    ) -> Result<(PathBuf, RenderLog), StageError> {
         let label = format!("segment {}..{}", range.start, range.end);
         let (video_label, log_label) = (format!("{label}.ts"), format!("{label}.log"));
         let total = self.plan.positions.len() as f32;
@@ -166,15 +177,17 @@ impl Segments<'_> {
             }
         }
         let part = self.dir.join(format!("segment-{i}.ts"));
-        let log = render_range(
-            self.source,
-            self.plan,
-            range,
-            self.opts,
-            self.settings,
-            &part,
-            self.ctx,
-        )?;
+        let renderer = match renderer {
+            Some(r) => r,
+            None => renderer.insert(Renderer::open(
+                self.source,
+                self.plan,
+                self.opts,
+                self.settings,
+                self.ctx,
+            )?),
+        };
+        let log = renderer.render(range, &part)?;
         let log_path = self.dir.join(format!("segment-{i}.json"));
         let json = serde_json::to_vec(&log).map_err(|e| StageError::internal(e.to_string()))?;
         std::fs::write(&log_path, json).map_err(|source| StageError::Io {
