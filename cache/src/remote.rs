@@ -12,7 +12,7 @@
 //! (reported, never used). Local stays the first tier: the remote is asked
 //! only on a local miss, and a hit is recorded locally.
 
-use crate::{hash_file, io_err, Cache, CacheError, Lease, Manifest, StageKey};
+use crate::{hash_file, Cache, CacheError, Lease, Manifest, StageKey};
 use std::fs;
 use vantage_s3::Bucket;
 
@@ -133,11 +133,6 @@ impl Cache {
         };
         for blob in manifest.outputs.values() {
             let path = self.blob_path(&blob.digest);
-            if !path.is_file() {
-                return Err(io_err(format!("uploading {}", path.display()))(
-                    std::io::ErrorKind::NotFound.into(),
-                ));
-            }
             bucket
                 .put_file(&blob_key(&blob.digest), &path, true)
                 .map_err(remote_err)?;

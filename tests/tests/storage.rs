@@ -135,17 +135,15 @@ fn remote_cache_serves_a_second_machine_and_refuses_damaged_blobs() {
     let (video, audio) = slowed_clip(dir.path());
     let s3 = S3::start(&dir.path().join("s3"));
     let remote = s3.url("team/cache");
+    // A machine of its own: an empty local cache over the shared bucket.
+    let machine = |name: &str| {
+        let out = dir.path().join(format!("{name}.mp4"));
+        let cache = dir.path().join(format!("cache-{name}"));
+        (sync_events(&s3, &remote, &cache, &video, &audio, &out), out)
+    };
 
     // Machine A runs everything and shares it.
-    let first = dir.path().join("first.mp4");
-    let a = sync_events(
-        &s3,
-        &remote,
-        &dir.path().join("cache-a"),
-        &video,
-        &audio,
-        &first,
-    );
+    let (a, first) = machine("a");
     let ran = stages_with(&a, "done");
     assert!(ran.len() >= 5, "every stage ran on A: {ran:?}");
     let blobs = s3.keys("team/cache/cas");
@@ -158,15 +156,7 @@ fn remote_cache_serves_a_second_machine_and_refuses_damaged_blobs() {
     assert!(!blobs.is_empty());
 
     // Machine B (an empty local cache) runs nothing: every stage comes from the bucket.
-    let second = dir.path().join("second.mp4");
-    let b = sync_events(
-        &s3,
-        &remote,
-        &dir.path().join("cache-b"),
-        &video,
-        &audio,
-        &second,
-    );
+    let (b, second) = machine("b");
     assert_eq!(
         stages_with(&b, "done"),
         Vec::<String>::new(),
@@ -188,15 +178,7 @@ fn remote_cache_serves_a_second_machine_and_refuses_damaged_blobs() {
         bytes[at] ^= 0x55;
         std::fs::write(&path, bytes).expect("damaging");
     }
-    let third = dir.path().join("third.mp4");
-    let c = sync_events(
-        &s3,
-        &remote,
-        &dir.path().join("cache-c"),
-        &video,
-        &audio,
-        &third,
-    );
+    let (c, third) = machine("c");
     let refused: Vec<&Value> = c
         .iter()
         .filter(|e| {

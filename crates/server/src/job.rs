@@ -351,12 +351,19 @@ impl Job<'_> {
 
 /// `value` with every relative `/files/...` URL made absolute on `base`.
 pub fn absolutize(value: &Value, base: &str) -> Value {
+    map_strings(value, &mut |s| {
+        s.starts_with("/files/").then(|| format!("{base}{s}"))
+    })
+}
+
+/// `value` with each string replaced where `f` gives a replacement, at any depth.
+pub fn map_strings(value: &Value, f: &mut dyn FnMut(&str) -> Option<String>) -> Value {
     match value {
-        Value::String(s) if s.starts_with("/files/") => Value::String(format!("{base}{s}")),
-        Value::Array(items) => Value::Array(items.iter().map(|v| absolutize(v, base)).collect()),
+        Value::String(s) => Value::String(f(s).unwrap_or_else(|| s.clone())),
+        Value::Array(items) => Value::Array(items.iter().map(|v| map_strings(v, f)).collect()),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), absolutize(v, base)))
+                .map(|(k, v)| (k.clone(), map_strings(v, f)))
                 .collect(),
         ),
         other => other.clone(),

@@ -4,13 +4,20 @@
 //! the replica that made them. Uploaded files are removed locally.
 
 use crate::error::ApiError;
+use crate::job::map_strings;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 use vantage_s3::Bucket;
 
 pub enum OutputStore {
     Local,
+    Remote(Remote),
+}
+
+/// A store off this machine.
+pub enum Remote {
     S3 {
         bucket: Box<Bucket>,
         /// How long presigned URLs stay valid.
@@ -67,11 +74,11 @@ impl OutputStore {
                 .public_url
                 .as_ref()
                 .map(|u| u.trim_end_matches('/').to_string());
-            return Ok(OutputStore::S3 {
+            return Ok(OutputStore::Remote(Remote::S3 {
                 bucket: Box::new(bucket),
                 expiry: cfg.expiry,
                 public,
-            });
+            }));
         }
         if store == "fal" {
             let key = std::env::var("FAL_KEY")
@@ -82,11 +89,11 @@ impl OutputStore {
                 .connect_timeout(Duration::from_secs(10))
                 .build()
                 .map_err(|e| e.to_string())?;
-            return Ok(OutputStore::FalCdn {
+            return Ok(OutputStore::Remote(Remote::FalCdn {
                 rest: cfg.fal_rest.trim_end_matches('/').to_string(),
                 key,
                 client,
-            });
+            }));
         }
         Err(format!(
             "--output-store '{store}': expected local, s3://BUCKET/PREFIX or fal"
@@ -101,59 +108,31 @@ impl OutputStore {
         files_root: &Path,
         link_base: &str,
     ) -> Result<Value, ApiError> {
-        if matches!(self, OutputStore::Local) {
+        let OutputStore::Remote(remote) = self else {
             return Ok(result);
-        }
+        };
         let prefix = format!("{link_base}/files/");
-        let mut uploaded = Vec::new();
-        let published = self
-            .rewrite(result, files_root, &prefix, &mut uploaded)
-            .await;
-        if published.is_ok() {
-            for path in uploaded {
-                let _ = tokio::fs::remove_file(path).await;
+        let mut urls = BTreeMap::new();
+        map_strings(&result, &mut |s| {
+            let rel = s.strip_prefix(&prefix)?;
+            if !rel.contains("..") && files_root.join(rel).is_file() {
+                urls.insert(rel.to_string(), String::new());
             }
+            None
+        });
+        for (rel, url) in urls.iter_mut() {
+            *url = remote.upload(&files_root.join(rel), rel).await?;
         }
-        published
+        for rel in urls.keys() {
+            let _ = tokio::fs::remove_file(files_root.join(rel)).await;
+        }
+        Ok(map_strings(&result, &mut |s| {
+            urls.get(s.strip_prefix(&prefix)?).cloned()
+        }))
     }
+}
 
-    fn rewrite<'a>(
-        &'a self,
-        value: Value,
-        root: &'a Path,
-        prefix: &'a str,
-        uploaded: &'a mut Vec<PathBuf>,
-    ) -> futures_util::future::BoxFuture<'a, Result<Value, ApiError>> {
-        Box::pin(async move {
-            Ok(match value {
-                Value::String(s) => match s.strip_prefix(prefix) {
-                    Some(rel) if !rel.contains("..") && root.join(rel).is_file() => {
-                        let path = root.join(rel);
-                        let url = self.upload(&path, rel).await?;
-                        uploaded.push(path);
-                        Value::String(url)
-                    }
-                    _ => Value::String(s),
-                },
-                Value::Array(items) => {
-                    let mut out = Vec::with_capacity(items.len());
-                    for v in items {
-                        out.push(self.rewrite(v, root, prefix, uploaded).await?);
-                    }
-                    Value::Array(out)
-                }
-                Value::Object(map) => {
-                    let mut out = serde_json::Map::new();
-                    for (k, v) in map {
-                        out.insert(k, self.rewrite(v, root, prefix, uploaded).await?);
-                    }
-                    Value::Object(out)
-                }
-                other => other,
-            })
-        })
-    }
-
+impl Remote {
     /// Upload one file as `rel` (`{request id}/{name}`); its URL.
     async fn upload(&self, path: &Path, rel: &str) -> Result<String, ApiError> {
         let failed = |e: String| {
@@ -164,8 +143,7 @@ impl OutputStore {
             )
         };
         match self {
-            OutputStore::Local => Ok(format!("/files/{rel}")),
-            OutputStore::S3 {
+            Remote::S3 {
                 bucket,
                 expiry,
                 public,
@@ -180,7 +158,7 @@ impl OutputStore {
                     None => bucket.presign_get(rel, *expiry),
                 })
             }
-            OutputStore::FalCdn { rest, key, client } => {
+            Remote::FalCdn { rest, key, client } => {
                 fal_upload(client, rest, key, path).await.map_err(failed)
             }
         }
