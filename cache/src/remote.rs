@@ -12,8 +12,9 @@
 //! (reported, never used). Local stays the first tier: the remote is asked
 //! only on a local miss, and a hit is recorded locally.
 
-use crate::{hash_file, Cache, CacheError, Lease, Manifest, StageKey};
+use crate::{hash_file, BlobRef, Cache, CacheError, Digest, Lease, Manifest, StageKey};
 use std::fs;
+use std::path::{Path, PathBuf};
 use vantage_s3::Bucket;
 
 /// Manifests are small; anything bigger under `ac/` is not ours.
@@ -100,29 +101,76 @@ impl Cache {
         lease: &mut Lease,
     ) -> Result<Option<String>, CacheError> {
         for blob in manifest.outputs.values() {
-            lease.hold(blob.digest);
-            let local = self.blob_path(&blob.digest);
-            if fs::metadata(&local).is_ok_and(|m| m.len() == blob.size) {
-                continue;
+            if let Some(problem) = self.fetch_one(bucket, blob, scratch, lease)? {
+                return Ok(Some(problem));
             }
-            let object = blob_key(&blob.digest);
-            let tmp = scratch.join(blob.digest.to_hex());
-            if !bucket.get_file(&object, &tmp).map_err(remote_err)? {
-                return Ok(Some(format!("{object} is missing")));
-            }
-            let (digest, size) = hash_file(&tmp)?;
-            if digest != blob.digest || size != blob.size {
-                let _ = fs::remove_file(&tmp);
-                return Ok(Some(format!(
-                    "{object} is damaged: its {size} bytes hash to {}, not {} ({} bytes)",
-                    digest.short(),
-                    blob.digest.short(),
-                    blob.size
-                )));
-            }
-            self.put_file(&tmp, lease)?;
         }
         Ok(None)
+    }
+
+    /// Bring `blob` into the local store (leased) unless it is there;
+    /// `Some(why)` when it is missing or damaged remotely.
+    fn fetch_one(
+        &self,
+        bucket: &Bucket,
+        blob: &BlobRef,
+        scratch: &std::path::Path,
+        lease: &mut Lease,
+    ) -> Result<Option<String>, CacheError> {
+        lease.hold(blob.digest);
+        let local = self.blob_path(&blob.digest);
+        if fs::metadata(&local).is_ok_and(|m| m.len() == blob.size) {
+            return Ok(None);
+        }
+        let object = blob_key(&blob.digest);
+        let tmp = scratch.join(blob.digest.to_hex());
+        if !bucket.get_file(&object, &tmp).map_err(remote_err)? {
+            return Ok(Some(format!("{object} is missing")));
+        }
+        let (digest, size) = hash_file(&tmp)?;
+        if digest != blob.digest || size != blob.size {
+            let _ = fs::remove_file(&tmp);
+            return Ok(Some(format!(
+                "{object} is damaged: its {size} bytes hash to {}, not {} ({} bytes)",
+                digest.short(),
+                blob.digest.short(),
+                blob.size
+            )));
+        }
+        self.put_file(&tmp, lease)?;
+        Ok(None)
+    }
+
+    /// The local file whose bytes are `blob`, downloaded (and verified) from
+    /// the remote tier when the local store lacks it: how a replica gets
+    /// the inputs of a piece another one leads.
+    pub fn fetch_blob(&self, blob: &BlobRef, lease: &mut Lease) -> Result<PathBuf, CacheError> {
+        let Some(bucket) = &self.remote else {
+            return Err(CacheError::Remote("no remote tier to fetch from".into()));
+        };
+        let scratch = self.scratch_dir("remote")?;
+        let fetched = self.fetch_one(bucket, blob, &scratch, lease);
+        let _ = fs::remove_dir_all(&scratch);
+        match fetched? {
+            Some(problem) => Err(CacheError::Remote(problem)),
+            None => Ok(self.blob_path(&blob.digest)),
+        }
+    }
+
+    /// Upload `path` (whose digest is `digest`) as a blob, unless the remote
+    /// tier has it already: how a run hands its inputs to a peer.
+    pub fn share_blob(&self, path: &Path, digest: Digest) -> Result<BlobRef, CacheError> {
+        let Some(bucket) = &self.remote else {
+            return Err(CacheError::Remote("no remote tier to share through".into()));
+        };
+        let size = fs::metadata(path)
+            .map_err(crate::io_err(format!("reading {}", path.display())))?
+            .len();
+        let object = blob_key(&digest);
+        if !bucket.exists(&object).map_err(remote_err)? {
+            bucket.put_file(&object, path, true).map_err(remote_err)?;
+        }
+        Ok(BlobRef { digest, size })
     }
 
     /// Upload a recorded entry: its blobs (each once), then its manifest, so

@@ -6,6 +6,7 @@
 
 use crate::events::{Event, EventSink};
 use crate::inflight::InFlight;
+use crate::peers::PeerLink;
 use crate::pipeline::{Pipeline, Source};
 use crate::registry::Registry;
 use crate::schedule::Schedule;
@@ -121,6 +122,7 @@ pub struct Engine {
     cache: Arc<Cache>,
     slots: Slots,
     inflight: InFlight,
+    peers: Arc<[Arc<dyn PeerLink>]>,
 }
 
 impl Engine {
@@ -130,7 +132,19 @@ impl Engine {
             cache,
             slots,
             inflight: InFlight::default(),
+            peers: Arc::new([]),
         }
+    }
+
+    /// Replicas that stages made in pieces may hand pieces to (used when
+    /// the cache has a remote tier, which carries the inputs and pieces).
+    pub fn with_peers(mut self, peers: Vec<Arc<dyn PeerLink>>) -> Self {
+        self.peers = peers.into();
+        self
+    }
+
+    pub(crate) fn peers(&self) -> Arc<[Arc<dyn PeerLink>]> {
+        Arc::clone(&self.peers)
     }
 
     pub fn registry(&self) -> &Registry {

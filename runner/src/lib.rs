@@ -17,6 +17,8 @@
 //! * `inflight`: identical stage runs in flight at once run once.
 //! * [`deliver`]: copying outputs to the user's paths.
 //! * [`exec_stage`]: the `exec` stage (an external command).
+//! * `pieces`: a run's pieces (a long render's segments) as cache entries.
+//! * `peers`: pieces made on other replicas, and making them for others.
 
 mod deliver;
 pub mod engine;
@@ -24,6 +26,7 @@ mod events;
 mod exec_stage;
 mod inflight;
 mod locate;
+mod peers;
 mod pieces;
 pub mod pipeline;
 mod prepare;
@@ -36,6 +39,7 @@ pub use deliver::deliver;
 pub use engine::{Engine, Force, RunError, RunOptions, RunOutcome, StageOutcome, StageStatus};
 pub use events::{Event, EventSink};
 pub use exec_stage::Exec;
+pub use peers::{PeerLink, PieceRequest};
 pub use pipeline::{
     Override, Pipeline, PipelineError, PipelineErrors, PipelineInput, Source, StageNode,
 };

@@ -9,12 +9,12 @@ use vantage_cache::{Cache, CacheError, Lease, Manifest, RemoteLookup, StageKey};
 use vantage_core::{Pieces, StageError};
 
 pub(crate) struct CachedPieces {
-    pub cache: Arc<Cache>,
-    pub key: StageKey,
-    pub stage: String,
-    pub kind: String,
+    cache: Arc<Cache>,
+    key: StageKey,
+    stage: String,
+    kind: String,
     /// Holds found and kept pieces until the run ends.
-    pub lease: Mutex<Lease>,
+    lease: Mutex<Lease>,
 }
 
 const OUTPUT: &str = "piece";
@@ -24,6 +24,17 @@ fn cache_err(e: CacheError) -> StageError {
 }
 
 impl CachedPieces {
+    pub fn new(cache: Arc<Cache>, key: StageKey, stage: &str, kind: &str) -> Self {
+        let lease = Mutex::new(cache.lease());
+        Self {
+            cache,
+            key,
+            stage: stage.to_string(),
+            kind: kind.to_string(),
+            lease,
+        }
+    }
+
     fn with_lease<T>(&self, f: impl FnOnce(&mut Lease) -> T) -> T {
         let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut lease)

@@ -277,8 +277,9 @@ impl<'a> Schedule<'a> {
             return;
         };
         let ready = self.ready.remove(at);
-        let (cache, events, cancel) = (
+        let (cache, peers, events, cancel) = (
             Arc::clone(self.engine.cache()),
+            self.engine.peers(),
             Arc::clone(self.events),
             self.cancel.clone(),
         );
@@ -286,7 +287,7 @@ impl<'a> Schedule<'a> {
             let Ready {
                 job, index, leader, ..
             } = ready;
-            let ran = stage_run::run(job, leader, cache, grant, events, cancel).await;
+            let ran = stage_run::run(job, leader, cache, peers, grant, events, cancel).await;
             (index, Done::Ran(ran))
         });
     }
@@ -399,6 +400,7 @@ impl<'a> Schedule<'a> {
             node: node.clone(),
             key,
             inputs: paths,
+            digests,
         }
     }
 }

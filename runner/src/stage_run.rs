@@ -3,6 +3,8 @@
 
 use crate::events::{Event, EventSink};
 use crate::inflight::Leader;
+use crate::peers::{PeerLink, RunPeers};
+use crate::pieces::CachedPieces;
 use crate::pipeline::StageNode;
 use crate::slots::Grant;
 use crate::RunError;
@@ -10,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use vantage_cache::{Cache, CacheError, Lease, Manifest, StageKey};
+use vantage_cache::{Cache, CacheError, Digest, Lease, Manifest, StageKey};
 use vantage_core::{CancelToken, StageContext, StageError};
 
 /// A stage ready to run: its key and the files on its input ports.
@@ -18,6 +20,7 @@ pub(crate) struct Job {
     pub node: StageNode,
     pub key: StageKey,
     pub inputs: BTreeMap<String, PathBuf>,
+    pub digests: BTreeMap<String, Digest>,
 }
 
 /// What a finished run hands back: its manifest, how long it took, and the
@@ -37,6 +40,7 @@ pub(crate) async fn run(
     job: Job,
     leader: Leader,
     cache: Arc<Cache>,
+    peers: Arc<[Arc<dyn PeerLink>]>,
     grant: Grant,
     events: EventSink,
     cancel: CancelToken,
@@ -54,7 +58,7 @@ pub(crate) async fn run(
         });
         let last_message = Arc::new(Mutex::new(String::new()));
         let progress = reporter(&sink, &stage, &last_message);
-        let result = run_blocking(&job, &cache, grant.threads(), progress, cancel);
+        let result = run_blocking(&job, &cache, peers, grant.threads(), progress, cancel);
         match &result {
             Ok(ran) => (sink)(&Event::Done {
                 stage: stage.clone(),
@@ -98,7 +102,11 @@ pub(crate) async fn run(
 }
 
 /// Progress events for `stage`, remembering the last message for its Done event.
-fn reporter(events: &EventSink, stage: &str, last: &Arc<Mutex<String>>) -> vantage_core::Progress {
+pub(crate) fn reporter(
+    events: &EventSink,
+    stage: &str,
+    last: &Arc<Mutex<String>>,
+) -> vantage_core::Progress {
     let (events, stage, last) = (Arc::clone(events), stage.to_string(), Arc::clone(last));
     Arc::new(move |fraction: f32, message: &str| {
         if let Ok(mut l) = last.lock() {
@@ -115,21 +123,30 @@ fn reporter(events: &EventSink, stage: &str, last: &Arc<Mutex<String>>) -> vanta
 fn run_blocking(
     job: &Job,
     cache: &Arc<Cache>,
+    peers: Arc<[Arc<dyn PeerLink>]>,
     threads: usize,
     progress: vantage_core::Progress,
     cancel: CancelToken,
 ) -> Result<Ran, RunError> {
     let node = &job.node;
     let scratch = cache.scratch_dir(&node.name)?;
-    let outputs: BTreeMap<String, PathBuf> = node
-        .ports
-        .outputs
-        .iter()
-        .map(|p| {
-            let file = format!("{}.{}", p.name, p.ty.extension());
-            (p.name.clone(), scratch.join(file))
-        })
-        .collect();
+    let outputs = scratch_outputs(&node.ports, &scratch);
+    // Peers need the remote tier to read the inputs and return the pieces.
+    let peers = (!peers.is_empty() && cache.remote().is_some()).then(|| {
+        Arc::new(RunPeers {
+            links: peers,
+            cache: Arc::clone(cache),
+            kind: node.kind().to_string(),
+            key: job.key,
+            params: node.params.clone(),
+            inputs: job
+                .inputs
+                .iter()
+                .map(|(port, path)| (port.clone(), (path.clone(), job.digests[port])))
+                .collect(),
+            shared: Default::default(),
+        }) as Arc<dyn vantage_core::Peers>
+    });
     let ctx = StageContext {
         stage_name: node.name.clone(),
         inputs: job.inputs.clone(),
@@ -138,13 +155,13 @@ fn run_blocking(
         cancel: cancel.clone(),
         threads,
         progress,
-        pieces: Some(Arc::new(crate::pieces::CachedPieces {
-            cache: Arc::clone(cache),
-            key: job.key,
-            stage: node.name.clone(),
-            kind: node.kind().to_string(),
-            lease: Mutex::new(cache.lease()),
-        })),
+        pieces: Some(Arc::new(CachedPieces::new(
+            Arc::clone(cache),
+            job.key,
+            &node.name,
+            node.kind(),
+        ))),
+        peers,
     };
     let clock = Instant::now();
     let ran = node.stage.run(&ctx);
@@ -168,6 +185,21 @@ fn run_blocking(
     };
     let _ = std::fs::remove_dir_all(&scratch);
     stored
+}
+
+/// Output port -> its file in `scratch`, where the stage writes it.
+pub(crate) fn scratch_outputs(
+    ports: &vantage_core::Ports,
+    scratch: &std::path::Path,
+) -> BTreeMap<String, PathBuf> {
+    ports
+        .outputs
+        .iter()
+        .map(|p| {
+            let file = format!("{}.{}", p.name, p.ty.extension());
+            (p.name.clone(), scratch.join(file))
+        })
+        .collect()
 }
 
 enum StoreError {

@@ -11,10 +11,12 @@
 //! * [`run`]: output validation, execution and delivery.
 //! * [`failure`]: what went wrong, whose fault it is, and the remedies.
 //! * [`diagnostic`]: the warp plot and the HTML report beside a diagnostic video.
+//! * [`peers`]: other replicas reached through the queue protocol, for pieces of long renders.
 //! * [`summary`]: the numbers that describe a finished sync (frames made, confidence, timings).
 
 pub mod diagnostic;
 pub mod failure;
+pub mod peers;
 pub mod pipelines;
 pub mod registry;
 pub mod request;

@@ -44,6 +44,10 @@ pub struct EngineConfig {
     pub model_budget: u64,
     /// A shared cache tier under the local one: `s3://BUCKET/PREFIX`.
     pub cache_remote: Option<String>,
+    /// Other replicas' queues that long renders hand segments to (needs `cache_remote`).
+    pub peers: Vec<String>,
+    /// The key sent to the peers.
+    pub peer_key: Option<String>,
 }
 
 impl EngineConfig {
@@ -57,6 +61,8 @@ impl EngineConfig {
             lock_wait: Duration::from_secs(3600),
             model_budget: vantage_core::loaded::DEFAULT_BUDGET,
             cache_remote: None,
+            peers: Vec::new(),
+            peer_key: None,
         }
     }
 }
@@ -78,6 +84,20 @@ pub fn open_engine(
         ),
         None => None,
     };
+    if !cfg.peers.is_empty() && remote.is_none() {
+        return Err(AppError::Request(
+            "--peer needs --cache-remote: peers read the inputs and return the segments through the shared cache".into(),
+        ));
+    }
+    let peers = cfg
+        .peers
+        .iter()
+        .map(|url| {
+            crate::peers::QueuePeer::new(url, cfg.peer_key.clone())
+                .map(|p| Arc::new(p) as Arc<dyn vantage_runner::PeerLink>)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(AppError::Request)?;
     let mut cache = Cache::open_waiting(&cfg.cache_dir, cfg.lock_wait, on_wait)?;
     if let Some(bucket) = remote {
         cache = cache.with_remote(bucket);
@@ -85,7 +105,7 @@ pub fn open_engine(
     vantage_transcribe::set_model_budget(cfg.model_budget);
     vantage_rife::set_model_budget(cfg.model_budget);
     let slots = Slots::new(cfg.cpu_slots.unwrap_or_else(Slots::cores), cfg.gpu_slots);
-    Ok(Engine::new(registry, Arc::new(cache), slots))
+    Ok(Engine::new(registry, Arc::new(cache), slots).with_peers(peers))
 }
 
 /// Load each Whisper model in `whisper` and the RIFE weights (on the device

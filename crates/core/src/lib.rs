@@ -17,8 +17,8 @@ pub use artifacts::{
     RenderedFrame, Severity, Transcript, TranscriptSegment, VideoInfo, Word, WordMatch, WordPair,
 };
 pub use stage::{
-    CancelToken, ErrorKind, ParamKind, ParamSpec, Params, Pieces, Port, PortType, Ports, Progress,
-    Resources, Stage, StageContext, StageError,
+    CancelToken, ErrorKind, ParamKind, ParamSpec, Params, Peers, Pieces, Port, PortType, Ports,
+    Progress, Resources, Stage, StageContext, StageError,
 };
 pub use warp::{Knot, Warp, WarpError};
 

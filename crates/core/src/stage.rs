@@ -426,6 +426,21 @@ pub trait Pieces: Send + Sync {
     fn keep(&self, label: &str, path: &std::path::Path) -> Result<PathBuf, StageError>;
 }
 
+/// Other replicas that can make pieces of this stage run: they read its
+/// inputs from, and keep the piece in, the cache tier they share with it.
+pub trait Peers: Send + Sync {
+    /// How many there are.
+    fn count(&self) -> usize;
+    /// Where peer `peer` is, for messages.
+    fn name(&self, peer: usize) -> String;
+    /// Have peer `peer` make the piece `piece` describes (in the stage's
+    /// own terms, as [`Stage::run_piece`] reads them) and keep it; returns
+    /// once it has. `stop` is polled: true abandons the request. An error
+    /// (the peer is gone, refused, or was stopped) means the piece is to be
+    /// made elsewhere.
+    fn make(&self, peer: usize, piece: &Value, stop: &dyn Fn() -> bool) -> Result<(), String>;
+}
+
 /// Everything a stage run sees: its input files, where to write its outputs, its
 /// parameters, a progress reporter and a cancellation flag.
 pub struct StageContext {
@@ -439,6 +454,8 @@ pub struct StageContext {
     pub progress: Progress,
     /// Where the run keeps finished pieces (`None` outside the runner).
     pub pieces: Option<Arc<dyn Pieces>>,
+    /// Replicas that can make pieces of this run (`None` when there are none).
+    pub peers: Option<Arc<dyn Peers>>,
 }
 
 impl StageContext {
@@ -552,6 +569,15 @@ pub trait Stage: Send + Sync + 'static {
         Ok(Vec::new())
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
+    /// Make one piece of a run (see [`Peers`]) and keep it in `ctx.pieces`:
+    /// this replica's share of a run another one leads. `ctx` is what
+    /// [`Stage::run`] would see.
+    fn run_piece(&self, _ctx: &StageContext, _piece: &Value) -> Result<(), StageError> {
+        Err(StageError::InvalidInput(format!(
+            "the {} stage is not made in pieces",
+            self.kind()
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,14 @@
 //! seconds, each rendered and cached on its own (a killed run resumes from
 //! the finished ones, a replica sharing the remote cache reuses them),
 //! rendered side by side when the run has the threads for it, and joined
-//! without re-encoding. Each worker takes every W-th segment on one pass
-//! over the source, so the source is decoded W times whatever its length.
+//! without re-encoding. Each worker renders its segments in order on one
+//! pass over the source, so decoding stays linear in the length. Peers
+//! (other replicas sharing the remote tier) render segments too.
 
 use crate::{render, RenderOptions, Renderer};
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use vantage_core::{FramePlan, Pieces, RenderLog, StageContext, StageError};
 use vantage_media::EncodeSettings;
@@ -44,7 +45,8 @@ pub fn plan_segments(plan: &FramePlan, seconds: f64, tolerance: f64) -> Vec<Rang
 }
 
 /// [`render`] in segments of about `seconds` (see the module docs); a
-/// single segment, or a run without [`Pieces`], renders whole.
+/// single segment, or a run without [`Pieces`], renders whole. With
+/// [`vantage_core::Peers`], other replicas make segments too.
 pub fn render_segmented(
     source: &Path,
     plan: &FramePlan,
@@ -67,54 +69,31 @@ pub fn render_segmented(
         pieces,
         dir: output.parent().unwrap_or(Path::new(".")),
     };
-    let done: Vec<Mutex<Option<(PathBuf, RenderLog)>>> =
-        ranges.iter().map(|_| Mutex::new(None)).collect();
-    let failed = AtomicBool::new(false);
-    let first_error = Mutex::new(None);
-    let work = |worker: usize, workers: usize| {
-        // Opened at the first segment this worker renders, kept for the next.
-        let mut renderer = None;
-        for i in (worker..ranges.len()).step_by(workers) {
-            if failed.load(Ordering::SeqCst) {
-                break;
-            }
-            match job.segment(i, ranges[i].clone(), &mut renderer) {
-                Ok(made) => *lock(&done[i]) = Some(made),
-                Err(e) => {
-                    failed.store(true, Ordering::SeqCst);
-                    lock(&first_error).get_or_insert(e);
-                }
+    let board = Board::new(ranges);
+    let workers = parallel_segments(opts, ctx.threads).min(board.ranges.len());
+    let peers = ctx.peers.as_deref().map_or(0, |p| p.count());
+    std::thread::scope(|s| {
+        for peer in 0..peers {
+            let (job, board) = (&job, &board);
+            s.spawn(move || job.hand_out(peer, board));
+        }
+        if workers == 1 {
+            // On this thread: RIFE's kernels use the pool the stage installed.
+            job.work_here(&board);
+        } else {
+            for _ in 0..workers {
+                let (job, board) = (&job, &board);
+                s.spawn(move || job.work_here(board));
             }
         }
-        if let Some(r) = renderer {
-            r.close();
-        }
-    };
-    let workers = parallel_segments(opts, ctx.threads).min(ranges.len());
-    if workers == 1 {
-        // On this thread: RIFE's kernels use the pool the stage installed.
-        work(0, 1);
-    } else {
-        std::thread::scope(|s| {
-            for w in 0..workers {
-                let work = &work;
-                s.spawn(move || work(w, workers));
-            }
-        });
-    }
-    if let Some(e) = lock(&first_error).take() {
-        return Err(e);
-    }
-    let mut parts = Vec::with_capacity(ranges.len());
+    });
+    let made = board.into_made()?;
+    let mut parts = Vec::with_capacity(made.len());
     let mut log = RenderLog {
         mode: opts.mode.name().to_string(),
         ..RenderLog::default()
     };
-    for slot in done {
-        let (part, piece_log) = slot
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .ok_or_else(|| StageError::internal("a segment was not rendered"))?;
+    for (part, piece_log) in made {
         parts.push(part);
         log.frames.extend(piece_log.frames);
         // Each segment lists the cuts it read past, from the source's start.
@@ -125,6 +104,52 @@ pub fn render_segmented(
     ctx.report(0.99, &format!("joining {} segments", parts.len()));
     vantage_media::concat(&parts, plan.fps, output, &ctx.cancel)?;
     Ok(log)
+}
+
+/// Make segment `piece` (`{"segment": i, "frames": [start, end]}`) of the
+/// render [`render_segmented`] would do with these arguments, and keep it
+/// in the run's pieces: a replica's share of a render another one leads.
+pub fn render_piece(
+    source: &Path,
+    plan: &FramePlan,
+    opts: &RenderOptions,
+    settings: &EncodeSettings,
+    ctx: &StageContext,
+    seconds: f64,
+    piece: &serde_json::Value,
+) -> Result<(), StageError> {
+    let ranges = plan_segments(plan, seconds, opts.tolerance);
+    let index = piece["segment"].as_u64().map(|i| i as usize);
+    let frames = serde_json::from_value::<[usize; 2]>(piece["frames"].clone()).ok();
+    let (i, range) = index
+        .zip(frames)
+        .and_then(|(i, [a, b])| {
+            ranges
+                .get(i)
+                .filter(|r| **r == (a..b))
+                .map(|r| (i, r.clone()))
+        })
+        .ok_or_else(|| {
+            StageError::InvalidInput(format!(
+                "{piece} is not a segment of this render (it has {} segments)",
+                ranges.len()
+            ))
+        })?;
+    let pieces = ctx
+        .pieces
+        .as_deref()
+        .ok_or_else(|| StageError::internal("a piece needs the run's pieces"))?;
+    let output = ctx.output("video")?;
+    let job = Segments {
+        source,
+        plan,
+        opts,
+        settings,
+        ctx,
+        pieces,
+        dir: output.parent().unwrap_or(Path::new(".")),
+    };
+    job.segment(i, range, &mut None).map(drop)
 }
 
 /// Segments rendered at once: RIFE takes every thread the run has (or the
@@ -141,6 +166,109 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+type Made = (PathBuf, RenderLog);
+
+/// Who makes which segment. Segments wait in order; a worker here takes
+/// the next, or when none waits, one a peer is still making (a backup:
+/// whichever finishes first is used, so a slow or hung peer delays nothing
+/// and a replica on the same queue cannot deadlock us). A peer takes only
+/// waiting segments; one that fails puts its segment back and stops.
+struct Board {
+    ranges: Vec<Range<usize>>,
+    state: Mutex<BoardState>,
+}
+
+struct BoardState {
+    waiting: VecDeque<usize>,
+    made: Vec<Option<Made>>,
+    at_peer: Vec<bool>,
+    here: Vec<bool>,
+    error: Option<StageError>,
+}
+
+impl Board {
+    fn new(ranges: Vec<Range<usize>>) -> Self {
+        let n = ranges.len();
+        Board {
+            ranges,
+            state: Mutex::new(BoardState {
+                waiting: (0..n).collect(),
+                made: (0..n).map(|_| None).collect(),
+                at_peer: vec![false; n],
+                here: vec![false; n],
+                error: None,
+            }),
+        }
+    }
+
+    /// The next segment for a worker here, or `None` when every segment
+    /// left is being made here already (or the render failed).
+    fn take_here(&self) -> Option<usize> {
+        let mut st = lock(&self.state);
+        if st.error.is_some() {
+            return None;
+        }
+        let next = st.waiting.pop_front().or_else(|| {
+            (0..st.made.len()).find(|&i| st.made[i].is_none() && st.at_peer[i] && !st.here[i])
+        })?;
+        st.here[next] = true;
+        Some(next)
+    }
+
+    /// The next waiting segment for a peer.
+    fn take_for_peer(&self) -> Option<usize> {
+        let mut st = lock(&self.state);
+        if st.error.is_some() {
+            return None;
+        }
+        let next = st.waiting.pop_front()?;
+        st.at_peer[next] = true;
+        Some(next)
+    }
+
+    /// Segment `i` is made (the first maker's result is kept), or failed
+    /// here, which fails the render.
+    fn finish(&self, i: usize, result: Result<Made, StageError>) -> usize {
+        let mut st = lock(&self.state);
+        match result {
+            Ok(made) => {
+                st.made[i].get_or_insert(made);
+            }
+            Err(e) if st.made[i].is_none() => {
+                st.error.get_or_insert(e);
+            }
+            Err(_) => {}
+        }
+        st.made.iter().filter(|m| m.is_some()).count()
+    }
+
+    /// A peer could not make segment `i`: it waits again, first in line,
+    /// unless it is made or being made here.
+    fn give_back(&self, i: usize) {
+        let mut st = lock(&self.state);
+        st.at_peer[i] = false;
+        if st.made[i].is_none() && !st.here[i] {
+            st.waiting.push_front(i);
+        }
+    }
+
+    fn settled(&self, i: usize) -> bool {
+        let st = lock(&self.state);
+        st.made[i].is_some() || st.error.is_some()
+    }
+
+    fn into_made(self) -> Result<Vec<Made>, StageError> {
+        let st = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = st.error {
+            return Err(e);
+        }
+        st.made
+            .into_iter()
+            .map(|m| m.ok_or_else(|| StageError::internal("a segment was not rendered")))
+            .collect()
+    }
+}
+
 /// What every segment of one render shares.
 struct Segments<'a> {
     source: &'a Path,
@@ -152,48 +280,117 @@ struct Segments<'a> {
     dir: &'a Path,
 }
 
+/// A worker's pass over the source, and the first output frame it has not
+/// rendered yet.
+type Pass<'r> = Option<(Renderer<'r>, usize)>;
+
+fn labels(range: &Range<usize>) -> (String, String) {
+    let label = format!("segment {}..{}", range.start, range.end);
+    (format!("{label}.ts"), format!("{label}.log"))
+}
+
 impl Segments<'_> {
+    /// Take segments until none is left for this replica's workers.
+    fn work_here(&self, board: &Board) {
+        let mut pass = None;
+        while let Some(i) = board.take_here() {
+            let made = self.segment(i, board.ranges[i].clone(), &mut pass);
+            let count = board.finish(i, made);
+            self.report(count, board, &format!("segment {i} rendered"));
+        }
+        if let Some((renderer, _)) = pass {
+            renderer.close();
+        }
+    }
+
+    /// Hand waiting segments to peer `peer` one at a time until none waits
+    /// or it fails once (its segment then goes elsewhere).
+    fn hand_out(&self, peer: usize, board: &Board) {
+        let Some(peers) = self.ctx.peers.as_deref() else {
+            return;
+        };
+        while let Some(i) = board.take_for_peer() {
+            let range = board.ranges[i].clone();
+            let piece = serde_json::json!({"segment": i, "frames": [range.start, range.end]});
+            let stop = || self.ctx.cancel.is_cancelled() || board.settled(i);
+            let made = peers.make(peer, &piece, &stop).and_then(|()| {
+                self.find(&range)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| "its segment is not in the shared cache".to_string())
+            });
+            match made {
+                Ok(made) => {
+                    let count = board.finish(i, Ok(made));
+                    let by = peers.name(peer);
+                    self.report(count, board, &format!("segment {i} rendered by {by}"));
+                }
+                Err(why) => {
+                    board.give_back(i);
+                    if !board.settled(i) && !self.ctx.cancel.is_cancelled() {
+                        let by = peers.name(peer);
+                        self.ctx.report(
+                            0.0,
+                            &format!(
+                                "{by} did not render segment {i} ({why}); it is rendered elsewhere"
+                            ),
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn report(&self, count: usize, board: &Board, message: &str) {
+        let fraction = count as f32 / board.ranges.len() as f32;
+        self.ctx.report(fraction.min(0.98), message);
+    }
+
+    /// Segment `range`'s video and log, if a run with the same key (here,
+    /// or a replica sharing the remote tier) finished it.
+    fn find(&self, range: &Range<usize>) -> Result<Option<Made>, StageError> {
+        let (video_label, log_label) = labels(range);
+        let (Some(video), Some(log)) = (
+            self.pieces.find(&video_label)?,
+            self.pieces.find(&log_label)?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(read_log(&log).ok().map(|log| (video, log)))
+    }
+
     /// Segment `i` (output frames `range`): from the pieces if a run with
-    /// the same key finished it, else rendered and kept.
+    /// the same key finished it, else rendered (on `pass`, reopened when
+    /// the segment lies behind it) and kept.
     fn segment<'r>(
         &'r self,
         i: usize,
         range: Range<usize>,
-        renderer: &mut Option<Renderer<'r>>,
-    ) -> Result<(PathBuf, RenderLog), StageError> {
-        let label = format!("segment {}..{}", range.start, range.end);
-        let (video_label, log_label) = (format!("{label}.ts"), format!("{label}.log"));
-        let total = self.plan.positions.len() as f32;
-        if let (Some(video), Some(log)) = (
-            self.pieces.find(&video_label)?,
-            self.pieces.find(&log_label)?,
-        ) {
-            if let Ok(log) = read_log(&log) {
-                self.ctx.report(
-                    range.end as f32 / total,
-                    &format!("segment {i} done earlier"),
-                );
-                return Ok((video, log));
-            }
+        pass: &mut Pass<'r>,
+    ) -> Result<Made, StageError> {
+        if let Some(made) = self.find(&range)? {
+            return Ok(made);
         }
-        let part = self.dir.join(format!("segment-{i}.ts"));
-        let renderer = match renderer {
-            Some(r) => r,
-            None => renderer.insert(Renderer::open(
-                self.source,
-                self.plan,
-                self.opts,
-                self.settings,
-                self.ctx,
-            )?),
+        if let Some((renderer, _)) = pass.take_if(|(_, next)| range.start < *next) {
+            renderer.close();
+        }
+        let (renderer, next) = match pass {
+            Some(p) => p,
+            None => pass.insert((
+                Renderer::open(self.source, self.plan, self.opts, self.settings, self.ctx)?,
+                0,
+            )),
         };
-        let log = renderer.render(range, &part)?;
+        let part = self.dir.join(format!("segment-{i}.ts"));
+        let log = renderer.render(range.clone(), &part)?;
+        *next = range.end;
         let log_path = self.dir.join(format!("segment-{i}.json"));
         let json = serde_json::to_vec(&log).map_err(|e| StageError::internal(e.to_string()))?;
         std::fs::write(&log_path, json).map_err(|source| StageError::Io {
             context: format!("writing {}", log_path.display()),
             source,
         })?;
+        let (video_label, log_label) = labels(&range);
         let video = self.pieces.keep(&video_label, &part)?;
         self.pieces.keep(&log_label, &log_path)?;
         Ok((video, log))

@@ -1,6 +1,6 @@
 //! The `interpolate` stage.
 
-use crate::{render_segmented, Mode, RenderOptions};
+use crate::{render_piece, render_segmented, Mode, RenderOptions};
 use serde_json::json;
 use vantage_core::{
     FramePlan, ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
@@ -140,6 +140,71 @@ impl Stage for Interpolate {
         Ok(vec![self.resolve(params)?.blake3])
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        let render = self.prepare(ctx)?;
+        let output = ctx.output("video")?;
+        let seconds = ctx.param_f64("segment_seconds")?;
+        let log = render.pool.install(|| {
+            render_segmented(
+                render.source,
+                &render.plan,
+                &render.opts,
+                &render.settings,
+                output,
+                ctx,
+                seconds,
+            )
+        })?;
+        ctx.write_json("log", &log)?;
+        let cuts = if log.cuts.is_empty() {
+            "no cuts".to_string()
+        } else {
+            let list: Vec<String> = log.cuts.iter().map(|c| format!("{c}|{}", c + 1)).collect();
+            format!(
+                "cuts between source frames {} ({} frames kept whole)",
+                list.join(", "),
+                log.guarded()
+            )
+        };
+        ctx.report(
+            1.0,
+            &format!(
+                "{} frames, {} synthesised, {cuts}",
+                log.frames.len(),
+                log.synthesised()
+            ),
+        );
+        Ok(())
+    }
+    fn run_piece(&self, ctx: &StageContext, piece: &serde_json::Value) -> Result<(), StageError> {
+        let render = self.prepare(ctx)?;
+        let seconds = ctx.param_f64("segment_seconds")?;
+        render.pool.install(|| {
+            render_piece(
+                render.source,
+                &render.plan,
+                &render.opts,
+                &render.settings,
+                ctx,
+                seconds,
+                piece,
+            )
+        })
+    }
+}
+
+/// What a render (whole or one piece) needs, read from the stage's context.
+struct Prepared<'c> {
+    source: &'c std::path::Path,
+    plan: FramePlan,
+    opts: RenderOptions,
+    settings: EncodeSettings,
+    /// RIFE's kernels run on a pool of exactly the threads this run was
+    /// granted, not rayon's global pool of every core.
+    pool: rayon::ThreadPool,
+}
+
+impl Interpolate {
+    fn prepare<'c>(&self, ctx: &'c StageContext) -> Result<Prepared<'c>, StageError> {
         let plan: FramePlan = ctx.read_json("plan")?;
         let mode = mode(&ctx.params);
         let model = if mode.uses_rife() {
@@ -162,37 +227,17 @@ impl Stage for Interpolate {
             cut_threshold: ctx.param_f64("cut_threshold")?,
             model,
         };
-        let settings = EncodeSettings::from_stage(ctx)?;
-        // RIFE's kernels run on a pool of exactly the threads this run was
-        // granted, not rayon's global pool of every core.
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(ctx.threads.max(1))
             .thread_name(|i| format!("rife-{i}"))
             .build()
             .map_err(|e| StageError::internal(format!("starting RIFE's threads: {e}")))?;
-        let (video, output) = (ctx.input("video")?, ctx.output("video")?);
-        let seconds = ctx.param_f64("segment_seconds")?;
-        let log = pool
-            .install(|| render_segmented(video, &plan, &opts, &settings, output, ctx, seconds))?;
-        ctx.write_json("log", &log)?;
-        let cuts = if log.cuts.is_empty() {
-            "no cuts".to_string()
-        } else {
-            let list: Vec<String> = log.cuts.iter().map(|c| format!("{c}|{}", c + 1)).collect();
-            format!(
-                "cuts between source frames {} ({} frames kept whole)",
-                list.join(", "),
-                log.guarded()
-            )
-        };
-        ctx.report(
-            1.0,
-            &format!(
-                "{} frames, {} synthesised, {cuts}",
-                log.frames.len(),
-                log.synthesised()
-            ),
-        );
-        Ok(())
+        Ok(Prepared {
+            source: ctx.input("video")?,
+            plan,
+            opts,
+            settings: EncodeSettings::from_stage(ctx)?,
+            pool,
+        })
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use vantage_app::diagnostic::{self, DiagnosticDir};
 use vantage_app::{EventSink, Mode, RunRequest, Summary, SyncOutput, SyncRequest};
 use vantage_core::CancelToken;
-use vantage_runner::RunOutcome;
+use vantage_runner::{PieceRequest, RunOutcome};
 
 /// What a job runs (the path it was posted to, without the app prefix).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,10 +29,12 @@ pub enum Endpoint {
     /// `/stream` over the queue: a sync whose progress is the status stream.
     Stream,
     Pipeline(String),
+    /// A piece of a long render another replica leads (`--peer`).
+    Piece,
 }
 
 impl Endpoint {
-    /// `""`, `sync`, `diagnostic`, `batch`, `stream`, `pipelines/NAME`.
+    /// `""`, `sync`, `diagnostic`, `batch`, `stream`, `pipelines/NAME`, `pieces`.
     pub fn parse(path: &[&str]) -> Option<Endpoint> {
         Some(match path {
             [] | ["sync"] => Endpoint::Sync,
@@ -40,6 +42,7 @@ impl Endpoint {
             ["batch"] => Endpoint::Batch,
             ["stream"] => Endpoint::Stream,
             ["pipelines", name] => Endpoint::Pipeline(name.to_string()),
+            ["pieces"] => Endpoint::Piece,
             _ => return None,
         })
     }
@@ -83,6 +86,10 @@ impl Endpoint {
             Endpoint::Pipeline(name) => {
                 let input: PipelineInput = validate::parse(body).map_err(ApiError::validation)?;
                 (ctx.pipeline_errors(name, &input, own)?, to_json(&input))
+            }
+            Endpoint::Piece => {
+                let input: PieceRequest = validate::parse(body).map_err(ApiError::validation)?;
+                (Vec::new(), to_json(&input))
             }
         };
         if !errors.is_empty() {
@@ -163,6 +170,7 @@ impl Job<'_> {
             Endpoint::Diagnostic => to_json(&self.sync(&parsed(input)?, true).await?),
             Endpoint::Batch => to_json(&self.batch(parsed(input)?).await),
             Endpoint::Pipeline(name) => to_json(&self.pipeline(name, &parsed(input)?).await?),
+            Endpoint::Piece => self.piece(parsed(input)?).await?,
         };
         Ok(result)
     }
@@ -275,6 +283,19 @@ impl Job<'_> {
             () = self.cancel.cancelled() => return Err(ApiError::cancelled()),
         };
         result.map_err(|e| ApiError::from_app(&e, field))
+    }
+
+    /// Make a piece for the replica that leads its run; the piece itself
+    /// goes to the shared cache, the answer only says which it was.
+    async fn piece(&self, req: PieceRequest) -> Result<Value, ApiError> {
+        let answer = json!({"kind": req.kind, "key": req.key, "piece": req.piece});
+        let engine = &self.ctx.engine;
+        let result = tokio::select! {
+            r = engine.run_piece(req, self.events.clone(), self.cancel.token.clone()) => r,
+            () = self.cancel.cancelled() => return Err(ApiError::cancelled()),
+        };
+        result.map_err(|e| ApiError::from_app(&e.into(), |_, param| format!("params.{param}")))?;
+        Ok(answer)
     }
 
     /// Every item through the running limit, each its own result or error.

@@ -87,6 +87,10 @@ pub struct ServeConfig {
     pub cache_remote: Option<String>,
     /// Where finished files go.
     pub outputs: outputs::OutputConfig,
+    /// Other replicas' queue URLs that long renders hand segments to.
+    pub peers: Vec<String>,
+    /// The key sent to them (`Authorization: Key ...`).
+    pub peer_key: Option<String>,
 }
 
 impl ServeConfig {
@@ -117,6 +121,8 @@ impl ServeConfig {
             cpu_slots: None,
             cache_remote: None,
             outputs: Default::default(),
+            peers: Vec::new(),
+            peer_key: None,
         }
     }
 }
@@ -263,6 +269,8 @@ async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, Se
         cpu_slots: cfg.cpu_slots,
         lock_wait: Duration::from_secs(60),
         cache_remote: cfg.cache_remote.clone(),
+        peers: cfg.peers.clone(),
+        peer_key: cfg.peer_key.clone(),
         ..EngineConfig::new(data.cache())
     };
     let warm: Vec<String> = cfg.warm_models.clone();

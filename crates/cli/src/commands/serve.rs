@@ -74,6 +74,18 @@ pub struct ServeArgs {
     /// listen off loopback without --keys-file
     #[arg(long, conflicts_with = "keys_file")]
     pub gateway_auth: bool,
+    /// Another replica's queue URL that long renders hand segments to
+    /// (repeatable; needs --cache-remote, which carries inputs and segments)
+    #[arg(long = "peer", value_name = "URL")]
+    pub peers: Vec<String>,
+    /// Key sent to the peers as `Authorization: Key ...`
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "VANTAGE_PEER_KEY",
+        hide_env_values = true
+    )]
+    pub peer_key: Option<String>,
     /// CPU slots for concurrent stages [default: number of cores]
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -109,6 +121,8 @@ impl ServeArgs {
         cfg.tls = self.tls_cert.clone().zip(self.tls_key.clone());
         cfg.keys_file = self.keys_file.clone();
         cfg.gateway_auth = self.gateway_auth;
+        cfg.peers = self.peers.clone();
+        cfg.peer_key = self.peer_key.clone();
         cfg.max_queue = self.max_queue;
         cfg.max_running = self.max_running.max(1);
         cfg.allow_private_urls = self.allow_private_urls;
