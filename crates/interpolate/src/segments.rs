@@ -239,7 +239,8 @@ impl Board {
             }
             Err(_) => {}
         }
-        st.made.iter().filter(|m| m.is_some()).count()
+        drop(st);
+        self.count()
     }
 
     /// A peer could not make segment `i`: it waits again, first in line,
@@ -250,6 +251,15 @@ impl Board {
         if st.made[i].is_none() && !st.here[i] {
             st.waiting.push_front(i);
         }
+    }
+
+    /// Segments made so far.
+    fn count(&self) -> usize {
+        lock(&self.state)
+            .made
+            .iter()
+            .filter(|m| m.is_some())
+            .count()
     }
 
     fn settled(&self, i: usize) -> bool {
@@ -311,6 +321,8 @@ impl Segments<'_> {
         };
         while let Some(i) = board.take_for_peer() {
             let range = board.ranges[i].clone();
+            let by = peers.name(peer);
+            self.report(board.count(), board, &format!("segment {i} sent to {by}"));
             let piece = serde_json::json!({"segment": i, "frames": [range.start, range.end]});
             let stop = || self.ctx.cancel.is_cancelled() || board.settled(i);
             let made = peers.make(peer, &piece, &stop).and_then(|()| {
@@ -321,7 +333,6 @@ impl Segments<'_> {
             match made {
                 Ok(made) => {
                     let count = board.finish(i, Ok(made));
-                    let by = peers.name(peer);
                     self.report(count, board, &format!("segment {i} rendered by {by}"));
                 }
                 Err(why) => {
@@ -408,8 +419,45 @@ fn read_log(path: &Path) -> Result<RenderLog, StageError> {
 
 #[cfg(test)]
 mod tests {
-    use super::plan_segments;
-    use vantage_core::{FramePlan, Rational};
+    use super::{plan_segments, Board};
+    use std::path::PathBuf;
+    use vantage_core::{FramePlan, Rational, RenderLog, StageError};
+
+    fn made() -> Result<(PathBuf, RenderLog), StageError> {
+        Ok((PathBuf::from("x.ts"), RenderLog::default()))
+    }
+
+    #[test]
+    fn the_board_backs_up_peers_and_takes_back_what_they_drop() {
+        let board = Board::new(vec![0..10, 10..20, 20..30]);
+        assert_eq!(board.take_for_peer(), Some(0));
+        assert_eq!(board.take_here(), Some(1));
+        assert_eq!(board.take_here(), Some(2));
+        // Nothing waits: the next worker here backs up the peer's segment,
+        // and a second one finds nothing left to do.
+        assert_eq!(board.take_here(), Some(0));
+        assert_eq!(board.take_here(), None);
+        assert_eq!(board.take_for_peer(), None);
+        board.finish(0, made());
+        assert!(board.settled(0), "the peer is told to stop");
+        board.give_back(0);
+        board.finish(1, made());
+        board.finish(2, made());
+        assert_eq!(board.count(), 3);
+        assert_eq!(board.into_made().map(|m| m.len()).ok(), Some(3));
+    }
+
+    #[test]
+    fn a_dropped_segment_waits_first_in_line_and_an_error_stops_everyone() {
+        let board = Board::new(vec![0..10, 10..20, 20..30]);
+        assert_eq!(board.take_for_peer(), Some(0));
+        board.give_back(0);
+        assert_eq!(board.take_here(), Some(0), "first in line again");
+        board.finish(0, Err(StageError::internal("broken")));
+        assert_eq!(board.take_here(), None);
+        assert_eq!(board.take_for_peer(), None);
+        assert!(board.into_made().is_err());
+    }
 
     fn plan(positions: Vec<f64>) -> FramePlan {
         FramePlan {

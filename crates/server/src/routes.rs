@@ -741,10 +741,7 @@ fn log_events(queue: Arc<Queue>, entry: Arc<Entry>) -> EventSink {
                 stage,
                 percent,
                 message,
-            } => (
-                "INFO",
-                format!("{stage}: {:.0}% {message}", percent * 100.0),
-            ),
+            } => ("INFO", format!("{stage}: {percent:.0}% {message}")),
             Event::Failed { .. } => ("ERROR", e.describe().unwrap_or_default()),
             _ => ("INFO", e.describe().unwrap_or_default()),
         };

@@ -75,7 +75,7 @@ pub fn sync(api: Arc<Api>, id: String, base: String, input: Value) -> Events {
                 message,
             } => StreamEvent::Progress {
                 stage: stage.clone(),
-                percent: percent * 100.0,
+                percent: *percent,
                 message: message.clone(),
             },
             Event::Started { stage } | Event::Cached { stage } | Event::Done { stage, .. } => {
