@@ -8,13 +8,20 @@
 //! 2. Segments: one interpolate render of a longer clip whole and in 2 s
 //!    segments: the overhead of segmenting (a decoder per segment reading
 //!    from the start, an encoder start per segment, the join).
+//! 3. Replicas: a segmented RIFE render (`vantage serve`, precision, 2 s
+//!    segments) on one replica, then led by one with a second as its peer
+//!    (`--peer`), both on this machine: the ratio shows what fan-out costs
+//!    (uploads, polling, a decoder per peer segment, the backup of the last
+//!    segment), since the two share the same 2 cores.
 //!
 //! `cargo build --release -p vantage-cli && cargo bench -p vantage-e2e --bench storage`
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+use vantage_e2e::http;
 use vantage_e2e::s3::S3;
+use vantage_e2e::server::Server;
 use vantage_e2e::speech::{script, speak, Voice};
 use vantage_e2e::tools::{self, s};
 
@@ -125,6 +132,51 @@ fn main() {
     println!("| whole | {whole:.2} |");
     println!("| 2 s segments | {segmented:.2} |");
     println!("segmented / whole = {:.3}", segmented / whole);
+
+    println!("\n## Replicas (serve, 20 words, 320x180, precision, 2 s segments)");
+    let mid = clip(&mkdir(dir.path().join("mid")), 20, "320x180");
+    let one = replicas(&s3, dir.path(), "one", &mid, false);
+    let two = replicas(&s3, dir.path(), "two", &mid, true);
+    println!("| replicas | render seconds |");
+    println!("|---|---|");
+    println!("| 1 | {one:.2} |");
+    println!("| 2 (leader + peer, same 2 cores) | {two:.2} |");
+    println!("2 replicas / 1 = {:.3}", two / one);
+}
+
+/// Seconds the leader takes for the interpolate render of `clip` (every
+/// stage before it cached first), alone or with a peer; fresh caches.
+fn replicas(s3: &S3, dir: &Path, name: &str, clip: &(PathBuf, PathBuf), peer: bool) -> f64 {
+    let env = s3.env();
+    let remote = s3.url(name);
+    let allow = dir.to_string_lossy().to_string();
+    let common = [
+        "--allow-dir",
+        allow.as_str(),
+        "--cache-remote",
+        remote.as_str(),
+    ];
+    let helper = peer.then(|| Server::start_env(&dir.join(format!("{name}-peer")), &common, &env));
+    let mut args = common.to_vec();
+    if let Some(h) = &helper {
+        args.extend(["--peer", h.queue.as_str()]);
+    }
+    let lead = Server::start_env(&dir.join(format!("{name}-lead")), &args, &env);
+    let request = |mode: &str| {
+        let body = serde_json::json!({
+            "inputs": {
+                "video": format!("file://{}", clip.0.display()),
+                "audio": format!("file://{}", clip.1.display()),
+            },
+            "params": {"interpolate.mode": mode, "interpolate.segment_seconds": 2},
+        });
+        let start = Instant::now();
+        let answer = http::post(&format!("{}/pipelines/sync", lead.direct), &body);
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        start.elapsed().as_secs_f64()
+    };
+    request("off");
+    request("precision")
 }
 
 fn mkdir(path: PathBuf) -> PathBuf {
