@@ -196,3 +196,47 @@ fn a_killed_render_resumes_from_its_finished_segments() {
         "segments are deterministic: the same bytes either way"
     );
 }
+
+#[test]
+fn a_segmented_diagnostic_shows_what_a_whole_one_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (video, target) = slowed_clip(dir.path());
+    let cache = dir.path().join("cache");
+    let diagnostic = |seconds: &str| -> PathBuf {
+        let folder = dir.path().join(format!("diagnostic-{seconds}"));
+        let out = dir.path().join(format!("out-{seconds}.mp4"));
+        let set = format!("diagnostic.segment_seconds={seconds}");
+        let args = sync_args(
+            &video,
+            &target,
+            &out,
+            &["--mode", "blend", "--diagnostic", s(&folder), "--set", &set],
+        );
+        let o = run(&cache, &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        folder.join("diagnostic.mp4")
+    };
+    let (whole, joined) = (diagnostic("0"), diagnostic("1"));
+    assert_eq!(pts(&whole), pts(&joined));
+    let frames = pts(&whole).len();
+    assert!(frames > 48, "several 1 s segments: {frames}");
+    let (x, y) = (
+        luma_frames(&whole, dir.path()),
+        luma_frames(&joined, dir.path()),
+    );
+    assert_eq!(x.len(), y.len());
+    let per_frame = x.len() / frames;
+    for (k, (fa, fb)) in x.chunks(per_frame).zip(y.chunks(per_frame)).enumerate() {
+        // Encoding moves pixels a little; a label of another frame's time
+        // (or none) moves the pixels of its glyphs far.
+        let far = fa
+            .iter()
+            .zip(fb)
+            .filter(|(p, q)| p.abs_diff(**q) > 48)
+            .count();
+        assert!(
+            far * 1000 < per_frame,
+            "frame {k}: {far} of {per_frame} pixels differ by more than 48 levels"
+        );
+    }
+}

@@ -5,10 +5,12 @@
 //! * [`stage`]: the interface a pipeline stage implements for the runner.
 //! * [`process`]: child processes that die with us (ffmpeg, `exec` commands).
 //! * [`loaded`]: models kept loaded between runs, within a memory budget.
+//! * [`segments`]: long renders in segments, made here and by peers.
 
 pub mod artifacts;
 pub mod loaded;
 pub mod process;
+pub mod segments;
 pub mod stage;
 pub mod warp;
 

@@ -17,7 +17,7 @@
 mod segments;
 mod stage;
 
-pub use segments::{plan_segments, render_piece, render_segmented};
+pub use segments::{render_piece, render_segmented};
 pub use stage::Interpolate;
 
 use vantage_core::{FramePlan, Made, RenderLog, RenderedFrame, StageContext, StageError};

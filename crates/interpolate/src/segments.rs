@@ -1,52 +1,18 @@
-//! Long renders in segments: the frame plan is cut into pieces of about N
-//! seconds, each rendered and cached on its own (a killed run resumes from
-//! the finished ones, a replica sharing the remote cache reuses them),
-//! rendered side by side when the run has the threads for it, and joined
-//! without re-encoding. Each worker renders its segments in order on one
-//! pass over the source, so decoding stays linear in the length. Peers
-//! (other replicas sharing the remote tier) render segments too.
+//! The interpolate render in segments (see [`vantage_core::segments`]):
+//! each segment is an MPEG-TS file and its render log, two pieces of the
+//! run; the segments are joined without re-encoding. A worker renders its
+//! segments on one pass over the source, so decoding stays linear in the
+//! length.
 
 use crate::{render, RenderOptions, Renderer};
-use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use vantage_core::segments::{make_piece, make_segments, plan_segments, Segmented};
 use vantage_core::{FramePlan, Pieces, RenderLog, StageContext, StageError};
 use vantage_media::EncodeSettings;
 
-/// Output frame ranges of about `seconds` each (one range when `seconds` is
-/// 0 or the plan is short). A boundary moves up to a second later, onto a
-/// frame that shows a real source frame, where the plan has one; the last
-/// segment takes the remainder up to one and a half lengths.
-pub fn plan_segments(plan: &FramePlan, seconds: f64, tolerance: f64) -> Vec<Range<usize>> {
-    let n = plan.positions.len();
-    let fps = plan.fps.as_f64();
-    let per = (seconds * fps).round() as usize;
-    if per == 0 {
-        return std::iter::once(0..n).collect();
-    }
-    let window = fps.round().max(1.0) as usize;
-    let real = |k: usize| {
-        let p = plan.positions[k];
-        (p - p.round()).abs() <= tolerance
-    };
-    let mut ranges = Vec::new();
-    let mut start = 0;
-    while n - start > per + per / 2 {
-        let mark = start + per;
-        let at = (mark..(mark + window).min(n))
-            .find(|&k| real(k))
-            .unwrap_or(mark);
-        ranges.push(start..at);
-        start = at;
-    }
-    ranges.push(start..n);
-    ranges
-}
-
-/// [`render`] in segments of about `seconds` (see the module docs); a
-/// single segment, or a run without [`Pieces`], renders whole. With
-/// [`vantage_core::Peers`], other replicas make segments too.
+/// [`render`] in segments of about `seconds`; a single segment, or a run
+/// without [`Pieces`], renders whole.
 pub fn render_segmented(
     source: &Path,
     plan: &FramePlan,
@@ -60,6 +26,7 @@ pub fn render_segmented(
     let Some(pieces) = ctx.pieces.as_deref().filter(|_| ranges.len() > 1) else {
         return render(source, plan, opts, settings, output, ctx);
     };
+    let dir = output.parent().unwrap_or(Path::new("."));
     let job = Segments {
         source,
         plan,
@@ -67,27 +34,9 @@ pub fn render_segmented(
         settings,
         ctx,
         pieces,
-        dir: output.parent().unwrap_or(Path::new(".")),
+        dir,
     };
-    let board = Board::new(ranges);
-    let workers = parallel_segments(opts, ctx.threads).min(board.ranges.len());
-    let peers = ctx.peers.as_deref().map_or(0, |p| p.count());
-    std::thread::scope(|s| {
-        for peer in 0..peers {
-            let (job, board) = (&job, &board);
-            s.spawn(move || job.hand_out(peer, board));
-        }
-        if workers == 1 {
-            // On this thread: RIFE's kernels use the pool the stage installed.
-            job.work_here(&board);
-        } else {
-            for _ in 0..workers {
-                let (job, board) = (&job, &board);
-                s.spawn(move || job.work_here(board));
-            }
-        }
-    });
-    let made = board.into_made()?;
+    let made = make_segments(&job, ranges, parallel_segments(opts, ctx.threads), ctx)?;
     let mut parts = Vec::with_capacity(made.len());
     let mut log = RenderLog {
         mode: opts.mode.name().to_string(),
@@ -106,9 +55,9 @@ pub fn render_segmented(
     Ok(log)
 }
 
-/// Make segment `piece` (`{"segment": i, "frames": [start, end]}`) of the
-/// render [`render_segmented`] would do with these arguments, and keep it
-/// in the run's pieces: a replica's share of a render another one leads.
+/// Make segment `piece` of the render [`render_segmented`] would do with
+/// these arguments, and keep it in the run's pieces: a replica's share of
+/// a render another one leads.
 pub fn render_piece(
     source: &Path,
     plan: &FramePlan,
@@ -118,23 +67,6 @@ pub fn render_piece(
     seconds: f64,
     piece: &serde_json::Value,
 ) -> Result<(), StageError> {
-    let ranges = plan_segments(plan, seconds, opts.tolerance);
-    let index = piece["segment"].as_u64().map(|i| i as usize);
-    let frames = serde_json::from_value::<[usize; 2]>(piece["frames"].clone()).ok();
-    let (i, range) = index
-        .zip(frames)
-        .and_then(|(i, [a, b])| {
-            ranges
-                .get(i)
-                .filter(|r| **r == (a..b))
-                .map(|r| (i, r.clone()))
-        })
-        .ok_or_else(|| {
-            StageError::InvalidInput(format!(
-                "{piece} is not a segment of this render (it has {} segments)",
-                ranges.len()
-            ))
-        })?;
     let pieces = ctx
         .pieces
         .as_deref()
@@ -149,7 +81,7 @@ pub fn render_piece(
         pieces,
         dir: output.parent().unwrap_or(Path::new(".")),
     };
-    job.segment(i, range, &mut None).map(drop)
+    make_piece(&job, &plan_segments(plan, seconds, opts.tolerance), piece)
 }
 
 /// Segments rendered at once: RIFE takes every thread the run has (or the
@@ -159,123 +91,6 @@ fn parallel_segments(opts: &RenderOptions, threads: usize) -> usize {
         1
     } else {
         (threads / 2).max(1)
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-type Made = (PathBuf, RenderLog);
-
-/// Who makes which segment. Segments wait in order; a worker here takes
-/// the next, or when none waits, one a peer is still making (a backup:
-/// whichever finishes first is used, so a slow or hung peer delays nothing
-/// and a replica on the same queue cannot deadlock us). A peer takes only
-/// waiting segments; one that fails puts its segment back and stops.
-struct Board {
-    ranges: Vec<Range<usize>>,
-    state: Mutex<BoardState>,
-}
-
-struct BoardState {
-    waiting: VecDeque<usize>,
-    made: Vec<Option<Made>>,
-    at_peer: Vec<bool>,
-    here: Vec<bool>,
-    error: Option<StageError>,
-}
-
-impl Board {
-    fn new(ranges: Vec<Range<usize>>) -> Self {
-        let n = ranges.len();
-        Board {
-            ranges,
-            state: Mutex::new(BoardState {
-                waiting: (0..n).collect(),
-                made: (0..n).map(|_| None).collect(),
-                at_peer: vec![false; n],
-                here: vec![false; n],
-                error: None,
-            }),
-        }
-    }
-
-    /// The next segment for a worker here, or `None` when every segment
-    /// left is being made here already (or the render failed).
-    fn take_here(&self) -> Option<usize> {
-        let mut st = lock(&self.state);
-        if st.error.is_some() {
-            return None;
-        }
-        let next = st.waiting.pop_front().or_else(|| {
-            (0..st.made.len()).find(|&i| st.made[i].is_none() && st.at_peer[i] && !st.here[i])
-        })?;
-        st.here[next] = true;
-        Some(next)
-    }
-
-    /// The next waiting segment for a peer.
-    fn take_for_peer(&self) -> Option<usize> {
-        let mut st = lock(&self.state);
-        if st.error.is_some() {
-            return None;
-        }
-        let next = st.waiting.pop_front()?;
-        st.at_peer[next] = true;
-        Some(next)
-    }
-
-    /// Segment `i` is made (the first maker's result is kept), or failed
-    /// here, which fails the render.
-    fn finish(&self, i: usize, result: Result<Made, StageError>) -> usize {
-        let mut st = lock(&self.state);
-        match result {
-            Ok(made) => {
-                st.made[i].get_or_insert(made);
-            }
-            Err(e) if st.made[i].is_none() => {
-                st.error.get_or_insert(e);
-            }
-            Err(_) => {}
-        }
-        drop(st);
-        self.count()
-    }
-
-    /// A peer could not make segment `i`: it waits again, first in line,
-    /// unless it is made or being made here.
-    fn give_back(&self, i: usize) {
-        let mut st = lock(&self.state);
-        st.at_peer[i] = false;
-        if st.made[i].is_none() && !st.here[i] {
-            st.waiting.push_front(i);
-        }
-    }
-
-    /// Segments made so far.
-    fn count(&self) -> usize {
-        lock(&self.state)
-            .made
-            .iter()
-            .filter(|m| m.is_some())
-            .count()
-    }
-
-    fn settled(&self, i: usize) -> bool {
-        let st = lock(&self.state);
-        st.made[i].is_some() || st.error.is_some()
-    }
-
-    fn into_made(self) -> Result<Vec<Made>, StageError> {
-        let st = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = st.error {
-            return Err(e);
-        }
-        st.made
-            .into_iter()
-            .map(|m| m.ok_or_else(|| StageError::internal("a segment was not rendered")))
-            .collect()
     }
 }
 
@@ -290,76 +105,17 @@ struct Segments<'a> {
     dir: &'a Path,
 }
 
-/// A worker's pass over the source, and the first output frame it has not
-/// rendered yet.
-type Pass<'r> = Option<(Renderer<'r>, usize)>;
-
 fn labels(range: &Range<usize>) -> (String, String) {
     let label = format!("segment {}..{}", range.start, range.end);
     (format!("{label}.ts"), format!("{label}.log"))
 }
 
-impl Segments<'_> {
-    /// Take segments until none is left for this replica's workers.
-    fn work_here(&self, board: &Board) {
-        let mut pass = None;
-        while let Some(i) = board.take_here() {
-            let made = self.segment(i, board.ranges[i].clone(), &mut pass);
-            let count = board.finish(i, made);
-            self.report(count, board, &format!("segment {i} rendered"));
-        }
-        if let Some((renderer, _)) = pass {
-            renderer.close();
-        }
-    }
+impl<'a> Segmented for Segments<'a> {
+    /// A pass over the source, and the first output frame it has not rendered.
+    type Pass = (Renderer<'a>, usize);
+    type Output = (PathBuf, RenderLog);
 
-    /// Hand waiting segments to peer `peer` one at a time until none waits
-    /// or it fails once (its segment then goes elsewhere).
-    fn hand_out(&self, peer: usize, board: &Board) {
-        let Some(peers) = self.ctx.peers.as_deref() else {
-            return;
-        };
-        while let Some(i) = board.take_for_peer() {
-            let range = board.ranges[i].clone();
-            let by = peers.name(peer);
-            self.report(board.count(), board, &format!("segment {i} sent to {by}"));
-            let piece = serde_json::json!({"segment": i, "frames": [range.start, range.end]});
-            let stop = || self.ctx.cancel.is_cancelled() || board.settled(i);
-            let made = peers.make(peer, &piece, &stop).and_then(|()| {
-                self.find(&range)
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| "its segment is not in the shared cache".to_string())
-            });
-            match made {
-                Ok(made) => {
-                    let count = board.finish(i, Ok(made));
-                    self.report(count, board, &format!("segment {i} rendered by {by}"));
-                }
-                Err(why) => {
-                    board.give_back(i);
-                    if !board.settled(i) && !self.ctx.cancel.is_cancelled() {
-                        let by = peers.name(peer);
-                        self.ctx.report(
-                            0.0,
-                            &format!(
-                                "{by} did not render segment {i} ({why}); it is rendered elsewhere"
-                            ),
-                        );
-                    }
-                    return;
-                }
-            }
-        }
-    }
-
-    fn report(&self, count: usize, board: &Board, message: &str) {
-        let fraction = count as f32 / board.ranges.len() as f32;
-        self.ctx.report(fraction.min(0.98), message);
-    }
-
-    /// Segment `range`'s video and log, if a run with the same key (here,
-    /// or a replica sharing the remote tier) finished it.
-    fn find(&self, range: &Range<usize>) -> Result<Option<Made>, StageError> {
+    fn find(&self, range: &Range<usize>) -> Result<Option<Self::Output>, StageError> {
         let (video_label, log_label) = labels(range);
         let (Some(video), Some(log)) = (
             self.pieces.find(&video_label)?,
@@ -370,18 +126,13 @@ impl Segments<'_> {
         Ok(read_log(&log).ok().map(|log| (video, log)))
     }
 
-    /// Segment `i` (output frames `range`): from the pieces if a run with
-    /// the same key finished it, else rendered (on `pass`, reopened when
-    /// the segment lies behind it) and kept.
-    fn segment<'r>(
-        &'r self,
+    fn make(
+        &self,
         i: usize,
-        range: Range<usize>,
-        pass: &mut Pass<'r>,
-    ) -> Result<Made, StageError> {
-        if let Some(made) = self.find(&range)? {
-            return Ok(made);
-        }
+        range: &Range<usize>,
+        pass: &mut Option<Self::Pass>,
+    ) -> Result<Self::Output, StageError> {
+        // A backup segment can lie behind the pass: start another.
         if let Some((renderer, _)) = pass.take_if(|(_, next)| range.start < *next) {
             renderer.close();
         }
@@ -401,10 +152,14 @@ impl Segments<'_> {
             context: format!("writing {}", log_path.display()),
             source,
         })?;
-        let (video_label, log_label) = labels(&range);
+        let (video_label, log_label) = labels(range);
         let video = self.pieces.keep(&video_label, &part)?;
         self.pieces.keep(&log_label, &log_path)?;
         Ok((video, log))
+    }
+
+    fn close(&self, (renderer, _): Self::Pass) {
+        renderer.close();
     }
 }
 
@@ -415,82 +170,4 @@ fn read_log(path: &Path) -> Result<RenderLog, StageError> {
     })?;
     serde_json::from_slice(&bytes)
         .map_err(|e| StageError::internal(format!("a segment's log: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{plan_segments, Board};
-    use std::path::PathBuf;
-    use vantage_core::{FramePlan, Rational, RenderLog, StageError};
-
-    fn made() -> Result<(PathBuf, RenderLog), StageError> {
-        Ok((PathBuf::from("x.ts"), RenderLog::default()))
-    }
-
-    #[test]
-    fn the_board_backs_up_peers_and_takes_back_what_they_drop() {
-        let board = Board::new(vec![0..10, 10..20, 20..30]);
-        assert_eq!(board.take_for_peer(), Some(0));
-        assert_eq!(board.take_here(), Some(1));
-        assert_eq!(board.take_here(), Some(2));
-        // Nothing waits: the next worker here backs up the peer's segment,
-        // and a second one finds nothing left to do.
-        assert_eq!(board.take_here(), Some(0));
-        assert_eq!(board.take_here(), None);
-        assert_eq!(board.take_for_peer(), None);
-        board.finish(0, made());
-        assert!(board.settled(0), "the peer is told to stop");
-        board.give_back(0);
-        board.finish(1, made());
-        board.finish(2, made());
-        assert_eq!(board.count(), 3);
-        assert_eq!(board.into_made().map(|m| m.len()).ok(), Some(3));
-    }
-
-    #[test]
-    fn a_dropped_segment_waits_first_in_line_and_an_error_stops_everyone() {
-        let board = Board::new(vec![0..10, 10..20, 20..30]);
-        assert_eq!(board.take_for_peer(), Some(0));
-        board.give_back(0);
-        assert_eq!(board.take_here(), Some(0), "first in line again");
-        board.finish(0, Err(StageError::internal("broken")));
-        assert_eq!(board.take_here(), None);
-        assert_eq!(board.take_for_peer(), None);
-        assert!(board.into_made().is_err());
-    }
-
-    fn plan(positions: Vec<f64>) -> FramePlan {
-        FramePlan {
-            fps: Rational { num: 24, den: 1 },
-            width: 16,
-            height: 16,
-            source_frames: 1000,
-            positions,
-        }
-    }
-
-    #[test]
-    fn segments_cover_the_plan_and_start_on_real_frames() {
-        // Slowed to 0.7x: real frames come every few output frames.
-        let p = plan((0..1000).map(|k| k as f64 * 0.7).collect());
-        let ranges = plan_segments(&p, 5.0, 0.05);
-        assert!(ranges.len() >= 7, "{ranges:?}");
-        assert_eq!(ranges.first().map(|r| r.start), Some(0));
-        assert_eq!(ranges.last().map(|r| r.end), Some(1000));
-        for pair in ranges.windows(2) {
-            assert_eq!(pair[0].end, pair[1].start, "contiguous");
-            let x = p.positions[pair[1].start];
-            assert!((x - x.round()).abs() <= 0.05, "starts on a real frame: {x}");
-            let len = pair[0].len();
-            assert!((120..=144).contains(&len), "about 5 s: {len}");
-        }
-    }
-
-    #[test]
-    fn short_plans_and_zero_are_one_segment() {
-        let p = plan((0..100).map(|k| k as f64).collect());
-        assert_eq!(plan_segments(&p, 0.0, 0.05), vec![0..100]);
-        assert_eq!(plan_segments(&p, 10.0, 0.05), vec![0..100]);
-        assert_eq!(plan_segments(&p, 2.0, 0.05), vec![0..48, 48..100]);
-    }
 }

@@ -9,18 +9,22 @@
 //! synthesised frames outlined. Every frame carries its output time, the
 //! fractional source position and the source frame(s) it shows.
 //!
-//! Each input is decoded once, already downscaled by ffmpeg; one encode;
-//! memory is a few frames whatever the length. The labels are burned in by
+//! Each input is decoded once, already downscaled by ffmpeg; encoded in
+//! segments of about `segment_seconds` (cached one by one, made by peers
+//! too) and joined without re-encoding; memory is a few frames whatever the
+//! length. The labels are burned in by
 //! ffmpeg's `ass` filter (libass) with the system's DejaVu Sans.
 //!
 //! * `marks`: what each output frame is (repeat, drop, cut, how it was made), from the JSON artifacts alone.
 //! * `canvas`: panels into one YUV frame, outlines and bars in colour.
 //! * `labels`: the ASS subtitle file with every frame's text.
-//! * `stage`: the stage and its render loop.
+//! * `render`: the panels' geometry and the frame loop, whole or in segments.
+//! * `stage`: the stage: checks, labels, segments joined, audio muxed.
 
 mod canvas;
 mod labels;
 mod marks;
+mod render;
 mod stage;
 
 pub use stage::RenderDiagnostic;
