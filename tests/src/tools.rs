@@ -156,3 +156,33 @@ pub fn frame_count(video: &Path) -> u64 {
         .and_then(|n| n.parse().ok())
         .expect("frame count")
 }
+
+/// Every frame of the first video stream decoded to 8-bit luma, one
+/// buffer per frame (written beside the video as `NAME.gray` on the way).
+pub fn luma_frames(video: &Path) -> Vec<Vec<u8>> {
+    let raw = video.with_extension("gray");
+    ffmpeg(&[
+        "-i",
+        s(video),
+        "-map",
+        "0:v:0",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+        s(&raw),
+    ]);
+    let j = probe_json(
+        video,
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height",
+        ],
+    );
+    let size = |k: &str| j["streams"][0][k].as_u64().expect("frame size") as usize;
+    let frame = size("width") * size("height");
+    let bytes = std::fs::read(&raw).expect("decoded frames");
+    bytes.chunks(frame).map(<[u8]>::to_vec).collect()
+}

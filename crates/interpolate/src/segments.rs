@@ -26,16 +26,7 @@ pub fn render_segmented(
     let Some(pieces) = ctx.pieces.as_deref().filter(|_| ranges.len() > 1) else {
         return render(source, plan, opts, settings, output, ctx);
     };
-    let dir = output.parent().unwrap_or(Path::new("."));
-    let job = Segments {
-        source,
-        plan,
-        opts,
-        settings,
-        ctx,
-        pieces,
-        dir,
-    };
+    let job = Segments::new(source, plan, opts, settings, ctx, pieces, output);
     let made = make_segments(&job, ranges, parallel_segments(opts, ctx.threads), ctx)?;
     let mut parts = Vec::with_capacity(made.len());
     let mut log = RenderLog {
@@ -72,15 +63,7 @@ pub fn render_piece(
         .as_deref()
         .ok_or_else(|| StageError::internal("a piece needs the run's pieces"))?;
     let output = ctx.output("video")?;
-    let job = Segments {
-        source,
-        plan,
-        opts,
-        settings,
-        ctx,
-        pieces,
-        dir: output.parent().unwrap_or(Path::new(".")),
-    };
+    let job = Segments::new(source, plan, opts, settings, ctx, pieces, output);
     make_piece(&job, &plan_segments(plan, seconds, opts.tolerance), piece)
 }
 
@@ -103,6 +86,29 @@ struct Segments<'a> {
     ctx: &'a StageContext,
     pieces: &'a dyn Pieces,
     dir: &'a Path,
+}
+
+impl<'a> Segments<'a> {
+    /// Segments of the render into `output` (they are written beside it).
+    fn new(
+        source: &'a Path,
+        plan: &'a FramePlan,
+        opts: &'a RenderOptions,
+        settings: &'a EncodeSettings,
+        ctx: &'a StageContext,
+        pieces: &'a dyn Pieces,
+        output: &'a Path,
+    ) -> Self {
+        Segments {
+            source,
+            plan,
+            opts,
+            settings,
+            ctx,
+            pieces,
+            dir: output.parent().unwrap_or(Path::new(".")),
+        }
+    }
 }
 
 fn labels(range: &Range<usize>) -> (String, String) {

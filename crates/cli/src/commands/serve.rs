@@ -75,8 +75,14 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with = "keys_file")]
     pub gateway_auth: bool,
     /// Another replica's queue URL that long renders hand segments to
-    /// (repeatable; needs --cache-remote, which carries inputs and segments)
-    #[arg(long = "peer", value_name = "URL")]
+    /// (repeatable, or comma-separated in VANTAGE_PEERS; needs
+    /// --cache-remote, which carries inputs and segments)
+    #[arg(
+        long = "peer",
+        value_name = "URL",
+        env = "VANTAGE_PEERS",
+        value_delimiter = ','
+    )]
     pub peers: Vec<String>,
     /// Key sent to the peers as `Authorization: Key ...`
     #[arg(
