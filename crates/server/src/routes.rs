@@ -663,6 +663,9 @@ pub async fn schedule(api: Arc<Api>) {
         let Ok(permit) = permit else {
             return;
         };
+        // Counted before the drain check (a shutdown sets the flag, then
+        // waits for the count), so a request that starts is waited for.
+        let admitted = Admitted::new(&api);
         if api.queue.is_draining() {
             return; // it stays queued on disk for the next start
         }
@@ -670,11 +673,27 @@ pub async fn schedule(api: Arc<Api>) {
         if entry.snapshot().state != State::Queued {
             continue;
         }
-        let api = api.clone();
         tokio::spawn(async move {
-            run_queued(&api, &entry).await;
-            drop(permit);
+            run_queued(&admitted.0, &entry).await;
+            drop((permit, admitted));
         });
+    }
+}
+
+/// A queued request counted in [`Ctx::active`] from its admission to the
+/// end of its task (the job counts itself again while it runs).
+struct Admitted(Arc<Api>);
+
+impl Admitted {
+    fn new(api: &Arc<Api>) -> Self {
+        api.ctx.active.fetch_add(1, Ordering::SeqCst);
+        Admitted(api.clone())
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.ctx.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
