@@ -236,16 +236,13 @@ fn rewrite(moov_box: &[u8], timecodes_ms: &[f64], end_ms: Option<f64>) -> Result
     }
     let mut offsets = vec![0i64; n];
     if let Some(ctts) = child(stbl, b"ctts") {
-        let signed = ctts.payload.first() == Some(&1);
+        // Signed in both versions, as ffmpeg reads them: version 0 says
+        // unsigned, but encoders write negative offsets there too.
         let mut i = 0;
         for (count, off) in runs(&ctts.payload)? {
             for _ in 0..count {
                 if let Some(o) = offsets.get_mut(i) {
-                    *o = if signed {
-                        off as i32 as i64
-                    } else {
-                        off as i64
-                    };
+                    *o = off as i32 as i64;
                 }
                 i += 1;
             }
@@ -408,5 +405,224 @@ fn find_trailing_moov(file: &mut std::fs::File) -> Result<(u64, u64), String> {
     match last {
         Some((kind, at, size)) if &kind == b"moov" => Ok((at, size)),
         _ => Err("moov is not the last box of the stream copy".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{child, parse_boxes, rewrite, runs};
+
+    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.extend_from_slice(body);
+        b
+    }
+
+    /// A box with a 64-bit size field.
+    fn large(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut b = 1u32.to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.extend_from_slice(&((body.len() + 16) as u64).to_be_bytes());
+        b.extend_from_slice(body);
+        b
+    }
+
+    fn full(kind: &[u8; 4], version: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![version, 0, 0, 0];
+        v.extend_from_slice(body);
+        boxed(kind, &v)
+    }
+
+    fn table(values: &[(u32, u32)]) -> Vec<u8> {
+        let mut t = (values.len() as u32).to_be_bytes().to_vec();
+        for (count, value) in values {
+            t.extend_from_slice(&count.to_be_bytes());
+            t.extend_from_slice(&value.to_be_bytes());
+        }
+        t
+    }
+
+    /// Version-0 mvhd/mdhd body: times, timescale 1000, duration.
+    fn header(duration: u32) -> Vec<u8> {
+        let mut h = vec![0u8; 8];
+        h.extend_from_slice(&1000u32.to_be_bytes());
+        h.extend_from_slice(&duration.to_be_bytes());
+        h.resize(96, 0);
+        h
+    }
+
+    /// A moov with one video track of `n` frames 40 ms apart in decode
+    /// order, composition offsets `ctts` (version, offsets), the mvhd in
+    /// version 1 when `v1_movie`, the trak with a 64-bit size when `big`.
+    fn moov(n: u32, ctts: Option<(u8, Vec<i32>)>, v1_movie: bool, big: bool) -> Vec<u8> {
+        let mut stbl = full(b"stts", 0, &table(&[(n, 40)]));
+        if let Some((version, offsets)) = ctts {
+            let values: Vec<(u32, u32)> = offsets.iter().map(|&o| (1, o as u32)).collect();
+            stbl.extend(full(b"ctts", version, &table(&values)));
+        }
+        stbl.extend(full(b"stss", 0, &table(&[])[..4]));
+        let minf = boxed(b"stbl", &stbl);
+        let mut hdlr = vec![0u8; 4];
+        hdlr.extend_from_slice(b"vide");
+        hdlr.resize(20, 0);
+        let mut mdia = full(b"mdhd", 0, &header(n * 40));
+        mdia.extend(full(b"hdlr", 0, &hdlr));
+        mdia.extend(boxed(b"minf", &minf));
+        let mut tkhd = vec![0u8; 16];
+        tkhd.extend_from_slice(&(n * 40).to_be_bytes());
+        tkhd.resize(80, 0);
+        let mut trak = full(b"tkhd", 0, &tkhd);
+        // The copy's own edit list, replaced by the rewrite.
+        trak.extend(boxed(b"edts", &full(b"elst", 0, &table(&[(n * 40, 80)]))));
+        trak.extend(boxed(b"mdia", &mdia));
+        let mvhd = if v1_movie {
+            let mut h = vec![0u8; 16];
+            h.extend_from_slice(&1000u32.to_be_bytes());
+            h.extend_from_slice(&u64::from(n * 40).to_be_bytes());
+            h.resize(108, 0);
+            full(b"mvhd", 1, &h)
+        } else {
+            full(b"mvhd", 0, &header(n * 40))
+        };
+        let trak = if big {
+            large(b"trak", &trak)
+        } else {
+            boxed(b"trak", &trak)
+        };
+        boxed(b"moov", &[mvhd, trak].concat())
+    }
+
+    /// When each sample (decode order) is shown, in ms, following the
+    /// rewritten stts, ctts and edit list as a player does; `None` for a
+    /// sample before the shown edit.
+    fn shown(moov: &[u8]) -> Vec<Option<i64>> {
+        let moov = parse_boxes(moov).unwrap().remove(0);
+        let trak = child(&moov, b"trak").unwrap();
+        let stbl = child(
+            child(child(trak, b"mdia").unwrap(), b"minf").unwrap(),
+            b"stbl",
+        )
+        .unwrap();
+        let mut pts = Vec::new();
+        let mut t = 0i64;
+        for (count, delta) in runs(&child(stbl, b"stts").unwrap().payload).unwrap() {
+            for _ in 0..count {
+                pts.push(t);
+                t += i64::from(delta);
+            }
+        }
+        if let Some(ctts) = child(stbl, b"ctts") {
+            let mut i = 0;
+            for (count, off) in runs(&ctts.payload).unwrap() {
+                for _ in 0..count {
+                    pts[i] += i64::from(off as i32);
+                    i += 1;
+                }
+            }
+        }
+        let elst = child(child(trak, b"edts").unwrap(), b"elst").unwrap();
+        let (mut start, mut media) = (0i64, 0i64);
+        let entries = u32::from_be_bytes(elst.payload[4..8].try_into().unwrap()) as usize;
+        for e in 0..entries {
+            let at = 8 + 12 * e;
+            let word = |k: usize| u32::from_be_bytes(elst.payload[k..k + 4].try_into().unwrap());
+            let (duration, media_time) = (word(at), word(at + 4));
+            match media_time as i32 {
+                -1 => start += i64::from(duration),
+                m => media = i64::from(m),
+            }
+        }
+        pts.iter()
+            .map(|&p| (p >= media).then_some(start + p - media))
+            .collect()
+    }
+
+    /// Decode order I P B B P B B: the presentation rank of each sample.
+    const RANKS: [usize; 7] = [0, 3, 1, 2, 6, 4, 5];
+
+    fn offsets(shift: i32) -> Vec<i32> {
+        (0..7)
+            .map(|i| 40 * RANKS[i] as i32 + shift - 40 * i as i32)
+            .collect()
+    }
+
+    fn assert_shown_at(moov: &[u8], timecodes: &[f64], ranks: &[usize]) {
+        let shown = shown(moov);
+        for (sample, &rank) in ranks.iter().enumerate() {
+            let want = timecodes[rank];
+            match shown[sample] {
+                Some(t) => assert_eq!(t as f64, want, "sample {sample} (rank {rank})"),
+                None => assert!(want < 0.0, "sample {sample} (rank {rank}) not shown"),
+            }
+        }
+    }
+
+    #[test]
+    fn frames_without_offsets_take_their_timecodes() {
+        let tc = [0.0, 40.0, 100.0, 130.0, 200.0];
+        let out = rewrite(&moov(5, None, false, false), &tc, None).unwrap();
+        assert_shown_at(&out, &tc, &[0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn b_frames_keep_their_order_with_offsets_of_either_version() {
+        let tc = [0.0, 30.0, 90.0, 100.0, 170.0, 260.0, 300.0];
+        // Version 0, offsets all positive (x264 through ffmpeg's muxer).
+        let out = rewrite(&moov(7, Some((0, offsets(40))), false, false), &tc, None).unwrap();
+        assert_shown_at(&out, &tc, &RANKS);
+        // Version 1, negative offsets (the first frame before its decode time).
+        let out = rewrite(&moov(7, Some((1, offsets(-40))), true, false), &tc, None).unwrap();
+        assert_shown_at(&out, &tc, &RANKS);
+        // Negative offsets in a version-0 box, which encoders write too.
+        let out = rewrite(&moov(7, Some((0, offsets(-40))), false, true), &tc, None).unwrap();
+        assert_shown_at(&out, &tc, &RANKS);
+    }
+
+    #[test]
+    fn a_late_start_is_an_empty_edit_and_a_lead_in_is_hidden() {
+        let late = [500.0, 540.0, 580.0, 620.0, 660.0, 700.0, 740.0];
+        let out = rewrite(&moov(7, Some((0, offsets(40))), false, false), &late, None).unwrap();
+        assert_shown_at(&out, &late, &RANKS);
+        let lead_in = [-80.0, -40.0, 0.0, 40.0, 80.0, 120.0, 160.0];
+        let out = rewrite(
+            &moov(7, Some((0, offsets(40))), false, false),
+            &lead_in,
+            None,
+        )
+        .unwrap();
+        assert_shown_at(&out, &lead_in, &RANKS);
+    }
+
+    #[test]
+    fn durations_follow_the_new_timing_and_the_audio_end() {
+        let tc = [0.0, 40.0, 100.0, 130.0, 200.0];
+        let out = rewrite(&moov(5, None, true, true), &tc, Some(150.0)).unwrap();
+        let moov = parse_boxes(&out).unwrap().remove(0);
+        let mvhd = &child(&moov, b"mvhd").unwrap().payload;
+        let movie = u64::from_be_bytes(mvhd[24..32].try_into().unwrap());
+        assert_eq!(movie, 150, "shown until the audio ends");
+        let trak = child(&moov, b"trak").unwrap();
+        let mdhd = &child(child(trak, b"mdia").unwrap(), b"mdhd")
+            .unwrap()
+            .payload;
+        let media = u32::from_be_bytes(mdhd[16..20].try_into().unwrap());
+        assert_eq!(media, 270, "the last frame keeps the previous interval");
+    }
+
+    #[test]
+    fn impossible_inputs_are_errors() {
+        let m = moov(5, None, false, false);
+        let err = rewrite(&m, &[0.0, 40.0], None).unwrap_err();
+        assert!(
+            err.contains("timecodes list 2 frames but the video has 5"),
+            "{err}"
+        );
+        let err = rewrite(&m, &[0.0, 40.0, 40.0, 80.0, 120.0], None).unwrap_err();
+        assert!(err.contains("strictly increase"), "{err}");
+        let mut truncated = m.clone();
+        truncated.truncate(m.len() - 30);
+        assert!(rewrite(&truncated, &[0.0; 5], None).is_err());
+        assert!(rewrite(b"\0\0\0\x08free", &[0.0; 5], None).is_err());
     }
 }
