@@ -70,7 +70,11 @@ impl Fixture {
         let o = run(&self.cache, &sync_args(video, audio, &out, &[]));
         let err = stderr(&o);
         assert!(!o.status.success(), "accepted {video:?} + {audio:?}");
-        assert_ne!(o.status.code(), Some(101), "panicked: {err}");
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "inputs that cannot work exit 2: {err}"
+        );
         for needle in needles {
             assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
         }
@@ -110,6 +114,30 @@ fn each_bad_input_gets_a_clear_error() {
     let text = f.path("notes.mp4");
     std::fs::write(&text, "this is not a video\n").unwrap();
     f.rejects(&text, &f.speech, "not a media file");
+    let nothing = f.path("nothing.mp4");
+    std::fs::write(&nothing, b"").unwrap();
+    f.rejects(&nothing, &f.speech, "nothing.mp4: not a media file");
+
+    // A download cut short whose index came first: ffmpeg would read the
+    // start and stop quietly (the words then "differ").
+    let whole = f.path("faststart.mp4");
+    ffmpeg(&[
+        "-i",
+        s(&f.video),
+        "-c",
+        "copy",
+        "-movflags",
+        "faststart",
+        s(&whole),
+    ]);
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = f.path("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    f.rejects_saying(
+        &cut,
+        &f.speech,
+        &["cut.mp4: the file is cut short", "video frames"],
+    );
 
     // A source with no picture, a target with no sound.
     f.rejects(&f.speech, &f.speech, "has no video stream");
@@ -139,7 +167,12 @@ fn each_bad_input_gets_a_clear_error() {
         "4",
         s(&silence),
     ]);
-    f.rejects(&f.video, &silence, "no speech found in the target audio");
+    // Found before Whisper runs (it would hallucinate words in silence).
+    f.rejects_saying(
+        &f.video,
+        &silence,
+        &["stage 'target-words'", "no speech found"],
+    );
 
     // A target far longer than the source cannot be the same words.
     let (words, _) = script(150);
@@ -155,7 +188,12 @@ fn each_bad_input_gets_a_clear_error() {
     );
     let long_path = f.path("long.wav");
     long.write_wav(&long_path).unwrap();
-    f.rejects(&f.video, &long_path, "do not say the same thing");
+    // The length speaks before the words (which differ too, by count).
+    f.rejects_saying(
+        &f.video,
+        &long_path,
+        &["the source speaks for", "limit 3.0"],
+    );
 
     // Different words of about the same length: the transcripts disagree.
     let other_path = f.different_words();
@@ -192,12 +230,39 @@ fn each_bad_input_gets_a_clear_error() {
         .output()
         .unwrap();
     assert!(
-        !o.status.success() && stderr(&o).contains("vantage weights fetch base"),
+        o.status.code() == Some(2) && stderr(&o).contains("vantage weights fetch base"),
         "{}",
         stderr(&o)
     );
     // The earlier good output is untouched by all of this.
     assert!(good.is_file());
+}
+
+#[test]
+fn exit_codes_are_the_documented_ones() {
+    let f = fixture();
+    let text = f.path("notes.mp4");
+    std::fs::write(&text, "this is not a video\n").unwrap();
+    let code = |args: &[&str]| {
+        let o = run(&f.cache, args);
+        assert_ne!(o.status.code(), Some(101), "panicked: {}", stderr(&o));
+        o.status.code()
+    };
+    // 2: the command or its inputs cannot work as given.
+    assert_eq!(code(&["sync", "--no-such-flag"]), Some(2));
+    assert_eq!(code(&["transcribe", s(&text)]), Some(2));
+    assert_eq!(code(&["transcribe", s(&f.path("missing.wav"))]), Some(2));
+    // A budget that would evict everything, or no disk holds, is a mistake.
+    assert_eq!(code(&["cache", "gc", "--max-age-days", "-1"]), Some(2));
+    assert_eq!(code(&["cache", "gc", "--max-age-days", "inf"]), Some(2));
+    assert_eq!(
+        code(&["cache", "gc", "--max-size-mb", "99999999999999"]),
+        Some(2)
+    );
+    // 1: a pipeline file's mistakes, and everything else.
+    let bad = f.path("bad.yaml");
+    std::fs::write(&bad, "stages: [\n").unwrap();
+    assert_eq!(code(&["run", s(&bad)]), Some(1));
 }
 
 #[test]

@@ -4,7 +4,7 @@ use crate::dtw::{dtw, Window};
 use serde::{Deserialize, Serialize};
 use vantage_core::{CancelToken, Confidence, Knot, Warp};
 use vantage_dsp::features::{mfcc, normalise, DIMS, HOP_S};
-use vantage_dsp::vad::{speech_frames, voice_activity};
+use vantage_dsp::vad::{speech_frames, speech_seconds, MIN_SPEECH_S};
 
 /// A known correspondence (e.g. the same word found in both transcripts).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,11 +75,24 @@ struct Side {
 /// Less detected speech than this (in 10 ms frames) is no speech.
 const MIN_SPEECH_FRAMES: usize = 25;
 
-/// Whether `samples` contain speech at all (the check `align` starts with).
-pub fn require_speech(samples: &[f32], which: &'static str) -> Result<(), AlignError> {
-    let speech = voice_activity(samples);
-    if speech.iter().filter(|&&s| s).count() < MIN_SPEECH_FRAMES {
-        return Err(AlignError::NoSpeech(which));
+/// The checks `align` starts with, on voice activity alone (cheap, so they
+/// come before the transcripts are compared): speech on both sides, and
+/// speech spans within `limit` of each other either way round.
+pub fn check_speech(source: &[f32], target: &[f32], limit: f64) -> Result<(), AlignError> {
+    let (source_s, target_s) = (speech_seconds(source), speech_seconds(target));
+    for (seconds, which) in [(source_s, "source"), (target_s, "target")] {
+        if seconds < MIN_SPEECH_S {
+            return Err(AlignError::NoSpeech(which));
+        }
+    }
+    let ratio = (target_s / source_s).max(source_s / target_s);
+    if ratio > limit {
+        return Err(AlignError::LengthMismatch {
+            source_s,
+            target_s,
+            ratio,
+            limit,
+        });
     }
     Ok(())
 }

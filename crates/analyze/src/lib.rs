@@ -16,5 +16,5 @@ mod dtw;
 mod stage;
 pub mod words;
 
-pub use align::{align, require_speech, AlignError, AlignOptions, AlignResult, Anchor};
+pub use align::{align, check_speech, AlignError, AlignOptions, AlignResult, Anchor};
 pub use stage::Analyze;

@@ -1,7 +1,7 @@
 //! The `analyze` stage.
 
 use crate::words::word_anchors;
-use crate::{align, require_speech, AlignError, AlignOptions, AlignResult};
+use crate::{align, check_speech, AlignError, AlignOptions, AlignResult};
 use serde_json::json;
 use vantage_core::warp::format_timecodes_v2;
 use vantage_core::{
@@ -251,9 +251,9 @@ impl Stage for Analyze {
                 r
             }
             Some((_, report, Some(reason))) => {
-                // Silence on one side is the clearer diagnosis.
-                require_speech(&source, "source").map_err(to_stage_error)?;
-                require_speech(&target, "target").map_err(to_stage_error)?;
+                // Silence on one side, or lengths no pace explains, are
+                // the clearer diagnosis.
+                check_speech(&source, &target, opts.max_length_ratio).map_err(to_stage_error)?;
                 match fallback {
                 "acoustic" => {
                     let mut r = run_align(&opts)?;

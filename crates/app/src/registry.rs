@@ -33,6 +33,8 @@ pub fn check_input(ty: PortType, path: &std::path::Path) -> Result<(), String> {
         return Ok(());
     }
     let info = vantage_media::probe(path).map_err(|e| e.to_string())?;
+    vantage_media::check_complete(path, &info, &vantage_core::CancelToken::default())
+        .map_err(|e| e.to_string())?;
     match ty {
         PortType::Video => info.require_video(path).map(|_| ()),
         PortType::Audio | PortType::Wav => info.require_audio(path).map(|_| ()),

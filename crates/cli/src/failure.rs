@@ -16,6 +16,23 @@ pub enum Command {
     Sync,
 }
 
+/// The exit code of an error a command returned itself (not through a
+/// run): 2 when it is about the inputs (a file that cannot work, weights
+/// not installed), 1 otherwise.
+pub fn exit_code(e: &anyhow::Error) -> ExitCode {
+    let about_inputs = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<vantage_media::MediaError>()
+            .is_some_and(vantage_media::MediaError::is_input)
+            || cause.downcast_ref::<MissingWeights>().is_some()
+            || matches!(
+                cause.downcast_ref::<WeightsError>(),
+                Some(WeightsError::NotInstalled { .. })
+            )
+    });
+    ExitCode::from(if about_inputs { 2 } else { 1 })
+}
+
 /// Print `e` with its remedies and return the exit code.
 pub fn report(e: &AppError, command: Command) -> ExitCode {
     let failure = Failure::from(e);
@@ -61,8 +78,23 @@ pub fn weights(e: WeightsError) -> anyhow::Error {
             let remedy = Remedy::FetchWeights {
                 name: fetch.clone(),
             };
-            anyhow::anyhow!("{e}\n{}", phrase(&remedy, Command::Run))
+            anyhow::Error::new(MissingWeights(format!(
+                "{e}\n{}",
+                phrase(&remedy, Command::Run)
+            )))
         }
         _ => e.into(),
     }
 }
+
+/// Weights not installed, with the command that installs them (exit 2).
+#[derive(Debug)]
+struct MissingWeights(String);
+
+impl std::fmt::Display for MissingWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for MissingWeights {}

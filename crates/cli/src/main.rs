@@ -96,7 +96,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            failure::exit_code(&e)
         }
     }
 }

@@ -45,6 +45,15 @@ pub fn voice_activity(samples: &[f32]) -> Vec<bool> {
     speech_frames(&crate::features::mfcc(samples).energy_db)
 }
 
+/// Less detected speech than this is no speech.
+pub const MIN_SPEECH_S: f64 = 0.25;
+
+/// Seconds of speech in 16 kHz mono samples.
+pub fn speech_seconds(samples: &[f32]) -> f64 {
+    let frames = voice_activity(samples).iter().filter(|&&s| s).count();
+    frames as f64 * crate::features::HOP_S
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

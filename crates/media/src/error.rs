@@ -12,6 +12,8 @@ pub enum MediaError {
     NoAudio(PathBuf),
     #[error("{0}: the {1} stream is empty (zero length)")]
     Empty(PathBuf, &'static str),
+    #[error("{path}: the file is cut short ({detail}): an interrupted download or copy? Pass the whole file")]
+    Truncated { path: PathBuf, detail: String },
     #[error(
         "ffmpeg is not installed or not on PATH ({0}); install it (Debian: apt-get install ffmpeg)"
     )]
@@ -28,6 +30,20 @@ pub enum MediaError {
 }
 
 impl MediaError {
+    /// About the file itself (missing, unreadable, cut short, lacking a
+    /// stream), not about ffmpeg or the machine.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            MediaError::NotFound(_)
+                | MediaError::NotMedia { .. }
+                | MediaError::NoVideo(_)
+                | MediaError::NoAudio(_)
+                | MediaError::Empty(..)
+                | MediaError::Truncated { .. }
+        )
+    }
+
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> MediaError {
         let context = context.into();
         move |source| MediaError::Io { context, source }
@@ -39,13 +55,10 @@ impl From<MediaError> for vantage_core::StageError {
         use vantage_core::StageError;
         match e {
             MediaError::Cancelled => StageError::Cancelled,
-            MediaError::NotFound(_)
-            | MediaError::NotMedia { .. }
-            | MediaError::NoVideo(_)
-            | MediaError::NoAudio(_)
-            | MediaError::Empty(..) => StageError::InvalidInput(e.to_string()),
             MediaError::MissingTool(_) | MediaError::Tool { .. } => StageError::Tool(e.to_string()),
             MediaError::Io { context, source } => StageError::Io { context, source },
+            // Everything else is about the file (`is_input`).
+            _ => StageError::InvalidInput(e.to_string()),
         }
     }
 }

@@ -29,4 +29,4 @@ pub use frames::{EncodeSettings, Frame, FrameReader, FrameWriter, PRESETS};
 pub use image::{read_image, svg_to_png, write_image, RgbImage};
 pub use mp4::restamp_video;
 pub use mux::{concat, mux};
-pub use probe::{frame_times, probe, AudioStream, MediaInfo, VideoStream};
+pub use probe::{check_complete, frame_times, probe, AudioStream, MediaInfo, VideoStream};

@@ -215,6 +215,48 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
 /// Presentation time of every frame of `stream` (from the packet index: no
 /// decoding), from the first frame at 0, and whether the rate varies. One
 /// pass over a long file's packets takes a while: `cancel` stops it.
+/// Fail when the file ends before the data its index describes (a
+/// download cut short whose index came first: ffmpeg reads the start and
+/// quietly stops where the bytes do). `info` is the file's probe.
+pub fn check_complete(
+    path: &Path,
+    info: &MediaInfo,
+    cancel: &CancelToken,
+) -> Result<(), MediaError> {
+    let Some(video) = &info.video else {
+        return Ok(());
+    };
+    let p = path.to_string_lossy();
+    let select = video.index.to_string();
+    let (ok, out, err) = run_ffprobe(
+        &[
+            "-select_streams",
+            &select,
+            "-show_entries",
+            "packet=size",
+            "-of",
+            "csv=p=0",
+            &p,
+        ],
+        cancel,
+    )?;
+    let read = out.lines().filter(|l| !l.trim().is_empty()).count();
+    let detail = match video.frames {
+        // The demuxer's own word for it (mov: "stream N, offset X: partial file").
+        _ if err.contains("partial file") => {
+            format!("{read} video frames could be read before it ends")
+        }
+        Some(listed) if ok && read < listed => {
+            format!("its index lists {listed} video frames but only {read} are in the file")
+        }
+        _ => return Ok(()),
+    };
+    Err(MediaError::Truncated {
+        path: path.to_path_buf(),
+        detail,
+    })
+}
+
 pub fn frame_times(
     path: &Path,
     stream: &VideoStream,

@@ -3,7 +3,8 @@
 use crate::{default_threads, load, transcribe, Options, TranscribeError};
 use serde_json::json;
 use vantage_core::{
-    ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext, StageError,
+    ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
+    StageError, Transcript,
 };
 use vantage_media::{read_wav_mono, AUDIO_RATE};
 use vantage_weights::{Installed, Kind, Store};
@@ -90,6 +91,12 @@ impl Stage for Transcribe {
                 json!(1),
                 "1 decodes greedily; more runs a beam search of that width (slower, sometimes more accurate)",
             ),
+            ParamSpec::new(
+                "on_silence",
+                ParamKind::Choice(&["fail", "empty"]),
+                json!("fail"),
+                "audio without speech: fail at once (before loading Whisper, which would hallucinate words), or give an empty transcript",
+            ),
         ]
     }
     fn ports(&self, _: &Params) -> Ports {
@@ -120,6 +127,23 @@ impl Stage for Transcribe {
                 "{} is {rate} Hz; transcribe needs {AUDIO_RATE} Hz mono WAV (run it through extract-audio)",
                 path.display()
             )));
+        }
+        if vantage_dsp::vad::speech_seconds(&samples) < vantage_dsp::vad::MIN_SPEECH_S {
+            if ctx.param_str("on_silence")? == "fail" {
+                return Err(StageError::InvalidInput(
+                    "no speech found in its audio (it is silent or too quiet); check that the right file was passed".into(),
+                ));
+            }
+            let empty = Transcript {
+                model: weights.name.clone(),
+                language: ctx.param_str("language")?.to_string(),
+                duration: samples.len() as f64 / AUDIO_RATE as f64,
+                segments: Vec::new(),
+                words: Vec::new(),
+            };
+            ctx.write_json("transcript", &empty)?;
+            ctx.report(1.0, "no speech: empty transcript");
+            return Ok(());
         }
         ctx.report(0.05, &format!("loading {}", weights.name));
         let model = load(&weights.path, &weights.blake3, true).map_err(to_stage_error)?;

@@ -6,6 +6,18 @@ use std::path::Path;
 use std::process::ExitCode;
 use vantage_cache::Cache;
 
+/// A budget past any disk (1 EiB): larger is a typo, not a wish.
+const MAX_SIZE_MB: u64 = 1 << 40;
+
+/// A number of days: not negative (which would evict everything), finite.
+fn days(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(d) if d.is_finite() && d >= 0.0 => Ok(d),
+        Ok(_) => Err("a number of days, 0 or more (0 drops every entry not in use)".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[derive(Subcommand)]
 pub enum CacheAction {
     /// Entries, blobs and bytes in the cache
@@ -13,10 +25,10 @@ pub enum CacheAction {
     /// Remove unreferenced blobs, and entries over an age or size budget
     Gc {
         /// Drop entries unused for this many days
-        #[arg(long)]
+        #[arg(long, value_parser = days, allow_negative_numbers = true)]
         max_age_days: Option<f64>,
         /// Then drop least recently used entries until blobs fit in this many MiB
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=MAX_SIZE_MB))]
         max_size_mb: Option<u64>,
     },
     /// Re-hash every stored artifact; drop entries whose files are missing or altered
