@@ -24,12 +24,12 @@ pub fn deliver(cache: &Cache, artifact: &(PathBuf, Digest), dest: &Path) -> Resu
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(
-        ".{}.partial-{}",
-        dest.file_name()
-            .map_or("out".into(), |n| n.to_string_lossy()),
-        cache.unique_suffix()
-    ));
+    let name = dest
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy());
+    let prefix = format!(".{name}.partial-");
+    sweep_partials(dir, &prefix);
+    let tmp = dir.join(format!("{prefix}{}", cache.unique_suffix()));
     let copy = || -> std::io::Result<()> {
         // A fresh file gets the user's umask (the blob itself is read-only).
         let mut out = std::fs::File::create(&tmp)?;
@@ -42,4 +42,31 @@ pub fn deliver(cache: &Cache, artifact: &(PathBuf, Digest), dest: &Path) -> Resu
         return Err(io(e));
     }
     cache.remember_file(dest, *digest)
+}
+
+/// Remove the temporary files of earlier deliveries to the same path whose
+/// process is gone (killed mid-copy): `{prefix}{pid}-{n}`. A live process's
+/// file is its copy in progress and stays.
+fn sweep_partials(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !process_alive(pid)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` exists (on Linux; elsewhere assumed, so nothing
+/// is removed).
+fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
 }

@@ -195,7 +195,10 @@ impl<'a> Schedule<'a> {
         let node = &self.pipeline.stages[index];
         let job = self.job(node);
         if !self.opts.force.applies(&node.name) {
-            if let Some(m) = self.engine.cache().lookup(&job.key, &mut self.lease)? {
+            let found = self.engine.cache().lookup(&job.key, &mut self.lease)?;
+            // An entry lacking one of the stage's outputs (damaged, or
+            // written by hand) is a miss: the stage runs and replaces it.
+            if let Some(m) = found.filter(|m| has_outputs(node, m)) {
                 self.record(&node.name, StageStatus::Cached);
                 self.finished.insert(node.name.clone(), m.outputs);
                 return Ok(());
@@ -330,13 +333,16 @@ impl<'a> Schedule<'a> {
             message,
         };
         match found {
-            Ok((RemoteLookup::Hit(m), lease)) => {
+            Ok((RemoteLookup::Hit(m), lease)) if has_outputs(&self.pipeline.stages[index], &m) => {
                 (self.events)(&note("fetched from the remote cache".into()));
                 self.record(&stage, StageStatus::Cached);
                 self.finished.insert(stage.clone(), m.outputs);
                 self.lease.absorb(lease);
                 return;
             }
+            Ok((RemoteLookup::Hit(_), _)) => (self.events)(&note(
+                "remote cache entry not used: it lacks an output".into(),
+            )),
             Ok((RemoteLookup::Miss, _)) => {}
             Ok((RemoteLookup::Corrupt(why), _)) => {
                 (self.events)(&note(format!("remote cache entry not used: {why}")))
@@ -413,6 +419,14 @@ impl Drop for Schedule<'_> {
             self.cancel.cancel();
         }
     }
+}
+
+/// Whether `manifest` holds every output `node` declares.
+fn has_outputs(node: &StageNode, manifest: &vantage_cache::Manifest) -> bool {
+    node.ports
+        .outputs
+        .iter()
+        .all(|p| manifest.outputs.contains_key(&p.name))
 }
 
 fn dependencies(node: &StageNode) -> impl Iterator<Item = &str> {

@@ -380,3 +380,29 @@ outputs:
         start.elapsed()
     );
 }
+
+#[test]
+fn a_cache_entry_missing_an_output_is_a_miss() {
+    let r = Run::new();
+    let (out, _) = r.go(CHAIN, &[], Force::None);
+    assert_eq!(out.unwrap(), "sABsA+");
+    // Damage stage a's entry: its manifest loses the output b and c read.
+    let reg = registry(&r.runs);
+    let p = Pipeline::parse(CHAIN, Path::new("p.yaml"), &reg, &[]).unwrap();
+    let a = p.stages.iter().find(|s| s.name == "a").unwrap();
+    let cache = Cache::open(r.dir.path().join("cache")).unwrap();
+    let inputs = BTreeMap::from([("text".to_string(), cache.file_digest(&r.seed).unwrap())]);
+    let key = vantage_cache::StageKey::new(a.kind(), a.stage.version(), &a.params, &inputs, &[]);
+    let mut lease = cache.lease();
+    let mut manifest = cache
+        .lookup(&key, &mut lease)
+        .unwrap()
+        .expect("a is cached");
+    manifest.outputs.clear();
+    cache.record(&key, &manifest).unwrap();
+    drop((lease, cache));
+
+    let (out, events) = r.go(CHAIN, &[], Force::None);
+    assert_eq!(out.unwrap(), "sABsA+");
+    assert_eq!(statuses(&events), ["a:ran", "b:cached", "c:cached"]);
+}
