@@ -4,21 +4,74 @@ use crate::tools::s;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Path of the `vantage` binary: `$VANTAGE_BIN`, or next to the running test/bench.
+/// Path of the `vantage` binary: `$VANTAGE_BIN`, or next to the running
+/// test/bench, rebuilt first (once per test process) when any source file
+/// of the workspace is newer than it: a test never runs a stale binary.
 pub fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("VANTAGE_BIN") {
         return PathBuf::from(p);
     }
+    static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CHECKED.get_or_init(built_binary).clone()
+}
+
+fn built_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/<test> -> target/<profile>/vantage
     let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = profile_dir.join("vantage");
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let newest = newest_source(&workspace);
+    if built.is_none_or(|b| newest.is_some_and(|n| n > b)) {
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cargo.args(["build", "-p", "vantage-cli", "--bin", "vantage"]);
+        if release {
+            cargo.arg("--release");
+        }
+        let status = cargo
+            .current_dir(&workspace)
+            .status()
+            .expect("running cargo");
+        assert!(status.success(), "building {} failed", bin.display());
+    }
     assert!(
         bin.is_file(),
         "{} not found: build it first (cargo build -p vantage-cli, with --release for benchmarks) or set VANTAGE_BIN",
         bin.display()
     );
     bin
+}
+
+/// The latest modification time of the Rust sources and manifests the
+/// binary is built from.
+fn newest_source(workspace: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut dirs = vec![workspace.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if !matches!(name.as_ref(), "target" | "tests" | ".git" | "node_modules") {
+                    dirs.push(path);
+                }
+            } else if name.ends_with(".rs")
+                || name == "Cargo.toml"
+                || name == "Cargo.lock"
+                || (name.ends_with(".yaml") && dir.ends_with("pipelines"))
+            {
+                let modified = entry.metadata().and_then(|m| m.modified()).ok();
+                newest = newest.max(modified);
+            }
+        }
+    }
+    newest
 }
 
 /// Run `vantage ARGS` with its cache in `cache_dir`.
