@@ -13,16 +13,34 @@ use vantage_media::{frame_times, probe, read_wav_mono, AUDIO_RATE};
 pub struct Analyze;
 
 /// Shift samples by `offset_s` (audio starting that much after the picture):
-/// pad with silence, or drop the audio that precedes the first frame.
-fn align_to_picture(samples: Vec<f32>, offset_s: f64) -> Vec<f32> {
+/// pad with silence, or drop the audio that precedes the first frame. An
+/// offset past the picture's `picture_s` or the audio's own length is a
+/// broken timestamp (a wrapped or bogus start time), refused before it can
+/// ask for gigabytes of silence.
+fn align_to_picture(
+    samples: Vec<f32>,
+    offset_s: f64,
+    picture_s: f64,
+) -> Result<Vec<f32>, StageError> {
+    let audio_s = samples.len() as f64 / AUDIO_RATE as f64;
+    let limit = if offset_s >= 0.0 { picture_s } else { audio_s };
+    if !offset_s.is_finite() || offset_s.abs() > limit {
+        return Err(StageError::InvalidInput(format!(
+            "the source's audio starts {:.1} s {} its picture, past the {:.1} s of {}: its start times are broken; rewrite them (ffmpeg -i IN -c copy OUT.mp4) and try again",
+            offset_s.abs(),
+            if offset_s >= 0.0 { "after" } else { "before" },
+            limit,
+            if offset_s >= 0.0 { "the picture" } else { "the audio" },
+        )));
+    }
     let shift = (offset_s * AUDIO_RATE as f64).round() as i64;
-    match shift {
+    Ok(match shift {
         0 => samples,
         s if s > 0 => std::iter::repeat_n(0.0, s as usize)
             .chain(samples)
             .collect(),
         s => samples.into_iter().skip((-s) as usize).collect(),
-    }
+    })
 }
 
 const WORDS_CHOICES: &[&str] = &["anchor", "check", "off"];
@@ -189,7 +207,7 @@ impl Stage for Analyze {
         // Put the source speech on the picture's clock: frame times count from
         // the first frame, the extracted audio from the first audio sample.
         let offset = info.audio.as_ref().map_or(0.0, |a| a.start - stream.start);
-        let source = align_to_picture(source, offset);
+        let source = align_to_picture(source, offset, video.duration)?;
         let target_duration = target.len() as f64 / AUDIO_RATE as f64;
         if target_duration <= 0.0 {
             return Err(StageError::InvalidInput(
@@ -294,5 +312,26 @@ impl Stage for Analyze {
             &format!("confidence {:.2}", alignment.confidence.score),
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::align_to_picture;
+    use vantage_media::AUDIO_RATE;
+
+    #[test]
+    fn audio_offsets_shift_within_bounds_and_broken_ones_are_refused() {
+        let second = vec![0.5f32; AUDIO_RATE as usize];
+        let later = align_to_picture(second.clone(), 0.25, 10.0).unwrap();
+        assert_eq!(later.len(), AUDIO_RATE as usize * 5 / 4);
+        assert_eq!(later[0], 0.0);
+        let earlier = align_to_picture(second.clone(), -0.5, 10.0).unwrap();
+        assert_eq!(earlier.len(), AUDIO_RATE as usize / 2);
+        // A wrapped start time (about 13 hours) asks for no allocation.
+        let err = align_to_picture(second.clone(), 47721.9, 10.0).unwrap_err();
+        assert!(err.to_string().contains("start times are broken"), "{err}");
+        assert!(align_to_picture(second.clone(), -2.0, 10.0).is_err());
+        assert!(align_to_picture(second, f64::NAN, 10.0).is_err());
     }
 }

@@ -286,10 +286,14 @@ pub fn frame_times(
         Vec::new()
     };
     if times.is_empty() {
-        // Containers without timestamps: fall back to a constant rate.
+        // Containers without timestamps: fall back to a constant rate. The
+        // count comes from metadata, so it is bounded by the file itself (a
+        // frame takes at least a byte) before anything is allocated for it.
+        let bytes = std::fs::metadata(path).map_or(0, |m| m.len()) as usize;
         let n = stream
             .frames
-            .unwrap_or_else(|| (stream.duration * fps.as_f64()).round() as usize);
+            .unwrap_or_else(|| (stream.duration * fps.as_f64()).round() as usize)
+            .min(bytes);
         times = (0..n).map(|i| i as f64 / fps.as_f64()).collect();
     }
     times.sort_by(f64::total_cmp);
