@@ -64,12 +64,18 @@ fn has_b_frames(video: &Path) -> bool {
 fn vfr_keeps_b_frame_pictures_byte_for_byte_at_the_new_times() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (plain, target) = slowed_clip(dir.path());
+    let medium = reencode(
+        &plain,
+        "x264-medium.mp4",
+        &["-c:v", "libx264", "-preset", "medium", "-bf", "3"],
+    );
+    // Cut without re-encoding: the copy starts at an earlier keyframe and
+    // its edit list trims the frames before the cut (decoders drop them).
+    let trimmed = plain.with_file_name("trimmed.mp4");
+    tools::ffmpeg(&["-ss", "0.5", "-i", s(&medium), "-c", "copy", s(&trimmed)]);
     let sources = [
-        reencode(
-            &plain,
-            "x264-medium.mp4",
-            &["-c:v", "libx264", "-preset", "medium", "-bf", "3"],
-        ),
+        medium,
+        trimmed,
         reencode(
             &plain,
             "hevc.mp4",
@@ -83,6 +89,12 @@ fn vfr_keeps_b_frame_pictures_byte_for_byte_at_the_new_times() {
             ],
         ),
     ];
+    // Rendered (not restamped), the trimmed copy's frames are the ones its
+    // decoder gives: the plan counts no trimmed packet.
+    let out = dir.path().join("trimmed-render.mp4");
+    let args = sync_args(&sources[1], &target, &out, &[]);
+    let o = run(&dir.path().join("cache"), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
     for source in &sources {
         assert!(has_b_frames(source), "{} has B-frames", source.display());
         let out = source.with_extension("vfr.mp4");
@@ -120,4 +132,60 @@ fn vfr_keeps_b_frame_pictures_byte_for_byte_at_the_new_times() {
             );
         }
     }
+}
+
+#[test]
+fn a_render_that_runs_out_of_decoded_frames_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = dir.path().join("one-second.mp4");
+    tools::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=24",
+        "-t",
+        "1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        s(&video),
+    ]);
+    // A plan made for twice the frames the file decodes to.
+    let plan = dir.path().join("plan.json");
+    let positions: Vec<f64> = (0..48).map(f64::from).collect();
+    let body = serde_json::json!({
+        "fps": {"num": 24, "den": 1}, "width": 160, "height": 120,
+        "source_frames": 48, "positions": positions,
+    });
+    std::fs::write(&plan, body.to_string()).expect("plan");
+    let pipeline = dir.path().join("render.yaml");
+    std::fs::write(
+        &pipeline,
+        "inputs:\n  video: video\n  plan: frame-plan\nstages:\n  render:\n    uses: interpolate\n    inputs: { video: inputs.video, plan: inputs.plan }\n    params: { mode: off }\noutputs:\n  video: render.video\n",
+    )
+    .expect("pipeline");
+    let out = dir.path().join("out.mp4");
+    let o = run(
+        &dir.path().join("cache"),
+        &[
+            "run",
+            s(&pipeline),
+            "-i",
+            &format!("video={}", video.display()),
+            "-i",
+            &format!("plan={}", plan.display()),
+            "-o",
+            &format!("video={}", out.display()),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("one-second.mp4 decodes to 24 frames but its packets count 48"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
 }

@@ -211,6 +211,7 @@ pub fn render(
 /// each into a file of its own, on one pass over the source: a segment's
 /// frames are exactly the ones a whole render makes there.
 pub struct Renderer<'a> {
+    source: std::path::PathBuf,
     plan: &'a FramePlan,
     opts: &'a RenderOptions,
     settings: &'a EncodeSettings,
@@ -268,6 +269,7 @@ impl<'a> Renderer<'a> {
         pair.has_next = reader.read_into(&mut pair.frames[1])?;
         pair.check_cut();
         Ok(Renderer {
+            source: source.to_path_buf(),
             plan,
             opts,
             settings,
@@ -319,7 +321,17 @@ impl<'a> Renderer<'a> {
         while pair.base < want && pair.has_next {
             pair.advance(&mut self.reader)?;
         }
-        // Past the last decodable frame the last one holds.
+        // The plan counts the source's packets; the decoder must give as
+        // many frames, or the frames after a gap would all be misplaced.
+        let decoded = pair.base + 1;
+        if pair.base < want && !pair.has_next && decoded < self.plan.source_frames {
+            return Err(StageError::InvalidInput(format!(
+                "{} decodes to {decoded} frames but its packets count {}: some cannot be decoded (a damaged file?); re-encode it (ffmpeg -i IN OUT.mp4) and try again",
+                self.source.display(),
+                self.plan.source_frames
+            )));
+        }
+        // Past the last frame (a position the plan rounds beyond it) it holds.
         let frac = if pair.base < want {
             0.0
         } else {

@@ -188,6 +188,23 @@ fn set_duration(payload: &mut [u8], v0_offset: usize, v1_offset: usize, value: u
     }
 }
 
+/// The media time (in the track's timescale) where an edit list's first
+/// non-empty edit starts.
+fn first_media_time(elst: &[u8]) -> Option<i64> {
+    let v1 = elst.first() == Some(&1);
+    let entry = if v1 { 20 } else { 12 };
+    let count = be32(elst, 4).ok()? as usize;
+    (0..count).find_map(|e| {
+        let at = 8 + e * entry;
+        let time = if v1 {
+            i64::from_be_bytes(elst.get(at + 8..at + 16)?.try_into().ok()?)
+        } else {
+            i64::from(be32(elst, at + 4).ok()? as i32)
+        };
+        (time != -1).then_some(time)
+    })
+}
+
 fn timescale(payload: &[u8]) -> Result<u32, String> {
     // mdhd/mvhd: version 1 has 64-bit creation and modification times.
     be32(payload, if payload.first() == Some(&1) { 20 } else { 12 })
@@ -211,6 +228,9 @@ fn rewrite(moov_box: &[u8], timecodes_ms: &[f64], end_ms: Option<f64>) -> Result
                 .is_some_and(|h| h.payload.get(8..12) == Some(b"vide"))
         })
         .ok_or("no video track")?;
+    let edit_start = child(trak, b"edts")
+        .and_then(|e| child(e, b"elst"))
+        .and_then(|e| first_media_time(&e.payload));
     let mdia = child_mut(trak, b"mdia").ok_or("no mdia")?;
     let media_scale = timescale(&child(mdia, b"mdhd").ok_or("no mdhd")?.payload)? as f64;
     let stbl = child_mut(child_mut(mdia, b"minf").ok_or("no minf")?, b"stbl").ok_or("no stbl")?;
@@ -225,15 +245,6 @@ fn rewrite(moov_box: &[u8], timecodes_ms: &[f64], end_ms: Option<f64>) -> Result
         }
     }
     let n = dts.len();
-    if n != timecodes_ms.len() {
-        return Err(format!(
-            "the timecodes list {} frames but the video has {n}",
-            timecodes_ms.len()
-        ));
-    }
-    if n < 2 {
-        return Err("need at least two frames".into());
-    }
     let mut offsets = vec![0i64; n];
     if let Some(ctts) = child(stbl, b"ctts") {
         // Signed in both versions, as ffmpeg reads them: version 0 says
@@ -250,6 +261,30 @@ fn rewrite(moov_box: &[u8], timecodes_ms: &[f64], end_ms: Option<f64>) -> Result
     }
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| dts[i] + offsets[i]);
+    // Samples the copy's edit list trims from the front (an `-ss` cut keeps
+    // the frames back to a keyframe; decoders drop them) are no frames of
+    // the clip: they stay hidden, 1 ms apart, ahead of the first timecode.
+    let hidden = match edit_start {
+        Some(start) if n > timecodes_ms.len() => order
+            .iter()
+            .filter(|&&i| dts[i] + offsets[i] < start)
+            .count(),
+        _ => 0,
+    };
+    if n != timecodes_ms.len() + hidden {
+        return Err(format!(
+            "the timecodes list {} frames but the video has {n} ({hidden} trimmed by its edit list)",
+            timecodes_ms.len()
+        ));
+    }
+    if timecodes_ms.len() < 2 {
+        return Err("need at least two frames".into());
+    }
+    let lead: Vec<f64> = (0..hidden)
+        .map(|r| timecodes_ms[0] - (hidden - r) as f64)
+        .chain(timecodes_ms.iter().copied())
+        .collect();
+    let timecodes_ms = &lead[..];
 
     // New presentation time of each sample (decode order), in media units from 0.
     let to_units = |ms: f64| ((ms - timecodes_ms[0]) * media_scale / 1000.0).round() as i64;
@@ -282,7 +317,11 @@ fn rewrite(moov_box: &[u8], timecodes_ms: &[f64], end_ms: Option<f64>) -> Result
     // Frames stamped before target time 0 (a source lead-in the warp skips)
     // stay in the file but the edit list starts at the first frame stamped at
     // or after 0; an empty edit holds the screen until that frame's time.
-    let first_shown = timecodes_ms.iter().position(|&t| t >= 0.0).unwrap_or(0);
+    let first_shown = timecodes_ms
+        .iter()
+        .position(|&t| t >= 0.0)
+        .unwrap_or(0)
+        .max(hidden);
     let start_ms = timecodes_ms[first_shown].max(0.0);
     let shown_from = sorted[first_shown];
     let mut edits: Vec<(u64, i64)> = Vec::new(); // (movie duration, media time; -1 = empty)
@@ -473,8 +512,13 @@ mod tests {
         tkhd.extend_from_slice(&(n * 40).to_be_bytes());
         tkhd.resize(80, 0);
         let mut trak = full(b"tkhd", 0, &tkhd);
-        // The copy's own edit list, replaced by the rewrite.
-        trak.extend(boxed(b"edts", &full(b"elst", 0, &table(&[(n * 40, 80)]))));
+        // The copy's own edit list (replaced by the rewrite): it starts at
+        // 80 ms, two frames in, as an `-ss` cut to a later keyframe does.
+        let mut elst = 1u32.to_be_bytes().to_vec();
+        for word in [n * 40 - 80, 80, 0x0001_0000] {
+            elst.extend_from_slice(&word.to_be_bytes());
+        }
+        trak.extend(boxed(b"edts", &full(b"elst", 0, &elst)));
         trak.extend(boxed(b"mdia", &mdia));
         let mvhd = if v1_movie {
             let mut h = vec![0u8; 16];
@@ -592,6 +636,20 @@ mod tests {
         )
         .unwrap();
         assert_shown_at(&out, &lead_in, &RANKS);
+    }
+
+    #[test]
+    fn frames_the_copy_trims_stay_hidden_ahead_of_the_timecodes() {
+        // Seven samples, the first two before the copy's edit: five frames.
+        let tc = [0.0, 40.0, 100.0, 130.0, 200.0];
+        let out = rewrite(&moov(7, None, false, false), &tc, None).unwrap();
+        let shown = shown(&out);
+        assert_eq!(shown[..2], [None, None], "{shown:?}");
+        let times: Vec<i64> = shown[2..].iter().map(|t| t.unwrap()).collect();
+        assert_eq!(times, [0, 40, 100, 130, 200]);
+        // More missing than the edit list trims is still an error.
+        let err = rewrite(&moov(7, None, false, false), &tc[..4], None).unwrap_err();
+        assert!(err.contains("2 trimmed by its edit list"), "{err}");
     }
 
     #[test]

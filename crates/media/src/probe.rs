@@ -270,16 +270,24 @@ pub fn frame_times(
             "-select_streams",
             &select,
             "-show_entries",
-            "packet=pts_time",
+            "packet=pts_time,flags",
             "-of",
-            "csv=p=0",
+            "compact=p=0",
             &p,
         ],
         cancel,
     )?;
+    // `pts_time=T|flags=K_D`: packets an edit list trims are flagged D
+    // (discard): the decoder drops them, so they are no frames of the clip.
+    let field = |line: &str, name: &str| -> Option<String> {
+        line.split('|')
+            .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_string)
+    };
     let mut times: Vec<f64> = if ok {
         out.lines()
-            .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+            .filter(|l| !field(l, "flags").is_some_and(|f| f.contains('D')))
+            .filter_map(|l| field(l, "pts_time")?.trim().parse().ok())
             .filter(|t: &f64| t.is_finite())
             .collect()
     } else {
