@@ -189,3 +189,24 @@ fn a_render_that_runs_out_of_decoded_frames_says_so() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn a_long_silent_tail_is_not_heard_as_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (video, target) = slowed_clip(dir.path());
+    // Two minutes of silence after the narration: Whisper, given them,
+    // hears hundreds of words that are not there.
+    let tail = dir.path().join("tail.wav");
+    tools::ffmpeg(&["-i", s(&target), "-af", "apad=pad_dur=120", s(&tail)]);
+    let out = dir.path().join("out.mp4");
+    let o = run(
+        &dir.path().join("cache"),
+        &sync_args(&video, &tail, &out, &[]),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (want, got) = (tools::duration(&tail), tools::duration(&out));
+    assert!(
+        (want - got).abs() < 0.1,
+        "output {got:.2} s for a {want:.2} s target"
+    );
+}
