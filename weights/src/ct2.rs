@@ -115,8 +115,11 @@ impl<'a> Model<'a> {
             let dtype = DType::from_code(code)
                 .ok_or_else(|| r.bad(format!("unknown dtype code {code} for {name}")))?;
             let len = r.u32()? as usize;
-            let elements: usize = shape.iter().product();
-            if elements * dtype.size() != len {
+            // Checked: a damaged header can name a shape no memory holds.
+            let bytes_for_shape = shape
+                .iter()
+                .try_fold(dtype.size(), |n, &d| n.checked_mul(d));
+            if bytes_for_shape != Some(len) {
                 return Err(r.bad(format!(
                     "{name}: {len} bytes for shape {shape:?} of {dtype:?}"
                 )));
@@ -190,5 +193,53 @@ impl<'a> Reader<'a> {
         let b = self.take(len)?;
         let b = b.strip_suffix(&[0]).unwrap_or(b);
         String::from_utf8(b.to_vec()).map_err(|_| self.bad("a name is not UTF-8".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Model;
+
+    /// A model.bin with one variable of `shape` (f32) holding `len` bytes.
+    fn model_bin(shape: &[u32], len: u32) -> Vec<u8> {
+        let mut b = 6u32.to_le_bytes().to_vec();
+        let text = |b: &mut Vec<u8>, s: &str| {
+            b.extend_from_slice(&(s.len() as u16 + 1).to_le_bytes());
+            b.extend_from_slice(s.as_bytes());
+            b.push(0);
+        };
+        text(&mut b, "WhisperSpec");
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        text(&mut b, "w");
+        b.push(shape.len() as u8);
+        for d in shape {
+            b.extend_from_slice(&d.to_le_bytes());
+        }
+        b.push(0);
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend(std::iter::repeat_n(0u8, len as usize));
+        b
+    }
+
+    #[test]
+    fn a_consistent_variable_parses() {
+        let bin = model_bin(&[2, 3], 24);
+        let model = Model::parse(&bin).expect("parses");
+        assert_eq!(
+            model.get("w").map(|v| v.shape.clone()).ok(),
+            Some(vec![2, 3])
+        );
+    }
+
+    #[test]
+    fn shapes_that_overflow_or_disagree_are_errors_not_panics() {
+        let huge = model_bin(&[u32::MAX, u32::MAX, u32::MAX], 4);
+        assert!(Model::parse(&huge).is_err());
+        assert!(Model::parse(&model_bin(&[2, 3], 20)).is_err());
+        let mut cut = model_bin(&[2, 3], 24);
+        cut.truncate(cut.len() - 5);
+        assert!(Model::parse(&cut).is_err());
+        assert!(Model::parse(&[]).is_err());
     }
 }

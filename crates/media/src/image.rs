@@ -71,6 +71,26 @@ pub fn read_image(path: &Path) -> Result<RgbImage, MediaError> {
 
 /// Encode `image` to `path` (format from the extension), 8 or 16 bits per channel.
 pub fn write_image(path: &Path, image: &RgbImage, sixteen_bits: bool) -> Result<(), MediaError> {
+    // Written beside `path` under a temporary name with the same extension
+    // (ffmpeg picks the format by it), then renamed: an interrupted write
+    // never leaves half an image where the user asked for one.
+    let stem = path
+        .file_stem()
+        .map_or("image".into(), |n| n.to_string_lossy());
+    let ext = path
+        .extension()
+        .map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
+    let tmp = path.with_file_name(format!(".{stem}.partial-{}{ext}", std::process::id()));
+    let written = encode_image(&tmp, image, sixteen_bits).and_then(|()| {
+        std::fs::rename(&tmp, path).map_err(MediaError::io(format!("writing {}", path.display())))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+fn encode_image(path: &Path, image: &RgbImage, sixteen_bits: bool) -> Result<(), MediaError> {
     let size = format!("{}x{}", image.width, image.height);
     let out = path.to_string_lossy();
     let depth = if sixteen_bits { "rgb48be" } else { "rgb24" };
