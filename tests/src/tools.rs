@@ -82,21 +82,23 @@ pub fn talking_clip(
 /// spoken more slowly in another voice (`dir/target.wav`): synced, the picture
 /// slows down, so a nearest-frame render repeats frames. Returns (video, target).
 pub fn slowed_clip(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    slowed_clip_of(dir, 8, "testsrc2=size=320x180:rate=24")
+}
+
+/// [`slowed_clip`] with `words` words over the picture `pattern`.
+pub fn slowed_clip_of(
+    dir: &Path,
+    words: usize,
+    pattern: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     use crate::speech::{script, speak, Voice};
     let voice = Voice {
         name: "en-us",
         speed: 170,
         pitch: 50,
     };
-    let (video, _) = talking_clip(
-        dir,
-        "video",
-        8,
-        &voice,
-        0.1,
-        "testsrc2=size=320x180:rate=24",
-    );
-    let (words, _) = script(8);
+    let (video, _) = talking_clip(dir, "video", words, &voice, 0.1, pattern);
+    let (words, _) = script(words);
     let slow = Voice {
         name: "en+f3",
         speed: 110,

@@ -9,8 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vantage_e2e::speech::{script, speak, Voice};
-use vantage_e2e::tools::talking_clip;
+use vantage_e2e::tools::slowed_clip_of;
 use vantage_e2e::vantage::{binary, run, stderr, sync_args};
 
 const TRIALS: usize = 20;
@@ -53,29 +52,7 @@ fn killed_after(cache: &Path, args: &[&str], after: Duration) -> Vec<String> {
 #[test]
 fn runs_killed_at_random_moments_leave_a_consistent_cache() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let voice = Voice {
-        name: "en-us",
-        speed: 170,
-        pitch: 50,
-    };
-    let (video, _) = talking_clip(
-        dir.path(),
-        "video",
-        6,
-        &voice,
-        0.1,
-        "testsrc2=size=160x120:rate=24",
-    );
-    let (words, _) = script(6);
-    let slow = Voice {
-        name: "en+f3",
-        speed: 120,
-        pitch: 60,
-    };
-    let target = dir.path().join("target.wav");
-    speak(&words, &slow, &vec![0.3; words.len()], 0.3)
-        .write_wav(&target)
-        .expect("writing speech");
+    let (video, target) = slowed_clip_of(dir.path(), 6, "testsrc2=size=160x120:rate=24");
     let extra = ["--mode", "blend", "--set", "interpolate.segment_seconds=1"];
 
     let reference = dir.path().join("reference.mp4");
