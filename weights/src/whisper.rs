@@ -73,6 +73,13 @@ pub fn read_hparams(head: &[u8]) -> Result<HParams, WeightsError> {
         .map(word)
         .collect::<Option<_>>()
         .ok_or_else(|| WeightsError::Format("GGML model header is truncated".into()))?;
+    // Every size is positive and far below what any Whisper has (the
+    // largest vocabulary is 51,866): a damaged header is named, not used.
+    if let Some(bad) = v[..10].iter().find(|&&x| !(1..=1 << 20).contains(&x)) {
+        return Err(WeightsError::Format(format!(
+            "GGML model header holds an impossible size {bad}; the file is damaged: fetch it again"
+        )));
+    }
     Ok(HParams {
         n_vocab: v[0],
         n_audio_ctx: v[1],
@@ -230,7 +237,15 @@ fn tensors(model: &ct2::Model, hp: &HParams) -> Result<Vec<Tensor>, WeightsError
             .to_f32()
             .map_err(|e| WeightsError::Format(format!("{name}: {e}")))?;
         let row_len = values.len() / v.shape.first().copied().unwrap_or(1).max(1);
-        let values = values[rows.start * row_len..rows.end * row_len].to_vec();
+        let values = values
+            .get(rows.start * row_len..rows.end * row_len)
+            .ok_or_else(|| {
+                WeightsError::Format(format!(
+                    "{name}: rows {rows:?} of a variable of shape {:?}",
+                    v.shape
+                ))
+            })?
+            .to_vec();
         // Vectors and positional embeddings are f32 in an f16 file; the
         // loader checks each tensor's byte size against the type it expects.
         let store = if shape.len() >= 2
@@ -280,7 +295,7 @@ fn tensors(model: &ct2::Model, hp: &HParams) -> Result<Vec<Tensor>, WeightsError
         put(
             format!("encoder.{conv}.bias"),
             v,
-            vec![v.shape[0], 1],
+            vec![v.shape.first().copied().unwrap_or(0), 1],
             whole(v),
         )?;
     }
@@ -398,5 +413,33 @@ impl<W: Write> CountingWriter<W> {
         self.inner
             .write_all(b)
             .map_err(|e| WeightsError::Io(format!("writing the GGML model: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{read_hparams, MAGIC};
+
+    fn head(words: &[i32]) -> Vec<u8> {
+        let mut h = MAGIC.to_le_bytes().to_vec();
+        for w in words {
+            h.extend_from_slice(&w.to_le_bytes());
+        }
+        h
+    }
+
+    #[test]
+    fn a_damaged_header_is_an_error_not_a_size() {
+        let tiny = [51864, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1];
+        let hp = read_hparams(&head(&tiny)).expect("tiny.en's header");
+        assert_eq!(hp.tensor_count(), 7 + 15 * 4 + 4 + 24 * 4);
+        for (at, bad) in [(4, -3), (8, i32::MAX), (0, 0)] {
+            let mut words = tiny;
+            words[at] = bad;
+            let err = read_hparams(&head(&words)).unwrap_err().to_string();
+            assert!(err.contains("impossible size"), "{err}");
+        }
+        assert!(read_hparams(&head(&tiny[..5])).is_err(), "truncated");
+        assert!(read_hparams(b"GGUF").is_err());
     }
 }
