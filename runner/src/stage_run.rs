@@ -131,22 +131,6 @@ fn run_blocking(
     let node = &job.node;
     let scratch = cache.scratch_dir(&node.name)?;
     let outputs = scratch_outputs(&node.ports, &scratch);
-    // Peers need the remote tier to read the inputs and return the pieces.
-    let peers = (!peers.is_empty() && cache.remote().is_some()).then(|| {
-        Arc::new(RunPeers {
-            links: peers,
-            cache: Arc::clone(cache),
-            kind: node.kind().to_string(),
-            key: job.key,
-            params: node.params.clone(),
-            inputs: job
-                .inputs
-                .iter()
-                .map(|(port, path)| (port.clone(), (path.clone(), job.digests[port])))
-                .collect(),
-            shared: Default::default(),
-        }) as Arc<dyn vantage_core::Peers>
-    });
     let ctx = StageContext {
         stage_name: node.name.clone(),
         inputs: job.inputs.clone(),
@@ -161,7 +145,7 @@ fn run_blocking(
             &node.name,
             node.kind(),
         ))),
-        peers,
+        peers: run_peers(job, cache, peers),
     };
     let clock = Instant::now();
     let ran = node.stage.run(&ctx);
@@ -185,6 +169,32 @@ fn run_blocking(
     };
     let _ = std::fs::remove_dir_all(&scratch);
     stored
+}
+
+/// The peers `job` may hand pieces to: none without the remote tier, which
+/// carries the inputs and the pieces.
+fn run_peers(
+    job: &Job,
+    cache: &Arc<Cache>,
+    links: Arc<[Arc<dyn PeerLink>]>,
+) -> Option<Arc<dyn vantage_core::Peers>> {
+    if links.is_empty() || cache.remote().is_none() {
+        return None;
+    }
+    let inputs = job
+        .inputs
+        .iter()
+        .filter_map(|(port, path)| Some((port.clone(), (path.clone(), *job.digests.get(port)?))))
+        .collect();
+    Some(Arc::new(RunPeers {
+        links,
+        cache: Arc::clone(cache),
+        kind: job.node.kind().to_string(),
+        key: job.key,
+        params: job.node.params.clone(),
+        inputs,
+        shared: Default::default(),
+    }))
 }
 
 /// Output port -> its file in `scratch`, where the stage writes it.
