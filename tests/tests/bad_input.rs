@@ -99,6 +99,7 @@ fn each_bad_input_gets_a_clear_error() {
     let good = f.path("good.mp4");
     let o = run(&f.cache, &sync_args(&f.video, &f.speech, &good, &[]));
     assert!(o.status.success(), "{}", stderr(&o));
+    let good_bytes = std::fs::read(&good).unwrap();
 
     f.rejects(
         &f.path("missing.mp4"),
@@ -234,8 +235,8 @@ fn each_bad_input_gets_a_clear_error() {
         "{}",
         stderr(&o)
     );
-    // The earlier good output is untouched by all of this.
-    assert!(good.is_file());
+    // The earlier good output is untouched by all of this, to the byte.
+    assert!(std::fs::read(&good).unwrap() == good_bytes);
 }
 
 #[test]
