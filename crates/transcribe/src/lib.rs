@@ -16,7 +16,7 @@ mod words;
 
 pub use model::{load, set_model_budget, Model};
 pub use stage::Transcribe;
-pub use words::{transcribe, Options};
+pub use words::{transcribe, transcribe_speech, Options};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TranscribeError {

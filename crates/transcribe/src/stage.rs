@@ -1,6 +1,6 @@
 //! The `transcribe` stage.
 
-use crate::{default_threads, load, transcribe, Options, TranscribeError};
+use crate::{default_threads, load, transcribe, transcribe_speech, Options, TranscribeError};
 use serde_json::json;
 use vantage_core::{
     ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
@@ -54,24 +54,6 @@ fn threads(params: &Params) -> usize {
         Some(n) if n > 0 => n as usize,
         _ => default_threads(),
     }
-}
-
-/// Silence kept around the speech for Whisper, seconds.
-const MARGIN_S: f64 = 0.5;
-
-/// The samples from the first to the last speech flag (10 ms each), with
-/// [`MARGIN_S`] either side, within `len` samples.
-fn speech_span(speech: &[bool], len: usize) -> (usize, usize) {
-    let per_flag = HOP_S * AUDIO_RATE as f64;
-    let margin = (MARGIN_S * AUDIO_RATE as f64) as usize;
-    let first = speech.iter().position(|&s| s).unwrap_or(0);
-    let last = speech
-        .iter()
-        .rposition(|&s| s)
-        .map_or(speech.len(), |l| l + 1);
-    let from = ((first as f64 * per_flag) as usize).saturating_sub(margin);
-    let to = ((last as f64 * per_flag) as usize + margin).min(len);
-    (from.min(to), to)
 }
 
 impl Stage for Transcribe {
@@ -176,21 +158,8 @@ impl Stage for Transcribe {
             beam_size: ctx.param_i64("beam_size")?.max(1) as usize,
             cancel: ctx.cancel.clone(),
         };
-        // Whisper hears words in long silence (an hour-long silent tail
-        // came back as 1,700 words): it gets the speech and a margin only.
-        let (from, to) = speech_span(&speech, samples.len());
-        let mut transcript =
-            transcribe(&model, &weights.name, &samples[from..to], &opts).map_err(to_stage_error)?;
-        let shift = from as f64 / AUDIO_RATE as f64;
-        for w in &mut transcript.words {
-            w.start += shift;
-            w.end += shift;
-        }
-        for seg in &mut transcript.segments {
-            seg.start += shift;
-            seg.end += shift;
-        }
-        transcript.duration = samples.len() as f64 / AUDIO_RATE as f64;
+        let transcript = transcribe_speech(&model, &weights.name, &samples, &speech, &opts)
+            .map_err(to_stage_error)?;
         ctx.write_json("transcript", &transcript)?;
         ctx.report(
             1.0,
@@ -209,23 +178,5 @@ fn to_stage_error(e: TranscribeError) -> StageError {
             fetch: None,
         },
         TranscribeError::Whisper(m) => StageError::Tool(m),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::speech_span;
-    use vantage_media::AUDIO_RATE;
-
-    #[test]
-    fn the_span_keeps_the_speech_and_a_margin() {
-        // 10 s of flags, speech from 2 s to 3 s.
-        let speech: Vec<bool> = (0..1000).map(|i| (200..300).contains(&i)).collect();
-        let len = 10 * AUDIO_RATE as usize;
-        let rate = AUDIO_RATE as usize;
-        assert_eq!(speech_span(&speech, len), (rate * 3 / 2, rate * 7 / 2));
-        // Speech at the very ends: clamped to the samples.
-        let all = vec![true; 1000];
-        assert_eq!(speech_span(&all, len), (0, len));
     }
 }

@@ -21,6 +21,64 @@ pub fn transcribe(
     samples: &[f32],
     opts: &Options,
 ) -> Result<Transcript, TranscribeError> {
+    let speech = vantage_dsp::voice_activity(samples);
+    transcribe_speech(model, name, samples, &speech, opts)
+}
+
+/// Silence kept around the speech for Whisper, seconds.
+const MARGIN_S: f64 = 0.5;
+
+/// [`transcribe`] given the samples' voice activity (10 ms flags), where
+/// the caller has it already. Whisper hears words in long silence (an
+/// hour-long silent tail came back as 1,700 words), so it gets the speech
+/// and [`MARGIN_S`] either side; times are of the whole `samples`.
+pub fn transcribe_speech(
+    model: &Model,
+    name: &str,
+    samples: &[f32],
+    speech: &[bool],
+    opts: &Options,
+) -> Result<Transcript, TranscribeError> {
+    let (from, to) = speech_span(speech, samples.len());
+    let mut t = run_whisper(model, name, &samples[from..to], opts)?;
+    let shift = from as f64 / AUDIO_RATE;
+    for w in &mut t.words {
+        w.start += shift;
+        w.end += shift;
+    }
+    for seg in &mut t.segments {
+        seg.start += shift;
+        seg.end += shift;
+    }
+    t.words = snap_to_speech(t.words, speech);
+    t.duration = samples.len() as f64 / AUDIO_RATE;
+    Ok(t)
+}
+
+const AUDIO_RATE: f64 = 16_000.0;
+
+/// The samples from the first to the last speech flag (10 ms each), with
+/// [`MARGIN_S`] either side, within `len` samples.
+fn speech_span(speech: &[bool], len: usize) -> (usize, usize) {
+    let per_flag = vantage_dsp::features::HOP_S * AUDIO_RATE;
+    let margin = (MARGIN_S * AUDIO_RATE) as usize;
+    let first = speech.iter().position(|&s| s).unwrap_or(0);
+    let last = speech
+        .iter()
+        .rposition(|&s| s)
+        .map_or(speech.len(), |l| l + 1);
+    let from = ((first as f64 * per_flag) as usize).saturating_sub(margin);
+    let to = ((last as f64 * per_flag) as usize + margin).min(len);
+    (from.min(to), to)
+}
+
+/// Whisper over `samples`; the words are not yet snapped to speech.
+fn run_whisper(
+    model: &Model,
+    name: &str,
+    samples: &[f32],
+    opts: &Options,
+) -> Result<Transcript, TranscribeError> {
     let language = opts.language.as_deref().filter(|l| *l != "auto");
     if model.english_only() && language.is_some_and(|l| l != "en") {
         return Err(TranscribeError::BadOption(format!(
@@ -123,9 +181,9 @@ pub fn transcribe(
     Ok(Transcript {
         model: name.to_string(),
         language,
-        duration: samples.len() as f64 / 16_000.0,
+        duration: samples.len() as f64 / AUDIO_RATE,
         segments,
-        words: snap_to_speech(words(&tokens), &vantage_dsp::voice_activity(samples)),
+        words: words(&tokens),
     })
 }
 
@@ -356,5 +414,17 @@ mod tests {
         let connected: Vec<bool> = vec![true; 300];
         let w = snap_to_speech(vec![word(0.5, 1.2), word(1.2, 2.0)], &connected);
         assert_eq!((w[0].end, w[1].start), (1.2, 1.2));
+    }
+
+    #[test]
+    fn the_span_keeps_the_speech_and_a_margin() {
+        // 10 s of flags, speech from 2 s to 3 s.
+        let speech: Vec<bool> = (0..1000).map(|i| (200..300).contains(&i)).collect();
+        let len = 10 * 16_000usize;
+        let rate = 16_000usize;
+        assert_eq!(speech_span(&speech, len), (rate * 3 / 2, rate * 7 / 2));
+        // Speech at the very ends: clamped to the samples.
+        let all = vec![true; 1000];
+        assert_eq!(speech_span(&all, len), (0, len));
     }
 }
