@@ -217,7 +217,8 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
 /// pass over a long file's packets takes a while: `cancel` stops it.
 /// Fail when the file ends before the data its index describes (a
 /// download cut short whose index came first: ffmpeg reads the start and
-/// quietly stops where the bytes do). `info` is the file's probe.
+/// quietly stops where the bytes do). `info` is the file's probe. Only the
+/// video's last second is read (from the keyframe before it), not the file.
 pub fn check_complete(
     path: &Path,
     info: &MediaInfo,
@@ -228,33 +229,43 @@ pub fn check_complete(
     };
     let p = path.to_string_lossy();
     let select = video.index.to_string();
+    let last_second = (video.start + video.duration - 1.0).max(0.0);
+    let interval = format!("{last_second}%");
     let (ok, out, err) = run_ffprobe(
         &[
             "-select_streams",
             &select,
+            "-read_intervals",
+            &interval,
             "-show_entries",
-            "packet=size",
+            "packet=pts_time",
             "-of",
             "csv=p=0",
             &p,
         ],
         cancel,
     )?;
-    let read = out.lines().filter(|l| !l.trim().is_empty()).count();
-    let detail = match video.frames {
-        // The demuxer's own word for it (mov: "stream N, offset X: partial file").
-        _ if err.contains("partial file") => {
-            format!("{read} video frames could be read before it ends")
-        }
-        Some(listed) if ok && read < listed => {
-            format!("its index lists {listed} video frames but only {read} are in the file")
-        }
-        _ => return Ok(()),
-    };
-    Err(MediaError::Truncated {
-        path: path.to_path_buf(),
-        detail,
-    })
+    let reached = out
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
+        .fold(f64::NEG_INFINITY, f64::max);
+    // The demuxer's own word for it (mov: "stream N, offset X: partial
+    // file"), or no frame at all where the index lists the last second.
+    if err.contains("partial file") || (ok && reached.is_infinite()) {
+        let until = if reached.is_finite() {
+            reached - video.start
+        } else {
+            0.0
+        };
+        return Err(MediaError::Truncated {
+            path: path.to_path_buf(),
+            detail: format!(
+                "its video frames stop at {until:.1} s of the {:.1} s its index lists",
+                video.duration
+            ),
+        });
+    }
+    Ok(())
 }
 
 pub fn frame_times(
