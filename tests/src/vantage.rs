@@ -74,6 +74,25 @@ fn newest_source(workspace: &Path) -> Option<std::time::SystemTime> {
     newest
 }
 
+/// Start `vantage --json ARGS` with its cache in `cache_dir`: the child
+/// (to kill) and its stdout, one JSON event per line.
+pub fn spawn_json(
+    cache_dir: &Path,
+    args: &[&str],
+) -> (std::process::Child, std::process::ChildStdout) {
+    let mut child = Command::new(binary())
+        .arg("--cache-dir")
+        .arg(cache_dir)
+        .args(args)
+        .arg("--json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("running vantage");
+    let stdout = child.stdout.take().expect("stdout");
+    (child, stdout)
+}
+
 /// Run `vantage ARGS` with its cache in `cache_dir`.
 pub fn run(cache_dir: &Path, args: &[&str]) -> Output {
     Command::new(binary())

@@ -7,10 +7,9 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vantage_e2e::tools::slowed_clip_of;
-use vantage_e2e::vantage::{binary, run, stderr, sync_args};
+use vantage_e2e::vantage::{run, spawn_json, stderr, sync_args};
 
 const TRIALS: usize = 20;
 
@@ -27,16 +26,7 @@ fn stages(lines: &[String], event: &str) -> Vec<String> {
 /// Run `vantage --json ARGS` and SIGKILL it after `after` (if it is still
 /// running); the events it printed.
 fn killed_after(cache: &Path, args: &[&str], after: Duration) -> Vec<String> {
-    let mut child = Command::new(binary())
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args)
-        .arg("--json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("running vantage");
-    let stdout = child.stdout.take().expect("stdout");
+    let (mut child, stdout) = spawn_json(cache, args);
     let reader = std::thread::spawn(move || {
         BufReader::new(stdout)
             .lines()

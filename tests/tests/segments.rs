@@ -5,9 +5,8 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use vantage_e2e::tools::{self, s, slowed_clip};
-use vantage_e2e::vantage::{binary, run, stderr, sync_args};
+use vantage_e2e::vantage::{run, spawn_json, stderr, sync_args};
 
 /// The video stream's frame timestamps, in its own time base.
 fn pts(video: &Path) -> Vec<i64> {
@@ -80,16 +79,7 @@ fn a_segmented_render_has_the_frames_and_timestamps_of_a_whole_one() {
 /// `vantage --json ARGS`, killed (SIGKILL) once the render reports output
 /// frame `frame` or later; false if it finished first.
 fn kill_at_frame(cache: &Path, args: &[&str], frame: usize) -> bool {
-    let mut child = Command::new(binary())
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args)
-        .arg("--json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("running vantage");
-    let stdout = child.stdout.take().expect("stdout");
+    let (mut child, stdout) = spawn_json(cache, args);
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         let Ok(event) = serde_json::from_str::<Value>(&line) else {
             continue;
