@@ -50,8 +50,12 @@ pub const MIN_SPEECH_S: f64 = 0.25;
 
 /// Seconds of speech in 16 kHz mono samples.
 pub fn speech_seconds(samples: &[f32]) -> f64 {
-    let frames = voice_activity(samples).iter().filter(|&&s| s).count();
-    frames as f64 * crate::features::HOP_S
+    flagged_seconds(&voice_activity(samples))
+}
+
+/// Seconds of speech in [`voice_activity`]'s flags.
+pub fn flagged_seconds(speech: &[bool]) -> f64 {
+    speech.iter().filter(|&&s| s).count() as f64 * crate::features::HOP_S
 }
 
 #[cfg(test)]

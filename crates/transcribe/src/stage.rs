@@ -6,7 +6,6 @@ use vantage_core::{
     ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
     StageError, Transcript,
 };
-use vantage_dsp::features::HOP_S;
 use vantage_media::{read_wav_mono, AUDIO_RATE};
 use vantage_weights::{Installed, Kind, Store};
 
@@ -130,8 +129,7 @@ impl Stage for Transcribe {
             )));
         }
         let speech = vantage_dsp::voice_activity(&samples);
-        let spoken = speech.iter().filter(|&&s| s).count() as f64 * HOP_S;
-        if spoken < vantage_dsp::vad::MIN_SPEECH_S {
+        if vantage_dsp::vad::flagged_seconds(&speech) < vantage_dsp::vad::MIN_SPEECH_S {
             if ctx.param_str("on_silence")? == "fail" {
                 return Err(StageError::InvalidInput(
                     "no speech found in its audio (it is silent or too quiet); check that the right file was passed".into(),
