@@ -18,7 +18,7 @@ use vantage_e2e::bars;
 use vantage_e2e::measure::measure;
 use vantage_e2e::speech::{script, speak, Voice};
 use vantage_e2e::vantage::binary;
-use vantage_media::{EncodeSettings, Frame, FrameWriter};
+use vantage_media::{Colour, EncodeSettings, Frame, FrameWriter};
 
 const FPS: Rational = Rational { num: 24, den: 1 };
 
@@ -63,8 +63,14 @@ fn make_clip(dir: &Path, seconds: f64) -> (std::path::PathBuf, std::path::PathBu
     tgt.write_wav(&tgt_wav).expect("target speech");
     let picture = dir.join("picture.mp4");
     let frames = (src.duration() * FPS.as_f64()).round() as usize;
-    let mut w =
-        FrameWriter::create(&picture, 1280, 720, FPS, &EncodeSettings::default()).expect("encoder");
+    let mut w = FrameWriter::create(
+        &picture,
+        (1280, 720),
+        FPS,
+        &Colour::default(),
+        &EncodeSettings::default(),
+    )
+    .expect("encoder");
     let mut f = Frame::black(1280, 720);
     for k in 0..frames {
         bars::draw(&mut f, k as f64 / FPS.as_f64());

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use vantage_core::{CancelToken, Rational};
-use vantage_media::{EncodeSettings, Frame, FrameReader, FrameWriter, MediaError};
+use vantage_media::{Colour, EncodeSettings, Frame, FrameReader, FrameWriter, MediaError};
 
 pub const FAST_PERIOD_S: f64 = 2.0;
 pub const SLOW_PERIOD_S: f64 = 128.0;
@@ -82,7 +82,13 @@ pub fn write_video(
     fps: Rational,
     frames: usize,
 ) -> Result<(), MediaError> {
-    let mut writer = FrameWriter::create(path, width, height, fps, &EncodeSettings::lossless())?;
+    let mut writer = FrameWriter::create(
+        path,
+        (width, height),
+        fps,
+        &Colour::default(),
+        &EncodeSettings::lossless(),
+    )?;
     let mut frame = Frame::black(width, height);
     for k in 0..frames {
         draw(&mut frame, k as f64 / fps.as_f64());

@@ -21,7 +21,7 @@ pub use segments::{render_piece, render_segmented};
 pub use stage::Interpolate;
 
 use vantage_core::{FramePlan, Made, RenderLog, RenderedFrame, StageContext, StageError};
-use vantage_media::{probe, EncodeSettings, Frame, FrameReader, FrameWriter};
+use vantage_media::{probe, EncodeSettings, Frame, FrameReader, FrameWriter, Matrix};
 use vantage_rife::{color, Prepared, Rife};
 
 /// How output frames between two source frames are made.
@@ -176,11 +176,13 @@ impl Pair {
         }
     }
 
-    fn prepared(&mut self, i: usize, model: &Rife) -> Result<Prepared, StageError> {
+    fn prepared(&mut self, i: usize, synth: &Synth) -> Result<Prepared, StageError> {
+        let model = &synth.rife;
         if let Some(p) = &self.prepared[i] {
             return Ok(p.clone());
         }
-        let rgb = color::to_rgb(&self.frames[i], model.device()).map_err(model_error)?;
+        let rgb =
+            color::to_rgb(&self.frames[i], synth.matrix, model.device()).map_err(model_error)?;
         let p = model.prepare(&rgb).map_err(model_error)?;
         self.prepared[i] = Some(p.clone());
         Ok(p)
@@ -210,13 +212,20 @@ pub fn render(
 /// the current position. Ranges of output frames are rendered in order,
 /// each into a file of its own, on one pass over the source: a segment's
 /// frames are exactly the ones a whole render makes there.
+/// What makes frames: the network, and the matrix the source's YUV is
+/// turned into its RGB with (and back).
+struct Synth {
+    rife: std::sync::Arc<Rife>,
+    matrix: Matrix,
+}
+
 pub struct Renderer<'a> {
     source: std::path::PathBuf,
     plan: &'a FramePlan,
     opts: &'a RenderOptions,
     settings: &'a EncodeSettings,
     ctx: &'a StageContext,
-    model: Option<std::sync::Arc<Rife>>,
+    synth: Option<Synth>,
     reader: FrameReader,
     pair: Pair,
     repeats: Vec<bool>,
@@ -243,14 +252,17 @@ impl<'a> Renderer<'a> {
                 video.height
             )));
         }
-        let model = match (opts.mode.uses_rife(), &opts.model) {
-            (true, Some(m)) => Some(m.clone()),
-            (true, None) => return Err(StageError::internal("a RIFE mode needs the model")),
-            (false, _) => None,
-        };
         let mut reader = FrameReader::open(source, &info)?;
         reader.cancel_with(&ctx.cancel);
         let (w, h) = (video.width, video.height);
+        let synth = match (opts.mode.uses_rife(), &opts.model) {
+            (true, Some(m)) => Some(Synth {
+                rife: m.clone(),
+                matrix: reader.colour().matrix_for(w, h, source)?,
+            }),
+            (true, None) => return Err(StageError::internal("a RIFE mode needs the model")),
+            (false, _) => None,
+        };
         let mut pair = Pair {
             frames: [Frame::black(w, h), Frame::black(w, h)],
             prepared: [None, None],
@@ -274,7 +286,7 @@ impl<'a> Renderer<'a> {
             opts,
             settings,
             ctx,
-            model,
+            synth,
             reader,
             pair,
             repeats: repeats(plan),
@@ -290,8 +302,13 @@ impl<'a> Renderer<'a> {
         output: &std::path::Path,
     ) -> Result<RenderLog, StageError> {
         let (plan, opts, ctx) = (self.plan, self.opts, self.ctx);
-        let mut writer =
-            FrameWriter::create(output, plan.width, plan.height, plan.fps, self.settings)?;
+        let mut writer = FrameWriter::create(
+            output,
+            (plan.width, plan.height),
+            plan.fps,
+            self.reader.colour(),
+            self.settings,
+        )?;
         writer.cancel_with(&ctx.cancel);
         let mut log = RenderLog {
             mode: opts.mode.name().to_string(),
@@ -376,18 +393,19 @@ impl<'a> Renderer<'a> {
                 writer.write(&self.made)?;
             }
             Pick::Synthesise(t) => {
-                let model = self
-                    .model
+                let synth = self
+                    .synth
                     .as_ref()
                     .ok_or_else(|| StageError::internal("no model"))?;
-                let (a, b) = (pair.prepared(0, model)?, pair.prepared(1, model)?);
+                let (a, b) = (pair.prepared(0, synth)?, pair.prepared(1, synth)?);
+                let model = &synth.rife;
                 let rgb = if opts.mode == Mode::Maximum {
                     model.between_both_ways(&a, &b, t)
                 } else {
                     model.between(&a, &b, t)
                 }
                 .map_err(model_error)?;
-                color::to_yuv(&rgb, &mut self.made).map_err(model_error)?;
+                color::to_yuv(&rgb, synth.matrix, &mut self.made).map_err(model_error)?;
                 writer.write(&self.made)?;
             }
         }

@@ -62,7 +62,7 @@ impl Stage for Interpolate {
         "interpolate"
     }
     fn version(&self) -> u32 {
-        5
+        6
     }
     fn describe(&self) -> &'static str {
         "render a frame plan: copy exact frames, synthesise fractional ones (RIFE or blend, never across a cut), encode once (H.264); log how each frame was made"
@@ -142,6 +142,10 @@ impl Stage for Interpolate {
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let render = self.prepare(ctx)?;
         let output = ctx.output("video")?;
+        let info = vantage_media::probe(render.source)?;
+        for note in info.require_video(render.source)?.render_notes() {
+            tracing::warn!(stage = %ctx.stage_name, "{note}");
+        }
         let seconds = ctx.param_f64("segment_seconds")?;
         let log = render.pool.install(|| {
             render_segmented(

@@ -8,12 +8,14 @@ pub enum MediaError {
     NotMedia { path: PathBuf, detail: String },
     #[error("{0}: has no video stream; pass a video file as the source")]
     NoVideo(PathBuf),
-    #[error("{0}: has no audio stream; pass a file with the new narration as the target")]
+    #[error("{0}: has no audio stream; the source must carry the speech its picture shows, the target the new narration")]
     NoAudio(PathBuf),
     #[error("{0}: the {1} stream is empty (zero length)")]
     Empty(PathBuf, &'static str),
     #[error("{path}: the file is cut short ({detail}): an interrupted download or copy? Pass the whole file")]
     Truncated { path: PathBuf, detail: String },
+    #[error("{path}: {detail}")]
+    Unsupported { path: PathBuf, detail: String },
     #[error(
         "ffmpeg is not installed or not on PATH ({0}); install it (Debian: apt-get install ffmpeg)"
     )]
@@ -41,6 +43,7 @@ impl MediaError {
                 | MediaError::NoAudio(_)
                 | MediaError::Empty(..)
                 | MediaError::Truncated { .. }
+                | MediaError::Unsupported { .. }
         )
     }
 

@@ -96,6 +96,7 @@ pub struct FrameReader {
     stdout: ChildStdout,
     width: u32,
     height: u32,
+    colour: crate::Colour,
     frames_read: usize,
     watch: Watch,
 }
@@ -110,27 +111,43 @@ impl FrameReader {
         }
     }
 
-    /// Start decoding the picture of `path`, as described by its [`crate::probe`].
+    /// Start decoding the picture of `path`, as described by its
+    /// [`crate::probe`], in the source's colour at limited range
+    /// ([`FrameReader::colour`]).
     pub fn open(path: &Path, info: &crate::MediaInfo) -> Result<Self, MediaError> {
-        Self::open_scaled(path, info, None)
+        let video = info.require_video(path)?;
+        let colour = video.colour.in_pipe();
+        let size = (video.width, video.height);
+        Self::spawn(path, video, size, video.colour.pipe_filter(), colour)
     }
 
-    /// The same, with ffmpeg scaling every frame to `size` (area-averaged)
-    /// before it reaches us, for a render at a fraction of the source's size.
-    pub fn open_scaled(
+    /// Decode scaled to `size` (area-averaged, for a render at a fraction
+    /// of the source's size) and converted to BT.709 at limited range, for
+    /// drawing on a canvas of that colour.
+    pub fn open_bt709(
         path: &Path,
         info: &crate::MediaInfo,
         size: Option<(u32, u32)>,
     ) -> Result<Self, MediaError> {
         let video = info.require_video(path)?;
         let (width, height) = size.unwrap_or((video.width, video.height));
+        let filter = format!(
+            "scale={width}:{height}:flags=area:{}",
+            video.colour.to_bt709_options(video.width, video.height)
+        );
+        Self::spawn(path, video, (width, height), filter, crate::Colour::bt709())
+    }
+
+    fn spawn(
+        path: &Path,
+        video: &crate::VideoStream,
+        (width, height): (u32, u32),
+        filter: String,
+        colour: crate::Colour,
+    ) -> Result<Self, MediaError> {
         let p = path.to_string_lossy();
         let map = format!("0:{}", video.index);
-        let scale = format!("scale={width}:{height}:flags=area");
-        let mut args = vec!["-i", &p, "-map", &map, "-an", "-sn"];
-        if size.is_some() {
-            args.extend(["-vf", &scale]);
-        }
+        let mut args = vec!["-i", &p, "-map", &map, "-an", "-sn", "-vf", &filter];
         // passthrough: every coded frame exactly once, no rate conversion.
         args.extend([
             "-fps_mode",
@@ -154,9 +171,15 @@ impl FrameReader {
             stdout,
             width,
             height,
+            colour,
             frames_read: 0,
             watch: Watch::default(),
         })
+    }
+
+    /// The colour of the frames this yields.
+    pub fn colour(&self) -> &crate::Colour {
+        &self.colour
     }
 
     /// Read the next frame into `frame` (reusing its buffer). `Ok(false)` at the end.
@@ -332,23 +355,24 @@ impl FrameWriter {
         }
     }
 
+    /// Encode frames of `colour` (declared in the output as it is).
     pub fn create(
         path: &Path,
-        width: u32,
-        height: u32,
+        (width, height): (u32, u32),
         fps: Rational,
+        colour: &crate::Colour,
         settings: &EncodeSettings,
     ) -> Result<Self, MediaError> {
-        Self::create_filtered(path, width, height, fps, settings, None)
+        Self::create_filtered(path, (width, height), fps, colour, settings, None)
     }
 
     /// The same, with an ffmpeg video filter applied before encoding (the
     /// diagnostic burns its labels in with `ass`).
     pub fn create_filtered(
         path: &Path,
-        width: u32,
-        height: u32,
+        (width, height): (u32, u32),
         fps: Rational,
+        colour: &crate::Colour,
         settings: &EncodeSettings,
         filter: Option<&str>,
     ) -> Result<Self, MediaError> {
@@ -364,12 +388,14 @@ impl FrameWriter {
             &size,
             "-framerate",
             &rate,
-            "-i",
-            "pipe:0",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        // Declared on both sides, so ffmpeg sees nothing to convert.
+        let tags = colour.encode_args();
+        args.extend(tags.iter().cloned());
+        args.extend(["-i".to_string(), "pipe:0".to_string()]);
         // 4:2:0 encoders need even sizes: pad an odd row or column (with black).
         let pad = (width % 2 == 1 || height % 2 == 1).then_some("pad=ceil(iw/2)*2:ceil(ih/2)*2");
         let filters: Vec<&str> = pad.into_iter().chain(filter).collect();
@@ -377,6 +403,7 @@ impl FrameWriter {
             args.extend(["-vf".to_string(), filters.join(",")]);
         }
         args.extend(settings.args());
+        args.extend(tags);
         // No +faststart here: that rewrites the whole file once more, and `mux`
         // lays out the final file anyway.
         let format = if out.ends_with(".ts") {

@@ -5,6 +5,7 @@
 //!
 //! * `probe`: stream facts (one ffprobe call) and the picture's frame times.
 //! * `audio`: extraction to 16 kHz mono WAV, WAV reading.
+//! * `colour`: what a picture's YUV numbers mean, carried from source to output.
 //! * `frames`: streaming raw-frame decode and encode over pipes.
 //! * `image`: still images as RGB floats (for `vantage interpolate`).
 //! * `mp4`: new presentation times for every frame of an MP4, no re-encode.
@@ -14,6 +15,7 @@
 //! * [`stages`]: the `extract-audio` and `mux` stages.
 
 mod audio;
+mod colour;
 mod error;
 mod frames;
 mod image;
@@ -24,6 +26,7 @@ mod process;
 pub mod stages;
 
 pub use audio::{extract_audio, read_wav_mono, AUDIO_RATE};
+pub use colour::{Colour, Matrix};
 pub use error::MediaError;
 pub use frames::{EncodeSettings, Frame, FrameReader, FrameWriter, PRESETS};
 pub use image::{read_image, svg_to_png, write_image, RgbImage};

@@ -34,6 +34,40 @@ pub struct VideoStream {
     pub duration: f64,
     /// Frame count from the container header, where it has one.
     pub frames: Option<usize>,
+    /// Degrees the picture is turned for display; decoded frames come upright.
+    pub rotation: i64,
+    /// ffmpeg's pixel format of the coded picture (yuv420p10le, yuv444p, ...).
+    pub pixel_format: String,
+    pub colour: crate::Colour,
+}
+
+impl VideoStream {
+    /// What rendering this picture anew changes, in words (none: nothing).
+    pub fn render_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.rotation.rem_euclid(360) != 0 {
+            notes.push(format!(
+                "the source is stored turned by {}°: the output is rendered upright, with no rotation tag",
+                self.rotation
+            ));
+        }
+        if !matches!(self.pixel_format.as_str(), "yuv420p" | "yuvj420p" | "") {
+            notes.push(format!(
+                "the source's pixels are {}: the output is 8-bit 4:2:0 (--mode vfr keeps the coded picture)",
+                self.pixel_format
+            ));
+        }
+        if self.width % 2 == 1 || self.height % 2 == 1 {
+            notes.push(format!(
+                "the source is {}x{}: 4:2:0 video needs even sizes, so the output is {}x{} with a black edge",
+                self.width,
+                self.height,
+                self.width.div_ceil(2) * 2,
+                self.height.div_ceil(2) * 2
+            ));
+        }
+        notes
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -91,6 +125,11 @@ struct Stream {
     duration: Option<String>,
     start_time: Option<String>,
     nb_frames: Option<String>,
+    pix_fmt: Option<String>,
+    color_space: Option<String>,
+    color_range: Option<String>,
+    color_primaries: Option<String>,
+    color_transfer: Option<String>,
     #[serde(default)]
     disposition: Disposition,
     #[serde(default)]
@@ -100,6 +139,20 @@ struct Stream {
 }
 
 impl Stream {
+    /// The picture's nominal rate, as ffmpeg guesses it for a re-encode:
+    /// the base rate (a phone's 30 when it drops frames in the dark, not
+    /// their average), unless that is implausibly high beside the average
+    /// (timestamps in a fine time base).
+    fn frame_rate(&self) -> Rational {
+        let rate = |r: &Option<String>| r.as_deref().and_then(Rational::parse);
+        match (rate(&self.r_frame_rate), rate(&self.avg_frame_rate)) {
+            (Some(base), Some(avg)) if base.as_f64() > 210.0 && avg.as_f64() < 70.0 => avg,
+            (Some(base), _) => base,
+            (None, Some(avg)) => avg,
+            (None, None) => Rational { num: 25, den: 1 },
+        }
+    }
+
     /// Rotation in degrees from the display matrix (or the legacy `rotate` tag).
     fn rotation(&self) -> i64 {
         self.side_data_list
@@ -193,15 +246,18 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
                 codec: s.codec_name.clone().unwrap_or_default(),
                 width,
                 height,
-                fps: s
-                    .avg_frame_rate
-                    .as_deref()
-                    .and_then(Rational::parse)
-                    .or_else(|| s.r_frame_rate.as_deref().and_then(Rational::parse))
-                    .unwrap_or(Rational { num: 25, den: 1 }),
+                fps: s.frame_rate(),
                 start: num(&s.start_time).unwrap_or(0.0),
                 duration: num(&s.duration).unwrap_or(format_duration),
                 frames: num(&s.nb_frames).map(|n| n as usize),
+                rotation: s.rotation(),
+                pixel_format: s.pix_fmt.clone().unwrap_or_default(),
+                colour: crate::Colour::from_probe(
+                    s.color_space.as_deref(),
+                    s.color_range.as_deref(),
+                    s.color_primaries.as_deref(),
+                    s.color_transfer.as_deref(),
+                ),
             }
         });
     Ok(MediaInfo {

@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use vantage_core::segments::Segmented;
 use vantage_core::{FramePlan, Made, Pieces, StageContext, StageError};
-use vantage_media::{probe, EncodeSettings, Frame, FrameReader, FrameWriter};
+use vantage_media::{probe, Colour, EncodeSettings, Frame, FrameReader, FrameWriter};
 
 /// Panel and canvas geometry.
 pub(crate) struct Geometry {
@@ -92,8 +92,8 @@ impl Diagnostic<'_> {
     pub fn open(&self) -> Result<Pass, StageError> {
         let (source, delivered) = (self.ctx.input("video")?, self.ctx.input("render")?);
         let size = Some(self.geometry.panel);
-        let mut src = FrameReader::open_scaled(source, &probe(source)?, size)?;
-        let mut dst = FrameReader::open_scaled(delivered, &probe(delivered)?, size)?;
+        let mut src = FrameReader::open_bt709(source, &probe(source)?, size)?;
+        let mut dst = FrameReader::open_bt709(delivered, &probe(delivered)?, size)?;
         src.cancel_with(&self.ctx.cancel);
         dst.cancel_with(&self.ctx.cancel);
         let ((pw, ph), (cw, ch)) = (self.geometry.panel, self.geometry.canvas);
@@ -122,9 +122,9 @@ impl Diagnostic<'_> {
         let (cw, ch) = g.canvas;
         let mut writer = FrameWriter::create_filtered(
             out,
-            cw,
-            ch,
+            (cw, ch),
             self.plan.fps,
+            &Colour::bt709(),
             &self.settings,
             Some(&filter),
         )?;

@@ -22,7 +22,7 @@ impl Stage for RenderDiagnostic {
         "render-diagnostic"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn describe(&self) -> &'static str {
         "diagnostic video: nearest-frame render, the same with repeats/drops/cuts marked, the delivered render with synthesised frames outlined; labelled per frame, target audio muxed"

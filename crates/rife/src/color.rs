@@ -1,12 +1,9 @@
-//! YUV 4:2:0 frames ↔ RGB tensors for the model (BT.709, limited range).
-//! Only synthesised frames make the round trip; real frames are copied as decoded.
+//! YUV 4:2:0 frames ↔ RGB tensors for the model (limited range, in the
+//! source's own matrix). Only synthesised frames make the round trip; real
+//! frames are copied as decoded.
 
 use candle_core::{DType, Device, Result, Tensor};
-use vantage_media::{Frame, RgbImage};
-
-const KR: f64 = 0.2126;
-const KB: f64 = 0.0722;
-const KG: f64 = 1.0 - KR - KB;
+use vantage_media::{Frame, Matrix, RgbImage};
 
 /// Planes of a frame: (luma h×w, chroma (h/2)×(w/2) for U and V, rounded up).
 fn planes(f: &Frame) -> (usize, usize, usize, usize) {
@@ -34,7 +31,9 @@ pub fn tensor_to_image(t: &Tensor) -> Result<RgbImage> {
 }
 
 /// A frame as a (1, 3, H, W) RGB tensor in 0..1 (not clamped).
-pub fn to_rgb(f: &Frame, device: &Device) -> Result<Tensor> {
+pub fn to_rgb(f: &Frame, m: Matrix, device: &Device) -> Result<Tensor> {
+    let (kr, kb) = (m.kr, m.kb);
+    let kg = 1.0 - kr - kb;
     let (w, h, cw, ch) = planes(f);
     let plane = |start: usize, ph: usize, pw: usize| -> Result<Tensor> {
         Tensor::from_slice(&f.data[start..start + ph * pw], (1, 1, ph, pw), device)?
@@ -48,25 +47,26 @@ pub fn to_rgb(f: &Frame, device: &Device) -> Result<Tensor> {
             .narrow(3, 0, w)
     };
     let (cb, cr) = (chroma(w * h)?, chroma(w * h + cw * ch)?);
-    let r = (&y + (&cr * (2.0 * (1.0 - KR)))?)?;
-    let b = (&y + (&cb * (2.0 * (1.0 - KB)))?)?;
+    let r = (&y + (&cr * (2.0 * (1.0 - kr)))?)?;
+    let b = (&y + (&cb * (2.0 * (1.0 - kb)))?)?;
     let g =
-        ((&y - (&cb * (2.0 * (1.0 - KB) * KB / KG))?)? - (&cr * (2.0 * (1.0 - KR) * KR / KG))?)?;
+        ((&y - (&cb * (2.0 * (1.0 - kb) * kb / kg))?)? - (&cr * (2.0 * (1.0 - kr) * kr / kg))?)?;
     Tensor::cat(&[r, g, b], 1)
 }
 
 /// Write a (1, 3, H, W) RGB tensor into `out` (same size) as YUV 4:2:0;
 /// chroma is the mean of each 2×2 block.
-pub fn to_yuv(rgb: &Tensor, out: &mut Frame) -> Result<()> {
+pub fn to_yuv(rgb: &Tensor, m: Matrix, out: &mut Frame) -> Result<()> {
+    let (kr, kb) = (m.kr, m.kb);
     let (w, h, cw, ch) = planes(out);
     let (r, g, b) = (
         rgb.narrow(1, 0, 1)?,
         rgb.narrow(1, 1, 1)?,
         rgb.narrow(1, 2, 1)?,
     );
-    let y = (((&r * KR)? + (&g * KG)?)? + (&b * KB)?)?;
-    let cb = ((&b - &y)? / (2.0 * (1.0 - KB)))?;
-    let cr = ((&r - &y)? / (2.0 * (1.0 - KR)))?;
+    let y = (((&r * kr)? + (&g * (1.0 - kr - kb))?)? + (&b * kb)?)?;
+    let cb = ((&b - &y)? / (2.0 * (1.0 - kb)))?;
+    let cr = ((&r - &y)? / (2.0 * (1.0 - kr)))?;
     let to_u8 = |t: Tensor| -> Result<Vec<u8>> {
         t.round()?
             .clamp(0f32, 255f32)?
@@ -101,10 +101,10 @@ mod tests {
             *v = (40 + (i * 37) % 170) as u8;
         }
         // Flat chroma per 2×2 block survives exactly; luma within rounding.
-        let rgb = to_rgb(&f, &Device::Cpu).unwrap();
+        let rgb = to_rgb(&f, Matrix::BT601, &Device::Cpu).unwrap();
         assert_eq!(rgb.dims4().unwrap(), (1, 3, 5, 6));
         let mut back = Frame::black(w, h);
-        to_yuv(&rgb, &mut back).unwrap();
+        to_yuv(&rgb, Matrix::BT601, &mut back).unwrap();
         for (a, b) in f.data.iter().zip(&back.data) {
             assert!((*a as i32 - *b as i32).abs() <= 1, "{a} vs {b}");
         }
@@ -113,11 +113,29 @@ mod tests {
     #[test]
     fn grey_is_grey() {
         let f = Frame::black(4, 4);
-        let rgb = to_rgb(&f, &Device::Cpu).unwrap();
+        let rgb = to_rgb(&f, Matrix::BT709, &Device::Cpu).unwrap();
         let v: Vec<f32> = rgb.flatten_all().unwrap().to_vec1().unwrap();
         assert!(
             v.iter().all(|x| x.abs() < 1e-6),
             "black is 0 in every channel: {v:?}"
         );
+    }
+
+    #[test]
+    fn each_matrix_reads_its_own_numbers() {
+        // (192, 64, 32) as ffmpeg codes it at limited range in each matrix
+        // (within a code value: 3 levels of RGB).
+        for (m, yuv) in [
+            (Matrix::BT601, [101, 95, 187]),
+            (Matrix::BT709, [92, 100, 185]),
+        ] {
+            let mut f = Frame::black(2, 2);
+            f.data = [[yuv[0]; 4].as_slice(), &yuv[1..]].concat();
+            let rgb = to_rgb(&f, m, &Device::Cpu).unwrap();
+            let v: Vec<f32> = rgb.flatten_all().unwrap().to_vec1().unwrap();
+            for (got, want) in [v[0], v[4], v[8]].iter().zip([192.0, 64.0, 32.0]) {
+                assert!((got * 255.0 - want).abs() < 3.0, "{m:?}: {v:?}");
+            }
+        }
     }
 }
