@@ -43,6 +43,18 @@ fn align_to_picture(
     })
 }
 
+/// A warning when the source's picture stops well before its sound does
+/// (times on the picture's clock): past its end the output can only hold
+/// the last frame.
+fn picture_ends_early(audio_s: f64, picture_s: f64) -> Option<String> {
+    (audio_s - picture_s > 0.5).then(|| {
+        format!(
+            "the source's picture stops at {picture_s:.2} s but its sound runs to {audio_s:.2} s: \
+             the output holds the last frame over the speech after that"
+        )
+    })
+}
+
 const WORDS_CHOICES: &[&str] = &["anchor", "check", "off"];
 const MISMATCH_CHOICES: &[&str] = &["fail", "acoustic", "linear"];
 
@@ -121,7 +133,7 @@ impl Stage for Analyze {
         "analyze"
     }
     fn version(&self) -> u32 {
-        3
+        4
     }
     fn describe(&self) -> &'static str {
         "align source speech to target speech (DTW on MFCCs, anchored on the words both transcripts share); writes the warp and timecodes v2"
@@ -258,7 +270,7 @@ impl Stage for Analyze {
         let run_align = |opts: &AlignOptions| {
             align(&source, &target, video.duration, target_duration, opts).map_err(to_stage_error)
         };
-        let result = match words {
+        let mut result = match words {
             None => run_align(&opts)?,
             Some((anchors, report, None)) => {
                 if use_words == "anchor" {
@@ -291,6 +303,11 @@ impl Stage for Analyze {
                 }
             }
         };
+        let source_s = source.len() as f64 / AUDIO_RATE as f64;
+        result
+            .confidence
+            .warnings
+            .extend(picture_ends_early(source_s, video.duration));
         for w in &result.confidence.warnings {
             tracing::warn!(stage = %ctx.stage_name, "{w}");
         }
