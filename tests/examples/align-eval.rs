@@ -3,6 +3,7 @@
 //! Fast enough to iterate on the alignment. `WORDS=1` prints per-word errors.
 
 use vantage_analyze::{align, AlignOptions};
+use vantage_dsp::features::mfcc;
 use vantage_e2e::case::{cases, speech};
 use vantage_e2e::speech::Speech;
 use vantage_e2e::truth::{Stats, Truth};
@@ -33,8 +34,8 @@ fn main() {
         let (src, tgt) = speech(&spec);
         let truth = Truth::new(&src.words, &tgt.words);
         let r = match align(
-            &to_16k(&src),
-            &to_16k(&tgt),
+            &mfcc(&to_16k(&src)),
+            &mfcc(&to_16k(&tgt)),
             src.duration(),
             tgt.duration(),
             &AlignOptions::default(),

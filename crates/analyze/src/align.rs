@@ -3,8 +3,8 @@
 use crate::dtw::{dtw, Window};
 use serde::{Deserialize, Serialize};
 use vantage_core::{CancelToken, Confidence, Knot, Warp};
-use vantage_dsp::features::{mfcc, normalise, DIMS, HOP_S};
-use vantage_dsp::vad::{speech_frames, speech_seconds, MIN_SPEECH_S};
+use vantage_dsp::features::{normalise, Features, DIMS, HOP_S};
+use vantage_dsp::vad::{flagged_seconds, speech_frames, MIN_SPEECH_S};
 
 /// A known correspondence (e.g. the same word found in both transcripts).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,8 +78,9 @@ const MIN_SPEECH_FRAMES: usize = 25;
 /// The checks `align` starts with, on voice activity alone (cheap, so they
 /// come before the transcripts are compared): speech on both sides, and
 /// speech spans within `limit` of each other either way round.
-pub fn check_speech(source: &[f32], target: &[f32], limit: f64) -> Result<(), AlignError> {
-    let (source_s, target_s) = (speech_seconds(source), speech_seconds(target));
+pub fn check_speech(source: &Features, target: &Features, limit: f64) -> Result<(), AlignError> {
+    let seconds = |f: &Features| flagged_seconds(&speech_frames(&f.energy_db));
+    let (source_s, target_s) = (seconds(source), seconds(target));
     for (seconds, which) in [(source_s, "source"), (target_s, "target")] {
         if seconds < MIN_SPEECH_S {
             return Err(AlignError::NoSpeech(which));
@@ -97,18 +98,19 @@ pub fn check_speech(source: &[f32], target: &[f32], limit: f64) -> Result<(), Al
     Ok(())
 }
 
-fn prepare(samples: &[f32], which: &'static str) -> Result<Side, AlignError> {
-    let mut f = mfcc(samples);
+fn prepare(f: &Features, which: &'static str) -> Result<Side, AlignError> {
     let speech = speech_frames(&f.energy_db);
     let speech_frames_count = speech.iter().filter(|&&s| s).count();
     if speech_frames_count < MIN_SPEECH_FRAMES {
         return Err(AlignError::NoSpeech(which));
     }
-    normalise(&mut f.frames, &speech);
     let first = speech.iter().position(|&s| s).unwrap_or(0);
     let last = speech.iter().rposition(|&s| s).unwrap_or(speech.len() - 1);
+    // Every speech frame is in the span, so its statistics are the whole's.
+    let mut frames = f.frames[first..=last].to_vec();
+    normalise(&mut frames, &speech[first..=last]);
     Ok(Side {
-        frames: f.frames[first..=last].to_vec(),
+        frames,
         silent: speech[first..=last].iter().map(|s| !s).collect(),
         first,
         speech_s: speech_frames_count as f64 * HOP_S,
@@ -140,7 +142,7 @@ fn decimate(side: &Side, factor: usize) -> (Vec<[f32; DIMS]>, Vec<bool>) {
 /// How far (seconds) an anchor may sit from the acoustic alignment and still agree with it.
 const ANCHOR_AGREEMENT_S: f64 = 0.15;
 
-/// Align `source` to `target` (both 16 kHz mono). Durations are those of the
+/// Align `source` to `target` (the features of 16 kHz mono speech). Durations are those of the
 /// picture and of the target audio: the warp covers both completely.
 ///
 /// With anchors, the sound is aligned on its own first and each anchor is
@@ -149,8 +151,8 @@ const ANCHOR_AGREEMENT_S: f64 = 0.15;
 /// anchors disagrees, the sound went astray (a long pause, noise) and the
 /// alignment is redone inside the anchors' bounds.
 pub fn align(
-    source: &[f32],
-    target: &[f32],
+    source: &Features,
+    target: &Features,
     source_duration: f64,
     target_duration: f64,
     opts: &AlignOptions,
@@ -578,6 +580,7 @@ fn mean(v: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vantage_dsp::features::mfcc;
 
     #[test]
     fn anchors_narrow_the_search_around_themselves() {
@@ -606,6 +609,7 @@ mod tests {
         let speechy: Vec<f32> = (0..16_000 * 3)
             .map(|i| ((i as f32) * 0.05).sin() * 0.3)
             .collect();
+        let (speechy, silent) = (mfcc(&speechy), mfcc(&silent));
         let err = align(&speechy, &silent, 3.0, 3.0, &AlignOptions::default()).err();
         assert_eq!(err, Some(AlignError::NoSpeech("target")));
     }

@@ -8,21 +8,18 @@ use vantage_core::{
     Alignment, Confidence, Knot, ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage,
     StageContext, StageError, Transcript, Warp, WordMatch,
 };
-use vantage_media::{frame_times, probe, read_wav_mono, AUDIO_RATE};
+use vantage_dsp::features::{Features, Mfcc};
+use vantage_media::{frame_times, probe, read_wav_blocks, AUDIO_RATE};
 
 pub struct Analyze;
 
-/// Shift samples by `offset_s` (audio starting that much after the picture):
-/// pad with silence, or drop the audio that precedes the first frame. An
-/// offset past the picture's `picture_s` or the audio's own length is a
-/// broken timestamp (a wrapped or bogus start time), refused before it can
-/// ask for gigabytes of silence.
-fn align_to_picture(
-    samples: Vec<f32>,
-    offset_s: f64,
-    picture_s: f64,
-) -> Result<Vec<f32>, StageError> {
-    let audio_s = samples.len() as f64 / AUDIO_RATE as f64;
+/// Samples of silence to put before the source's audio (negative: to drop
+/// from its start) so that it sits on the picture's clock, for audio that
+/// starts `offset_s` after the first frame. An offset past the picture's
+/// `picture_s` or the audio's own `audio_s` is a broken timestamp (a
+/// wrapped or bogus start time), refused before it can ask for hours of
+/// silence.
+fn picture_shift(offset_s: f64, picture_s: f64, audio_s: f64) -> Result<i64, StageError> {
     let limit = if offset_s >= 0.0 { picture_s } else { audio_s };
     if !offset_s.is_finite() || offset_s.abs() > limit {
         return Err(StageError::InvalidInput(format!(
@@ -33,14 +30,36 @@ fn align_to_picture(
             if offset_s >= 0.0 { "the picture" } else { "the audio" },
         )));
     }
-    let shift = (offset_s * AUDIO_RATE as f64).round() as i64;
-    Ok(match shift {
-        0 => samples,
-        s if s > 0 => std::iter::repeat_n(0.0, s as usize)
-            .chain(samples)
-            .collect(),
-        s => samples.into_iter().skip((-s) as usize).collect(),
-    })
+    Ok((offset_s * AUDIO_RATE as f64).round() as i64)
+}
+
+/// The features of the 16 kHz mono WAV at input `port`, read a block at a
+/// time, after `shift` samples of silence (negative: with that many of its
+/// first samples dropped); and its length then, in seconds.
+fn read_speech(ctx: &StageContext, port: &str, shift: i64) -> Result<(Features, f64), StageError> {
+    let path = ctx.input(port)?;
+    let mut mfcc = Mfcc::new();
+    let zeros = vec![0f32; AUDIO_RATE as usize];
+    let mut pad = shift.max(0) as usize;
+    while pad > 0 {
+        let n = pad.min(zeros.len());
+        mfcc.push(&zeros[..n]);
+        pad -= n;
+    }
+    let mut skip = shift.min(0).unsigned_abs() as usize;
+    let rate = read_wav_blocks(path, |block| {
+        let dropped = skip.min(block.len());
+        skip -= dropped;
+        mfcc.push(&block[dropped..]);
+    })?;
+    if rate != AUDIO_RATE {
+        return Err(StageError::InvalidInput(format!(
+            "input '{port}' ({}) is {rate} Hz; analyze needs {AUDIO_RATE} Hz mono WAV (run it through extract-audio)",
+            path.display()
+        )));
+    }
+    let seconds = mfcc.samples() as f64 / AUDIO_RATE as f64;
+    Ok((mfcc.finish(), seconds))
 }
 
 /// A warning when the source's picture stops well before its sound does
@@ -204,23 +223,15 @@ impl Stage for Analyze {
         let info = probe(video_path)?;
         let stream = info.require_video(video_path)?;
         let video = frame_times(video_path, stream, &ctx.cancel)?;
-        let read = |port: &str| -> Result<Vec<f32>, StageError> {
-            let path = ctx.input(port)?;
-            let (samples, rate) = read_wav_mono(path)?;
-            if rate != AUDIO_RATE {
-                return Err(StageError::InvalidInput(format!(
-                    "input '{port}' ({}) is {rate} Hz; analyze needs {AUDIO_RATE} Hz mono WAV (run it through extract-audio)",
-                    path.display()
-                )));
-            }
-            Ok(samples)
-        };
-        let (source, target) = (read("source")?, read("target")?);
         // Put the source speech on the picture's clock: frame times count from
         // the first frame, the extracted audio from the first audio sample.
-        let offset = info.audio.as_ref().map_or(0.0, |a| a.start - stream.start);
-        let source = align_to_picture(source, offset, video.duration)?;
-        let target_duration = target.len() as f64 / AUDIO_RATE as f64;
+        let (offset, audio_s) = info
+            .audio
+            .as_ref()
+            .map_or((0.0, 0.0), |a| (a.start - stream.start, a.duration));
+        let shift = picture_shift(offset, video.duration, audio_s)?;
+        let (source, source_s) = read_speech(ctx, "source", shift)?;
+        let (target, target_duration) = read_speech(ctx, "target", 0)?;
         if target_duration <= 0.0 {
             return Err(StageError::InvalidInput(
                 "the target audio is empty (zero length)".into(),
@@ -303,7 +314,6 @@ impl Stage for Analyze {
                 }
             }
         };
-        let source_s = source.len() as f64 / AUDIO_RATE as f64;
         result
             .confidence
             .warnings
@@ -334,21 +344,16 @@ impl Stage for Analyze {
 
 #[cfg(test)]
 mod tests {
-    use super::align_to_picture;
-    use vantage_media::AUDIO_RATE;
+    use super::picture_shift;
 
     #[test]
     fn audio_offsets_shift_within_bounds_and_broken_ones_are_refused() {
-        let second = vec![0.5f32; AUDIO_RATE as usize];
-        let later = align_to_picture(second.clone(), 0.25, 10.0).unwrap();
-        assert_eq!(later.len(), AUDIO_RATE as usize * 5 / 4);
-        assert_eq!(later[0], 0.0);
-        let earlier = align_to_picture(second.clone(), -0.5, 10.0).unwrap();
-        assert_eq!(earlier.len(), AUDIO_RATE as usize / 2);
-        // A wrapped start time (about 13 hours) asks for no allocation.
-        let err = align_to_picture(second.clone(), 47721.9, 10.0).unwrap_err();
+        assert_eq!(picture_shift(0.25, 10.0, 1.0).unwrap(), 4000);
+        assert_eq!(picture_shift(-0.5, 10.0, 1.0).unwrap(), -8000);
+        // A wrapped start time (about 13 hours) asks for no silence.
+        let err = picture_shift(47721.9, 10.0, 1.0).unwrap_err();
         assert!(err.to_string().contains("start times are broken"), "{err}");
-        assert!(align_to_picture(second.clone(), -2.0, 10.0).is_err());
-        assert!(align_to_picture(second, f64::NAN, 10.0).is_err());
+        assert!(picture_shift(-2.0, 10.0, 1.0).is_err());
+        assert!(picture_shift(f64::NAN, 10.0, 1.0).is_err());
     }
 }

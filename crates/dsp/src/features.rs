@@ -20,63 +20,117 @@ pub struct Features {
 
 /// MFCCs of 16 kHz mono samples, one frame per 10 ms.
 pub fn mfcc(samples: &[f32]) -> Features {
-    let n_frames = samples.len().div_ceil(HOP);
-    let window: Vec<f32> = (0..WINDOW)
-        .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / WINDOW as f32).cos())
-        .collect();
-    let bank = mel_bank();
-    let dct: Vec<[f32; MELS]> = (0..CEPSTRA)
-        .map(|k| {
-            let mut row = [0f32; MELS];
-            for (m, r) in row.iter_mut().enumerate() {
-                *r = (std::f32::consts::PI * k as f32 * (m as f32 + 0.5) / MELS as f32).cos();
-            }
-            row
-        })
-        .collect();
-    let mut frames = Vec::with_capacity(n_frames);
-    let mut energy_db = Vec::with_capacity(n_frames);
-    let mut re = vec![0f32; FFT];
-    let mut im = vec![0f32; FFT];
-    for f in 0..n_frames {
-        // Frame f is centred on sample f*HOP.
-        let start = (f * HOP) as isize - (WINDOW / 2) as isize;
-        let mut power = 0f32;
-        let mut prev = 0f32;
-        for i in 0..FFT {
-            re[i] = 0.0;
-            im[i] = 0.0;
-            if i < WINDOW {
-                let idx = start + i as isize;
-                let x = if idx >= 0 && (idx as usize) < samples.len() {
-                    samples[idx as usize]
-                } else {
-                    0.0
-                };
-                power += x * x;
-                // Pre-emphasis flattens the spectral tilt of voiced speech.
-                re[i] = (x - 0.97 * prev) * window[i];
-                prev = x;
-            }
+    let mut m = Mfcc::new();
+    m.push(samples);
+    m.finish()
+}
+
+/// [`mfcc`] over samples that arrive in pieces (a file read a block at a
+/// time): only a window's worth of samples is kept, so memory is the
+/// features' (1/50 of the samples').
+pub struct Mfcc {
+    window: Vec<f32>,
+    bank: Vec<Vec<(usize, f32)>>,
+    dct: Vec<[f32; MELS]>,
+    /// The samples from the next frame's window on (zeros before the
+    /// signal's start for the first frames).
+    held: Vec<f32>,
+    /// Samples pushed so far.
+    seen: usize,
+    frames: Vec<[f32; DIMS]>,
+    energy_db: Vec<f32>,
+}
+
+impl Default for Mfcc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Mfcc {
+    pub fn new() -> Self {
+        let window = (0..WINDOW)
+            .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / WINDOW as f32).cos())
+            .collect();
+        let dct = (0..CEPSTRA)
+            .map(|k| {
+                let mut row = [0f32; MELS];
+                for (m, r) in row.iter_mut().enumerate() {
+                    *r = (std::f32::consts::PI * k as f32 * (m as f32 + 0.5) / MELS as f32).cos();
+                }
+                row
+            })
+            .collect();
+        Mfcc {
+            window,
+            bank: mel_bank(),
+            dct,
+            held: vec![0.0; WINDOW / 2],
+            seen: 0,
+            frames: Vec::new(),
+            energy_db: Vec::new(),
         }
-        energy_db.push(10.0 * (power / WINDOW as f32 + 1e-10).log10());
+    }
+
+    /// Samples `pushed` so far.
+    pub fn samples(&self) -> usize {
+        self.seen
+    }
+
+    /// The next samples of the signal.
+    pub fn push(&mut self, samples: &[f32]) {
+        self.held.extend_from_slice(samples);
+        self.seen += samples.len();
+        // Frame f is centred on sample f*HOP and needs WINDOW samples from f*HOP - WINDOW/2.
+        while self.held.len() >= WINDOW {
+            self.frame();
+        }
+    }
+
+    /// The features of every sample pushed: frames past the end see zeros.
+    pub fn finish(mut self) -> Features {
+        let n_frames = self.seen.div_ceil(HOP);
+        while self.frames.len() < n_frames {
+            if self.held.len() < WINDOW {
+                self.held.resize(WINDOW, 0.0);
+            }
+            self.frame();
+        }
+        add_deltas(&mut self.frames);
+        Features {
+            frames: self.frames,
+            energy_db: self.energy_db,
+        }
+    }
+
+    /// Compute the frame at the front of `held` and move on by a hop.
+    fn frame(&mut self) {
+        let (mut re, mut im) = (vec![0f32; FFT], vec![0f32; FFT]);
+        let (mut power, mut prev) = (0f32, 0f32);
+        for (i, &x) in self.held[..WINDOW].iter().enumerate() {
+            power += x * x;
+            // Pre-emphasis flattens the spectral tilt of voiced speech.
+            re[i] = (x - 0.97 * prev) * self.window[i];
+            prev = x;
+        }
+        self.energy_db
+            .push(10.0 * (power / WINDOW as f32 + 1e-10).log10());
         fft(&mut re, &mut im);
         let spec: Vec<f32> = (0..=FFT / 2)
             .map(|k| re[k] * re[k] + im[k] * im[k])
             .collect();
         let mut logmel = [0f32; MELS];
-        for (m, filter) in bank.iter().enumerate() {
+        for (m, filter) in self.bank.iter().enumerate() {
             let e: f32 = filter.iter().map(|&(k, w)| spec[k] * w).sum();
             logmel[m] = (e + 1e-8).ln();
         }
         let mut c = [0f32; DIMS];
-        for (k, row) in dct.iter().enumerate() {
+        for (k, row) in self.dct.iter().enumerate() {
             c[k] = row.iter().zip(&logmel).map(|(a, b)| a * b).sum();
         }
-        frames.push(c);
+        self.frames.push(c);
+        self.held.drain(..HOP);
     }
-    add_deltas(&mut frames);
-    Features { frames, energy_db }
 }
 
 /// Fill the upper half of each frame with the regression slope of the cepstra
@@ -198,6 +252,23 @@ pub fn normalise(frames: &mut [[f32; DIMS]], use_frame: &[bool]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn features_do_not_depend_on_how_the_samples_arrive() {
+        let s: Vec<f32> = (0..16_037)
+            .map(|i| ((i as f32 * 0.031).sin() * (i as f32 * 0.0007).cos()) * 0.5)
+            .collect();
+        let whole = mfcc(&s);
+        let mut m = Mfcc::new();
+        for chunk in s.chunks(97) {
+            m.push(chunk);
+        }
+        assert_eq!(m.samples(), s.len());
+        let pieces = m.finish();
+        assert_eq!(whole.frames.len(), s.len().div_ceil(HOP));
+        assert_eq!(whole.frames, pieces.frames);
+        assert_eq!(whole.energy_db, pieces.energy_db);
+    }
 
     #[test]
     fn fft_finds_a_pure_tone() {

@@ -36,6 +36,18 @@ pub fn extract_audio(input: &Path, output: &Path, cancel: &CancelToken) -> Resul
 
 /// Read a mono 16-bit WAV as samples in -1..1 and its sample rate.
 pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32), MediaError> {
+    let mut samples = Vec::new();
+    let rate = read_wav_blocks(path, |block| samples.extend_from_slice(block))?;
+    Ok((samples, rate))
+}
+
+/// Samples in a block of [`read_wav_blocks`] (4 s at 16 kHz).
+const BLOCK: usize = 65_536;
+
+/// Read a mono 16-bit WAV a block at a time, handing each block of samples
+/// (in -1..1) to `each`: memory stays one block whatever the length.
+/// Returns the sample rate.
+pub fn read_wav_blocks(path: &Path, mut each: impl FnMut(&[f32])) -> Result<u32, MediaError> {
     let reader = hound::WavReader::open(path).map_err(|e| MediaError::NotMedia {
         path: path.to_path_buf(),
         detail: format!("not a readable WAV: {e}"),
@@ -53,13 +65,20 @@ pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32), MediaError> {
             ),
         });
     }
-    let samples = reader
-        .into_samples::<i16>()
-        .map(|s| s.map(|v| v as f32 / 32768.0))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| MediaError::NotMedia {
+    let mut block = Vec::with_capacity(BLOCK);
+    for sample in reader.into_samples::<i16>() {
+        let v = sample.map_err(|e| MediaError::NotMedia {
             path: path.to_path_buf(),
             detail: format!("truncated WAV: {e}"),
         })?;
-    Ok((samples, spec.sample_rate))
+        block.push(v as f32 / 32768.0);
+        if block.len() == BLOCK {
+            each(&block);
+            block.clear();
+        }
+    }
+    if !block.is_empty() {
+        each(&block);
+    }
+    Ok(spec.sample_rate)
 }
