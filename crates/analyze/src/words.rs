@@ -152,7 +152,86 @@ fn edit_distance<T: PartialEq>(a: &[T], b: &[T]) -> usize {
 /// closely they agree: the pairs of a minimum-cost alignment where a same
 /// word costs 0, a similar one 0.5, and a substitution, insertion or
 /// deletion 1.
+///
+/// Up to [`DENSE_CELLS`] pairs every alignment is searched; past that (an
+/// hour of speech is some 9,000 words a side) only those within [`BAND`]
+/// words of the diagonal, so memory grows with the words, not their square.
 pub fn match_words(a: &[String], b: &[String]) -> Vec<(usize, usize, Kinship)> {
+    let (n, m) = (a.len(), b.len());
+    let width = if (n + 1) * (m + 1) <= DENSE_CELLS {
+        n.max(m)
+    } else {
+        // Wide enough that each row's band meets the next's.
+        BAND.max(m.div_ceil(n.max(1)) + 1)
+    };
+    match_within(a, b, width)
+}
+
+/// Word pairs searched in full up to this many (16 MB of costs).
+const DENSE_CELLS: usize = 1 << 22;
+/// Half-width of the searched band, in words: transcripts that drift
+/// further apart than this (minutes of speech one side lacks) are
+/// different content anyway.
+const BAND: usize = 400;
+
+/// The columns of each row within `width` of the diagonal from (0, 0) to
+/// (n, m), and their costs, row by row.
+struct Band {
+    n: usize,
+    m: usize,
+    width: usize,
+    /// Index in `cost` of each row's first column.
+    starts: Vec<usize>,
+    cost: Vec<f32>,
+}
+
+impl Band {
+    fn new(n: usize, m: usize, width: usize) -> Band {
+        let mut band = Band {
+            n,
+            m,
+            width,
+            starts: Vec::with_capacity(n + 2),
+            cost: Vec::new(),
+        };
+        let mut total = 0;
+        for i in 0..=n {
+            band.starts.push(total);
+            let (lo, hi) = band.columns(i);
+            total += hi + 1 - lo;
+        }
+        band.starts.push(total);
+        band.cost = vec![f32::INFINITY; total];
+        band
+    }
+
+    /// First and last column of row `i`.
+    fn columns(&self, i: usize) -> (usize, usize) {
+        let centre = (i * self.m).checked_div(self.n).unwrap_or(self.m);
+        (
+            centre.saturating_sub(self.width),
+            (centre + self.width).min(self.m),
+        )
+    }
+
+    fn index(&self, i: usize, j: usize) -> Option<usize> {
+        let (lo, hi) = self.columns(i);
+        (i <= self.n && (lo..=hi).contains(&j)).then(|| self.starts[i] + j - lo)
+    }
+
+    /// The cost of aligning the rest from (i, j); infinite outside the band.
+    fn get(&self, i: usize, j: usize) -> f32 {
+        if i == self.n {
+            return (self.m - j) as f32;
+        }
+        if j == self.m {
+            return (self.n - i) as f32;
+        }
+        self.index(i, j).map_or(f32::INFINITY, |k| self.cost[k])
+    }
+}
+
+fn match_within(a: &[String], b: &[String], width: usize) -> Vec<(usize, usize, Kinship)> {
     let (n, m) = (a.len(), b.len());
     // Characters collected once: kinship is asked for every pair.
     let chars = |words: &[String]| -> Vec<Vec<char>> {
@@ -164,31 +243,30 @@ pub fn match_words(a: &[String], b: &[String]) -> Vec<(usize, usize, Kinship)> {
         Some(Kinship::Similar) => 0.5,
         None => 1.0,
     };
-    // d[i][j]: cost of aligning a[i..] with b[j..], filled backwards so the
-    // path can be read forwards.
-    let mut d = vec![vec![0f32; m + 1]; n + 1];
-    for i in (0..=n).rev() {
-        for j in (0..=m).rev() {
-            d[i][j] = if i == n {
-                (m - j) as f32
-            } else if j == m {
-                (n - i) as f32
-            } else {
-                (d[i + 1][j + 1] + pair_cost(i, j))
-                    .min(d[i + 1][j] + 1.0)
-                    .min(d[i][j + 1] + 1.0)
-            };
+    // Cost of aligning a[i..] with b[j..], filled backwards so the path
+    // can be read forwards.
+    let mut d = Band::new(n, m, width);
+    for i in (0..n).rev() {
+        let (lo, hi) = d.columns(i);
+        for j in (lo..(hi + 1).min(m)).rev() {
+            let best = (d.get(i + 1, j + 1) + pair_cost(i, j))
+                .min(d.get(i + 1, j) + 1.0)
+                .min(d.get(i, j + 1) + 1.0);
+            if let Some(k) = d.index(i, j) {
+                d.cost[k] = best;
+            }
         }
     }
     let (mut i, mut j, mut pairs) = (0, 0, Vec::new());
     while i < n && j < m {
-        if d[i][j] == d[i + 1][j + 1] + pair_cost(i, j) {
+        let here = d.get(i, j);
+        if here == d.get(i + 1, j + 1) + pair_cost(i, j) {
             if let Some(k) = kinship(&a[i], &b[j]) {
                 pairs.push((i, j, k));
             }
             i += 1;
             j += 1;
-        } else if d[i][j] == d[i + 1][j] + 1.0 {
+        } else if here == d.get(i + 1, j) + 1.0 {
             i += 1;
         } else {
             j += 1;
@@ -229,6 +307,32 @@ mod tests {
         let pairs = match_words(&words("a brown fox"), &words("a brown box"));
         assert_eq!(pairs[2], (2, 2, Kinship::Similar));
         assert!(match_words(&words("music"), &words("dancers")).is_empty());
+    }
+
+    #[test]
+    fn the_band_finds_what_the_full_search_finds() {
+        // About 3,000 words a side: one lacks every 97th word, the other
+        // half of a 30-word run, mishears every 101st and says 30 more.
+        let vocabulary = [
+            "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
+        ];
+        let word = |k: usize| format!("{}{}", vocabulary[k % 7], k % 13);
+        let a: Vec<String> = (0..3000).filter(|k| k % 97 != 5).map(word).collect();
+        let b: Vec<String> = (0..3030)
+            .filter(|k| !(1500..1530).contains(k) || k % 2 == 0)
+            .map(|k| {
+                if k % 101 == 7 {
+                    "misheard".into()
+                } else {
+                    word(k)
+                }
+            })
+            .collect();
+        let full = match_within(&a, &b, a.len().max(b.len()));
+        let banded = match_within(&a, &b, 64);
+        assert!(full.len() > 2900, "{} pairs", full.len());
+        assert_eq!(full, banded);
+        assert_eq!(match_words(&a, &b), full);
     }
 
     #[test]
