@@ -130,7 +130,7 @@ impl Engine {
             .iter()
             .map(|(p, b)| (p.clone(), b.digest))
             .collect();
-        let key = StageKey::new(&req.kind, stage.version(), &req.params, &digests, &weights);
+        let key = crate::stage_run::stage_key(stage.as_ref(), &req.params, &digests, &weights);
         if key.to_string() != req.key {
             return Err(refuse(format!(
                 "this replica's key for the run is {key}, the leader's {}: they run different versions or weights",

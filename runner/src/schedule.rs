@@ -395,9 +395,8 @@ impl<'a> Schedule<'a> {
             digests.insert(port.clone(), digest);
             paths.insert(port.clone(), path);
         }
-        let key = StageKey::new(
-            node.kind(),
-            node.stage.version(),
+        let key = stage_run::stage_key(
+            node.stage.as_ref(),
             &node.params,
             &digests,
             &self.prepared.weights[&node.name],

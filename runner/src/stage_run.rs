@@ -23,6 +23,28 @@ pub(crate) struct Job {
     pub digests: BTreeMap<String, Digest>,
 }
 
+/// The cache key of a run of `stage`: its type, version, parameters, input
+/// digests and weights, less its [`guards`](vantage_core::Stage::guards).
+pub(crate) fn stage_key(
+    stage: &dyn vantage_core::Stage,
+    params: &vantage_core::Params,
+    digests: &BTreeMap<String, Digest>,
+    weights: &[String],
+) -> StageKey {
+    let guards = stage.guards();
+    let params = params
+        .iter()
+        .filter(|(k, _)| !guards.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let digests = digests
+        .iter()
+        .filter(|(k, _)| !guards.contains(&k.as_str()))
+        .map(|(k, d)| (k.clone(), *d))
+        .collect();
+    StageKey::new(stage.kind(), stage.version(), &params, &digests, weights)
+}
+
 /// What a finished run hands back: its manifest, how long it took, and the
 /// lease on the blobs it published.
 pub(crate) struct Ran {
@@ -252,4 +274,57 @@ fn store(
         seconds,
         lease,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vantage_core::{ParamSpec, Params, Ports, Stage, StageContext, StageError};
+
+    /// A stage with a guard input and a guard parameter.
+    struct Checked;
+
+    impl Stage for Checked {
+        fn kind(&self) -> &'static str {
+            "checked"
+        }
+        fn version(&self) -> u32 {
+            1
+        }
+        fn describe(&self) -> &'static str {
+            ""
+        }
+        fn params(&self) -> Vec<ParamSpec> {
+            Vec::new()
+        }
+        fn ports(&self, _: &Params) -> Ports {
+            Ports {
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+            }
+        }
+        fn guards(&self) -> &'static [&'static str] {
+            &["other", "limit"]
+        }
+        fn run(&self, _: &StageContext) -> Result<(), StageError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn guards_are_left_out_of_the_key() {
+        let key = |limit: f64, main: &[u8], other: &[u8]| {
+            let params = Params::from([
+                ("limit".to_string(), serde_json::json!(limit)),
+                ("mode".to_string(), serde_json::json!("x")),
+            ]);
+            let digests = BTreeMap::from([
+                ("audio".to_string(), Digest::of(main)),
+                ("other".to_string(), Digest::of(other)),
+            ]);
+            stage_key(&Checked, &params, &digests, &[])
+        };
+        assert_eq!(key(3.0, b"a", b"b"), key(5.0, b"a", b"c"));
+        assert_ne!(key(3.0, b"a", b"b"), key(3.0, b"z", b"b"));
+    }
 }

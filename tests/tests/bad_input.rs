@@ -64,8 +64,8 @@ impl Fixture {
         self.rejects_saying(video, audio, &[needle]);
     }
 
-    /// One rejected run whose error contains every one of `needles`.
-    fn rejects_saying(&self, video: &Path, audio: &Path, needles: &[&str]) {
+    /// One rejected run whose error contains every one of `needles`; its stderr.
+    fn rejects_saying(&self, video: &Path, audio: &Path, needles: &[&str]) -> String {
         let out = self.path("out.mp4");
         let o = run(&self.cache, &sync_args(video, audio, &out, &[]));
         let err = stderr(&o);
@@ -89,6 +89,7 @@ impl Fixture {
             "cache damaged: {}",
             String::from_utf8_lossy(&v.stdout)
         );
+        err
     }
 }
 
@@ -189,12 +190,18 @@ fn each_bad_input_gets_a_clear_error() {
     );
     let long_path = f.path("long.wav");
     long.write_wav(&long_path).unwrap();
-    // The length speaks before the words (which differ too, by count).
-    f.rejects_saying(
+    // The length speaks before the words (which differ too, by count),
+    // and before Whisper: a transcribe stage refuses before it loads.
+    let err = f.rejects_saying(
         &f.video,
         &long_path,
-        &["the source speaks for", "limit 3.0"],
+        &[
+            "-words' (transcribe) failed",
+            "the source speaks for",
+            "limit 3.0",
+        ],
     );
+    assert!(!err.contains("words: done"), "Whisper ran first:\n{err}");
 
     // Different words of about the same length: the transcripts disagree.
     let other_path = f.different_words();
@@ -216,7 +223,7 @@ fn each_bad_input_gets_a_clear_error() {
     );
     // Missing Whisper weights: named, with the command that installs them.
     let empty_store = f.path("no-weights");
-    let o = std::process::Command::new(vantage_e2e::vantage::binary())
+    let o = vantage_e2e::vantage::command()
         .args([
             "--cache-dir",
             s(&f.cache),

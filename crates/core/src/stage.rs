@@ -568,6 +568,12 @@ pub trait Stage: Send + Sync + 'static {
     fn weight_digests(&self, _params: &Params) -> Result<Vec<String>, StageError> {
         Ok(Vec::new())
     }
+    /// Inputs and parameters (by name) that only decide whether a run is
+    /// refused, a check against another input, never what it makes. They
+    /// are left out of the cache key: changing one reuses what was made.
+    fn guards(&self) -> &'static [&'static str] {
+        &[]
+    }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
     /// Make one piece of a run (see [`Peers`]) and keep it in `ctx.pieces`:
     /// this replica's share of a run another one leads. `ctx` is what

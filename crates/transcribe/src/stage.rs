@@ -6,7 +6,9 @@ use vantage_core::{
     ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
     StageError, Transcript,
 };
-use vantage_media::{read_wav_mono, AUDIO_RATE};
+use vantage_dsp::features::Mfcc;
+use vantage_dsp::vad::{flagged_seconds, speech_frames, MIN_SPEECH_S};
+use vantage_media::{read_wav_blocks, read_wav_mono, AUDIO_RATE};
 use vantage_weights::{Installed, Kind, Store};
 
 /// The `transcribe` stage, finding its models in `weights`.
@@ -97,11 +99,26 @@ impl Stage for Transcribe {
                 json!("fail"),
                 "audio without speech: fail at once (before loading Whisper, which would hallucinate words), or give an empty transcript",
             ),
+            ParamSpec::new(
+                "max_length_ratio",
+                ParamKind::Float {
+                    min: 1.1,
+                    max: 10.0,
+                },
+                json!(3.0),
+                "with the other side's audio (input source or target): refuse before Whisper runs when one side speaks this many times longer than the other",
+            ),
         ]
     }
     fn ports(&self, _: &Params) -> Ports {
         Ports {
-            inputs: vec![Port::required("audio", PortType::Wav)],
+            // The other side of a sync (this audio is then its target or
+            // its source), for the length check before Whisper.
+            inputs: vec![
+                Port::required("audio", PortType::Wav),
+                Port::optional("source", PortType::Wav),
+                Port::optional("target", PortType::Wav),
+            ],
             outputs: vec![Port::required("transcript", PortType::Transcript)],
         }
     }
@@ -117,6 +134,11 @@ impl Stage for Transcribe {
     }
     fn weight_digests(&self, params: &Params) -> Result<Vec<String>, StageError> {
         Ok(vec![self.resolve(params)?.blake3])
+    }
+    /// The other side's audio and the ratio only refuse: a transcript is
+    /// the same whatever it is checked against.
+    fn guards(&self) -> &'static [&'static str] {
+        &["source", "target", "max_length_ratio"]
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let weights = self.resolve(&ctx.params)?;
@@ -146,6 +168,7 @@ impl Stage for Transcribe {
             ctx.report(1.0, "no speech: empty transcript");
             return Ok(());
         }
+        check_lengths(ctx, flagged_seconds(&speech))?;
         ctx.report(0.05, &format!("loading {}", weights.name));
         let model = load(&weights.path, &weights.blake3, true).map_err(to_stage_error)?;
         ctx.report(0.1, "transcribing");
@@ -165,6 +188,40 @@ impl Stage for Transcribe {
         );
         Ok(())
     }
+}
+
+/// Refuse speech `speech_s` long beside the other side's (input `source`
+/// or `target`) when no plausible pace explains the difference: cheap
+/// (voice activity), so it comes before either side's Whisper run.
+fn check_lengths(ctx: &StageContext, speech_s: f64) -> Result<(), StageError> {
+    let (source_s, target_s) = match (ctx.optional_input("source"), ctx.optional_input("target")) {
+        (Some(source), None) => (speech_seconds(source)?, speech_s),
+        (None, Some(target)) => (speech_s, speech_seconds(target)?),
+        (None, None) => return Ok(()),
+        (Some(_), Some(_)) => {
+            return Err(StageError::InvalidInput(
+                "give transcribe the other side's audio as source or as target, not both".into(),
+            ))
+        }
+    };
+    // Silence on the other side is its own transcription's to report.
+    let limit = ctx.param_f64("max_length_ratio")?;
+    let ratio = (target_s / source_s).max(source_s / target_s);
+    if source_s.min(target_s) >= MIN_SPEECH_S && ratio > limit {
+        return Err(StageError::InvalidInput(format!(
+            "the source speaks for {source_s:.1} s but the target for {target_s:.1} s (ratio {ratio:.1}, limit {limit:.1}); they cannot be the same words at a plausible pace: check the files"
+        )));
+    }
+    Ok(())
+}
+
+/// Seconds of speech in the 16 kHz mono WAV at `path`, read a block at a time.
+fn speech_seconds(path: &std::path::Path) -> Result<f64, StageError> {
+    let mut features = Mfcc::new();
+    read_wav_blocks(path, |block| features.push(block))?;
+    Ok(flagged_seconds(&speech_frames(
+        &features.finish().energy_db,
+    )))
 }
 
 fn to_stage_error(e: TranscribeError) -> StageError {
