@@ -437,7 +437,7 @@ fn parse_stages(
     if declared.is_empty() {
         c.error(&["stages"], "the pipeline has no stages".into());
     }
-    for o in overrides {
+    for o in overrides.iter().filter(|o| o.stage != "*") {
         if !declared.iter().any(|(n, _)| n == &o.stage) {
             c.error(
                 &[],
@@ -456,6 +456,7 @@ fn parse_stages(
         }
     }
     let mut out = Vec::new();
+    let mut wildcards_used = vec![false; overrides.len()];
     for (name, decl) in declared {
         let at = ["stages", name.as_str()];
         if !valid_name(&name) || name == "inputs" {
@@ -506,11 +507,17 @@ fn parse_stages(
             .into_iter()
             .map(|(k, v)| (k, serde_json::to_value(v).unwrap_or(Value::Null), false))
             .collect();
-        for o in overrides.iter().filter(|o| o.stage == name) {
-            given.retain(|(k, _, _)| k != &o.param);
-            given.push((o.param.clone(), o.value.clone(), true));
+        let specs = stage.params();
+        for (n, o) in overrides.iter().enumerate() {
+            // `*.param` sets the parameter of every stage that has one.
+            let wildcard = o.stage == "*" && specs.iter().any(|p| p.name == o.param);
+            wildcards_used[n] |= wildcard;
+            if o.stage == name || wildcard {
+                given.retain(|(k, _, _)| k != &o.param);
+                given.push((o.param.clone(), o.value.clone(), true));
+            }
         }
-        let params = check_params(c, &name, &kind, &stage.params(), given);
+        let params = check_params(c, &name, &kind, &specs, given);
         let ports = stage.ports(&params);
         let mut inputs = BTreeMap::new();
         for (port, reference) in entries(m.get(Yaml::String("inputs".into()))) {
@@ -552,6 +559,17 @@ fn parse_stages(
             ports,
             inputs,
         });
+    }
+    for (o, used) in overrides.iter().zip(wildcards_used) {
+        if o.stage == "*" && !used {
+            c.error(
+                &[],
+                format!(
+                    "--set *.{0}: no stage of this pipeline has a parameter '{0}'",
+                    o.param
+                ),
+            );
+        }
     }
     out
 }

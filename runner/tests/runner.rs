@@ -212,6 +212,22 @@ fn set_overrides_are_validated() {
     assert!(e.contains("--set b.repeat"), "{e}");
 }
 
+#[test]
+fn a_wildcard_override_sets_every_stage_with_the_parameter() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let every = vantage_runner::Override::parse("*.suffix=Z").unwrap();
+    let p = Pipeline::parse(CHAIN, Path::new("p.yaml"), &registry(&runs), &[every]).unwrap();
+    for name in ["a", "b", "c"] {
+        assert_eq!(p.stage(name).unwrap().params["suffix"], "Z", "{name}");
+    }
+    let nowhere = vantage_runner::Override::parse("*.volume=3").unwrap();
+    let e = Pipeline::parse(CHAIN, Path::new("p.yaml"), &registry(&runs), &[nowhere])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("--set *.volume: no stage"), "{e}");
+}
+
 struct Run {
     dir: tempfile::TempDir,
     runs: Arc<AtomicUsize>,
