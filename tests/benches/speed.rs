@@ -17,7 +17,7 @@ use vantage_core::{CancelToken, Rational};
 use vantage_e2e::bars;
 use vantage_e2e::measure::measure;
 use vantage_e2e::speech::{script, speak, Voice};
-use vantage_e2e::vantage::binary;
+use vantage_e2e::vantage::command;
 use vantage_media::{Colour, EncodeSettings, Frame, FrameWriter};
 
 const FPS: Rational = Rational { num: 24, den: 1 };
@@ -143,7 +143,7 @@ fn main() {
         let out = dir.path().join("out.mp4");
         let sync = |extra: &[&str]| {
             measure(
-                Command::new(binary())
+                command()
                     .args([
                         "--cache-dir",
                         s(&cache),

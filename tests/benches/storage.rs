@@ -61,7 +61,7 @@ fn sync(
     extra: &[&str],
 ) -> f64 {
     let out = cache.with_extension("mp4");
-    let mut cmd = Command::new(vantage_e2e::vantage::binary());
+    let mut cmd = vantage_e2e::vantage::command();
     cmd.args(["--cache-dir", s(cache)]);
     if let Some(r) = remote {
         cmd.args(["--cache-remote", r]);

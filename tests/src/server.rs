@@ -18,9 +18,9 @@ pub struct Server {
     pub log: Arc<Mutex<String>>,
 }
 
-/// The weights `scripts/test.sh` installed (the default store).
+/// The weights `scripts/test.sh` installed for the tests.
 pub fn weights() -> PathBuf {
-    vantage_weights::Store::default_root()
+    crate::vantage::weights_dir()
 }
 
 impl Server {
@@ -32,7 +32,7 @@ impl Server {
 
     /// The same with `env` added to its environment.
     pub fn start_env(data: &Path, extra: &[&str], env: &[(&str, String)]) -> Server {
-        let mut command = Command::new(crate::vantage::binary());
+        let mut command = crate::vantage::command();
         command
             .args(["serve", "--data", s(data), "--weights", s(&weights())])
             .args(["--listen", "127.0.0.1:0", "--queue-listen", "127.0.0.1:0"])

@@ -44,6 +44,22 @@ fn built_binary() -> PathBuf {
     bin
 }
 
+/// The tests' own weights (fetched there by `scripts/test.sh`), so that no
+/// test reads or changes the user's: `$VANTAGE_TEST_WEIGHTS`, or
+/// `target/test-weights` in the workspace.
+pub fn weights_dir() -> PathBuf {
+    std::env::var_os("VANTAGE_TEST_WEIGHTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-weights"))
+}
+
+/// A `vantage` command that finds its weights in [`weights_dir`].
+pub fn command() -> Command {
+    let mut c = command();
+    c.env("VANTAGE_WEIGHTS", weights_dir());
+    c
+}
+
 /// The latest modification time of the Rust sources and manifests the
 /// binary is built from.
 fn newest_source(workspace: &Path) -> Option<std::time::SystemTime> {
@@ -80,7 +96,7 @@ pub fn spawn_json(
     cache_dir: &Path,
     args: &[&str],
 ) -> (std::process::Child, std::process::ChildStdout) {
-    let mut child = Command::new(binary())
+    let mut child = command()
         .arg("--cache-dir")
         .arg(cache_dir)
         .args(args)
@@ -95,7 +111,7 @@ pub fn spawn_json(
 
 /// Run `vantage ARGS` with its cache in `cache_dir`.
 pub fn run(cache_dir: &Path, args: &[&str]) -> Output {
-    Command::new(binary())
+    command()
         .arg("--cache-dir")
         .arg(cache_dir)
         .args(args)
@@ -130,7 +146,7 @@ pub fn stderr(o: &Output) -> String {
 /// (so an interruption lands mid-render), or `None` if it finished first.
 pub fn spawn_until_rendering(cache_dir: &Path, args: &[&str]) -> Option<std::process::Child> {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(binary())
+    let mut child = command()
         .arg("--cache-dir")
         .arg(cache_dir)
         .args(args)

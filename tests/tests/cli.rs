@@ -42,7 +42,7 @@ fn dag_renders_the_built_in_pipelines() {
     );
     let stages = String::from_utf8_lossy(&run(dir.path(), &["stages"]).stdout).into_owned();
     assert!(
-        stages.contains("interpolate (v5)")
+        stages.contains("interpolate (v6)")
             && stages.contains("out  log: render-log")
             && stages.contains("param mode"),
         "{stages}"

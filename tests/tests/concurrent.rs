@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 use vantage_e2e::tools::slowed_clip;
-use vantage_e2e::vantage::{binary, sync_args};
+use vantage_e2e::vantage::{command, sync_args};
 
 #[test]
 fn two_sync_processes_on_one_cache_both_succeed() {
@@ -14,7 +14,7 @@ fn two_sync_processes_on_one_cache_both_succeed() {
     let children: Vec<_> = outs
         .iter()
         .map(|out| {
-            Command::new(binary())
+            command()
                 .arg("--cache-dir")
                 .arg(&cache)
                 .args(sync_args(&video, &target, out, &[]))

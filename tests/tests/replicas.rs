@@ -111,7 +111,7 @@ fn replicas_share_the_cache_and_store_outputs_off_the_machine() {
 fn a_bad_output_store_stops_the_server_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run = |args: &[&str], env: &[(&str, &str)]| {
-        std::process::Command::new(vantage_e2e::vantage::binary())
+        vantage_e2e::vantage::command()
             .args([
                 "serve",
                 "--data",

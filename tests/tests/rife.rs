@@ -245,10 +245,20 @@ fn no_frame_is_synthesised_across_a_cut() {
                 "position {p}: differs from frame {nearest} by {d:.2}"
             );
         } else if lo != hi {
-            // Inside a shot: a new frame, between its neighbours.
+            // Inside a shot: a new frame, between its neighbours (nearer
+            // to each than they are to each other).
             assert!(
                 d > 0.05,
                 "position {p} copied a real frame instead of synthesising"
+            );
+            let apart = mean_difference(&source[lo], &source[hi]);
+            let (to_lo, to_hi) = (
+                mean_difference(&output[k], &source[lo]),
+                mean_difference(&output[k], &source[hi]),
+            );
+            assert!(
+                to_lo < apart && to_hi < apart,
+                "position {p}: {to_lo:.2} and {to_hi:.2} from its neighbours, which are {apart:.2} apart"
             );
         }
     }

@@ -92,7 +92,7 @@ fn sync_events(
     audio: &Path,
     out: &Path,
 ) -> Vec<Value> {
-    let out = Command::new(vantage_e2e::vantage::binary())
+    let out = vantage_e2e::vantage::command()
         .args(["--cache-dir", s(cache), "--cache-remote", remote])
         .args([
             "sync",
@@ -201,7 +201,7 @@ fn a_bad_remote_fails_before_any_work() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s3 = S3::start(&dir.path().join("s3"));
     let run = |remote: &str, secret: &str| {
-        Command::new(vantage_e2e::vantage::binary())
+        vantage_e2e::vantage::command()
             .args([
                 "--cache-dir",
                 s(&dir.path().join("cache")),

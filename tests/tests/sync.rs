@@ -213,6 +213,39 @@ fn word_anchors_hold_the_alignment_across_long_pauses() {
         "{}",
         a["anchors_used"]
     );
+    // The warp passes by the anchors it used (within the 150 ms the
+    // alignment lets an anchor disagree with the sound).
+    let knots: Vec<(f64, f64)> = a["warp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["target"].as_f64().unwrap(), k["source"].as_f64().unwrap()))
+        .collect();
+    let source_at = |t: f64| {
+        let i = knots
+            .partition_point(|k| k.0 <= t)
+            .clamp(1, knots.len() - 1);
+        let ((t0, s0), (t1, s1)) = (knots[i - 1], knots[i]);
+        s0 + (t - t0) * (s1 - s0) / (t1 - t0).max(1e-9)
+    };
+    let anchors: Vec<&serde_json::Value> = words["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["anchor"] == true)
+        .collect();
+    let off = anchors
+        .iter()
+        .filter(|p| {
+            let (s, t) = (p["source"].as_f64().unwrap(), p["target"].as_f64().unwrap());
+            (source_at(t) - s).abs() > 0.15
+        })
+        .count();
+    assert!(
+        anchors.len() >= 8 && off * 10 <= anchors.len(),
+        "{off} of {} anchors are off the warp",
+        anchors.len()
+    );
 
     let sound_out = dir.path().join("sound.mp4");
     let o = sync(&cache, &case, &sound_out, &["--set", "analyze.words=check"]);

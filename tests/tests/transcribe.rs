@@ -130,7 +130,7 @@ fn tiny_en_word_times_match_known_times() {
 #[test]
 fn one_model_serves_concurrent_transcriptions() {
     use vantage_transcribe::{load, Options};
-    let weights = vantage_weights::Store::open(vantage_weights::Store::default_root())
+    let weights = vantage_weights::Store::open(vantage_e2e::vantage::weights_dir())
         .resolve("tiny.en", vantage_weights::Kind::Whisper)
         .expect("tiny.en installed (vantage weights fetch tiny.en)");
     let a = load(&weights.path, &weights.blake3, true).unwrap();
