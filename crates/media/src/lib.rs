@@ -25,11 +25,11 @@ mod probe;
 mod process;
 pub mod stages;
 
-pub use audio::{extract_audio, read_wav_mono, AUDIO_RATE};
+pub use audio::{extract_audio, read_wav_blocks, read_wav_mono, AUDIO_RATE};
 pub use colour::{Colour, Matrix};
 pub use error::MediaError;
 pub use frames::{EncodeSettings, Frame, FrameReader, FrameWriter, PRESETS};
 pub use image::{read_image, svg_to_png, write_image, RgbImage};
-pub use mp4::restamp_video;
+pub use mp4::{restamp_moov, restamp_video};
 pub use mux::{concat, mux};
 pub use probe::{check_complete, frame_times, probe, AudioStream, MediaInfo, VideoStream};

@@ -57,7 +57,7 @@ pub fn restamp_video(
         Some(a) => crate::probe(a)?.audio.map(|a| a.duration * 1000.0),
         None => None,
     };
-    let new_moov = rewrite(&moov, timecodes_ms, end_ms).map_err(tool)?;
+    let new_moov = restamp_moov(&moov, timecodes_ms, end_ms).map_err(tool)?;
     // Replace the trailing moov in place: everything before it stays byte for byte.
     file.set_len(at).map_err(io)?;
     {
@@ -212,7 +212,11 @@ fn timescale(payload: &[u8]) -> Result<u32, String> {
 
 /// Rewrite the timing of the video track in `moov_box` (the whole box, header
 /// included). Frames are shown up to `end_ms` at the latest.
-fn rewrite(moov_box: &[u8], timecodes_ms: &[f64], end_ms: Option<f64>) -> Result<Vec<u8>, String> {
+pub fn restamp_moov(
+    moov_box: &[u8],
+    timecodes_ms: &[f64],
+    end_ms: Option<f64>,
+) -> Result<Vec<u8>, String> {
     let mut moov = parse_boxes(moov_box)?
         .into_iter()
         .find(|b| &b.kind == b"moov")
@@ -605,7 +609,7 @@ mod tests {
     #[test]
     fn frames_without_offsets_take_their_timecodes() {
         let tc = [0.0, 40.0, 100.0, 130.0, 200.0];
-        let out = rewrite(&moov(5, None, false, false), &tc, None).unwrap();
+        let out = restamp_moov(&moov(5, None, false, false), &tc, None).unwrap();
         assert_shown_at(&out, &tc, &[0, 1, 2, 3, 4]);
     }
 
@@ -613,23 +617,24 @@ mod tests {
     fn b_frames_keep_their_order_with_offsets_of_either_version() {
         let tc = [0.0, 30.0, 90.0, 100.0, 170.0, 260.0, 300.0];
         // Version 0, offsets all positive (x264 through ffmpeg's muxer).
-        let out = rewrite(&moov(7, Some((0, offsets(40))), false, false), &tc, None).unwrap();
+        let out = restamp_moov(&moov(7, Some((0, offsets(40))), false, false), &tc, None).unwrap();
         assert_shown_at(&out, &tc, &RANKS);
         // Version 1, negative offsets (the first frame before its decode time).
-        let out = rewrite(&moov(7, Some((1, offsets(-40))), true, false), &tc, None).unwrap();
+        let out = restamp_moov(&moov(7, Some((1, offsets(-40))), true, false), &tc, None).unwrap();
         assert_shown_at(&out, &tc, &RANKS);
         // Negative offsets in a version-0 box, which encoders write too.
-        let out = rewrite(&moov(7, Some((0, offsets(-40))), false, true), &tc, None).unwrap();
+        let out = restamp_moov(&moov(7, Some((0, offsets(-40))), false, true), &tc, None).unwrap();
         assert_shown_at(&out, &tc, &RANKS);
     }
 
     #[test]
     fn a_late_start_is_an_empty_edit_and_a_lead_in_is_hidden() {
         let late = [500.0, 540.0, 580.0, 620.0, 660.0, 700.0, 740.0];
-        let out = rewrite(&moov(7, Some((0, offsets(40))), false, false), &late, None).unwrap();
+        let out =
+            restamp_moov(&moov(7, Some((0, offsets(40))), false, false), &late, None).unwrap();
         assert_shown_at(&out, &late, &RANKS);
         let lead_in = [-80.0, -40.0, 0.0, 40.0, 80.0, 120.0, 160.0];
-        let out = rewrite(
+        let out = restamp_moov(
             &moov(7, Some((0, offsets(40))), false, false),
             &lead_in,
             None,
@@ -642,20 +647,20 @@ mod tests {
     fn frames_the_copy_trims_stay_hidden_ahead_of_the_timecodes() {
         // Seven samples, the first two before the copy's edit: five frames.
         let tc = [0.0, 40.0, 100.0, 130.0, 200.0];
-        let out = rewrite(&moov(7, None, false, false), &tc, None).unwrap();
+        let out = restamp_moov(&moov(7, None, false, false), &tc, None).unwrap();
         let shown = shown(&out);
         assert_eq!(shown[..2], [None, None], "{shown:?}");
         let times: Vec<i64> = shown[2..].iter().map(|t| t.unwrap()).collect();
         assert_eq!(times, [0, 40, 100, 130, 200]);
         // More missing than the edit list trims is still an error.
-        let err = rewrite(&moov(7, None, false, false), &tc[..4], None).unwrap_err();
+        let err = restamp_moov(&moov(7, None, false, false), &tc[..4], None).unwrap_err();
         assert!(err.contains("2 trimmed by its edit list"), "{err}");
     }
 
     #[test]
     fn durations_follow_the_new_timing_and_the_audio_end() {
         let tc = [0.0, 40.0, 100.0, 130.0, 200.0];
-        let out = rewrite(&moov(5, None, true, true), &tc, Some(150.0)).unwrap();
+        let out = restamp_moov(&moov(5, None, true, true), &tc, Some(150.0)).unwrap();
         let moov = parse_boxes(&out).unwrap().remove(0);
         let mvhd = &child(&moov, b"mvhd").unwrap().payload;
         let movie = u64::from_be_bytes(mvhd[24..32].try_into().unwrap());
@@ -671,16 +676,16 @@ mod tests {
     #[test]
     fn impossible_inputs_are_errors() {
         let m = moov(5, None, false, false);
-        let err = rewrite(&m, &[0.0, 40.0], None).unwrap_err();
+        let err = restamp_moov(&m, &[0.0, 40.0], None).unwrap_err();
         assert!(
             err.contains("timecodes list 2 frames but the video has 5"),
             "{err}"
         );
-        let err = rewrite(&m, &[0.0, 40.0, 40.0, 80.0, 120.0], None).unwrap_err();
+        let err = restamp_moov(&m, &[0.0, 40.0, 40.0, 80.0, 120.0], None).unwrap_err();
         assert!(err.contains("strictly increase"), "{err}");
         let mut truncated = m.clone();
         truncated.truncate(m.len() - 30);
-        assert!(rewrite(&truncated, &[0.0; 5], None).is_err());
-        assert!(rewrite(b"\0\0\0\x08free", &[0.0; 5], None).is_err());
+        assert!(restamp_moov(&truncated, &[0.0; 5], None).is_err());
+        assert!(restamp_moov(b"\0\0\0\x08free", &[0.0; 5], None).is_err());
     }
 }
