@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::{JoinError, JoinSet};
-use vantage_cache::{BlobRef, Lease, RemoteLookup, StageKey};
+use vantage_cache::{BlobRef, Lease, RemoteLookup};
 use vantage_core::{CancelToken, Resources};
 
 /// Outputs of finished stages: stage -> output name -> blob.

@@ -17,7 +17,6 @@
 //! `cargo build --release -p vantage-cli && cargo bench -p vantage-e2e --bench storage`
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 use vantage_e2e::http;
 use vantage_e2e::s3::S3;

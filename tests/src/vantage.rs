@@ -55,7 +55,7 @@ pub fn weights_dir() -> PathBuf {
 
 /// A `vantage` command that finds its weights in [`weights_dir`].
 pub fn command() -> Command {
-    let mut c = command();
+    let mut c = Command::new(binary());
     c.env("VANTAGE_WEIGHTS", weights_dir());
     c
 }

@@ -1,7 +1,7 @@
 //! Two `vantage sync` processes started together on one cache directory: the
 //! second waits for the first (saying so) and both succeed with the same output.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use vantage_e2e::tools::slowed_clip;
 use vantage_e2e::vantage::{command, sync_args};
 

@@ -5,7 +5,6 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use vantage_e2e::s3::S3;
 use vantage_e2e::tools::{s, slowed_clip};

@@ -453,7 +453,7 @@ fn find_trailing_moov(file: &mut std::fs::File) -> Result<(u64, u64), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{child, parse_boxes, rewrite, runs};
+    use super::{child, parse_boxes, restamp_moov, runs};
 
     fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
         let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
