@@ -78,14 +78,15 @@ fn sync_matches_the_target_and_reruns_incrementally() {
         "{frames} frames for {target}s"
     );
 
-    // Accuracy within target, and better than leaving the video alone.
+    // Accuracy near what is measured (11.9 / 35.6 ms median / p95 on
+    // 2026-12-01), and better than leaving the video alone.
     let scores = score(&case, &out);
     eprintln!(
         "output {} | identity {} | floor {}",
         scores.output, scores.identity, scores.floor
     );
     assert!(
-        scores.output.median <= 20.0 && scores.output.p95 <= 50.0,
+        scores.output.median <= 16.0 && scores.output.p95 <= 45.0,
         "{:?}",
         scores.output
     );
@@ -255,8 +256,9 @@ fn word_anchors_hold_the_alignment_across_long_pauses() {
         "anchored {} | sound alone {}",
         anchored.output, sound.output
     );
+    // Measured 12.7 / 38.3 ms (2026-12-01).
     assert!(
-        anchored.output.median <= 20.0 && anchored.output.p95 <= 60.0,
+        anchored.output.median <= 17.0 && anchored.output.p95 <= 50.0,
         "{:?}",
         anchored.output
     );
