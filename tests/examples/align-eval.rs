@@ -34,8 +34,8 @@ fn main() {
         let (src, tgt) = speech(&spec);
         let truth = Truth::new(&src.words, &tgt.words);
         let r = match align(
-            &mfcc(&to_16k(&src)),
-            &mfcc(&to_16k(&tgt)),
+            mfcc(&to_16k(&src)),
+            mfcc(&to_16k(&tgt)),
             src.duration(),
             tgt.duration(),
             &AlignOptions::default(),

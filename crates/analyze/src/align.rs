@@ -98,7 +98,7 @@ pub fn check_speech(source: &Features, target: &Features, limit: f64) -> Result<
     Ok(())
 }
 
-fn prepare(f: &Features, which: &'static str) -> Result<Side, AlignError> {
+fn prepare(f: Features, which: &'static str) -> Result<Side, AlignError> {
     let speech = speech_frames(&f.energy_db);
     let speech_frames_count = speech.iter().filter(|&&s| s).count();
     if speech_frames_count < MIN_SPEECH_FRAMES {
@@ -107,7 +107,9 @@ fn prepare(f: &Features, which: &'static str) -> Result<Side, AlignError> {
     let first = speech.iter().position(|&s| s).unwrap_or(0);
     let last = speech.iter().rposition(|&s| s).unwrap_or(speech.len() - 1);
     // Every speech frame is in the span, so its statistics are the whole's.
-    let mut frames = f.frames[first..=last].to_vec();
+    let mut frames = f.frames;
+    frames.truncate(last + 1);
+    frames.drain(..first);
     normalise(&mut frames, &speech[first..=last]);
     Ok(Side {
         frames,
@@ -151,8 +153,8 @@ const ANCHOR_AGREEMENT_S: f64 = 0.15;
 /// anchors disagrees, the sound went astray (a long pause, noise) and the
 /// alignment is redone inside the anchors' bounds.
 pub fn align(
-    source: &Features,
-    target: &Features,
+    source: Features,
+    target: Features,
     source_duration: f64,
     target_duration: f64,
     opts: &AlignOptions,
@@ -610,7 +612,7 @@ mod tests {
             .map(|i| ((i as f32) * 0.05).sin() * 0.3)
             .collect();
         let (speechy, silent) = (mfcc(&speechy), mfcc(&silent));
-        let err = align(&speechy, &silent, 3.0, 3.0, &AlignOptions::default()).err();
+        let err = align(speechy, silent, 3.0, 3.0, &AlignOptions::default()).err();
         assert_eq!(err, Some(AlignError::NoSpeech("target")));
     }
 }

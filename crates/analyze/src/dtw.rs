@@ -94,24 +94,32 @@ pub fn dtw(
     if n == 0 || m == 0 {
         return None;
     }
-    // Row i's cells live at offset[i].. in the flat arrays.
+    // Row i's cells live at offset[i].. in `step`, a byte each. Costs are
+    // kept for the last three rows only (no step reaches further back):
+    // an hour-long alignment keeps one byte per cell, not five.
     let mut offset = Vec::with_capacity(n + 1);
     offset.push(0usize);
     for (lo, hi) in window.lo.iter().zip(&window.hi) {
         offset.push(offset[offset.len() - 1] + hi.saturating_sub(*lo));
     }
-    let mut acc = vec![f32::INFINITY; offset[n]];
     let mut step = vec![u8::MAX; offset[n]];
+    let mut rows: [Vec<f32>; 3] = Default::default();
     let at = |i: usize, j: usize| -> Option<usize> {
         (j >= window.lo[i] && j < window.hi[i]).then(|| offset[i] + j - window.lo[i])
     };
-    let get = |acc: &[f32], i: usize, j: usize| at(i, j).map_or(f32::INFINITY, |k| acc[k]);
+    let get = |rows: &[Vec<f32>; 3], i: usize, j: usize| {
+        at(i, j).map_or(f32::INFINITY, |k| rows[i % 3][k - offset[i]])
+    };
     for (i, (&lo, &hi)) in window.lo.iter().zip(&window.hi).enumerate() {
+        let mut row = std::mem::take(&mut rows[i % 3]);
+        row.clear();
+        row.resize(hi.saturating_sub(lo), f32::INFINITY);
+        rows[i % 3] = row;
         for j in lo..hi {
             let c = cost(i, j);
             let k = offset[i] + j - lo;
             if i == 0 && j == 0 {
-                acc[k] = c;
+                rows[0][0] = c;
                 continue;
             }
             let mut best = (f32::INFINITY, u8::MAX);
@@ -121,17 +129,17 @@ pub fn dtw(
                 }
             };
             if i >= 1 && j >= 1 {
-                consider(get(&acc, i - 1, j - 1) + 2.0 * c, DIAG);
+                consider(get(&rows, i - 1, j - 1) + 2.0 * c, DIAG);
             }
             if i >= 1 && j >= 2 && at(i, j - 1).is_some() {
                 consider(
-                    get(&acc, i - 1, j - 2) + 2.0 * cost(i, j - 1) + c,
+                    get(&rows, i - 1, j - 2) + 2.0 * cost(i, j - 1) + c,
                     KNIGHT_ACROSS,
                 );
             }
             if i >= 2 && j >= 1 && at(i - 1, j).is_some() {
                 consider(
-                    get(&acc, i - 2, j - 1) + 2.0 * cost(i - 1, j) + c,
+                    get(&rows, i - 2, j - 1) + 2.0 * cost(i - 1, j) + c,
                     KNIGHT_DOWN,
                 );
             }
@@ -144,18 +152,18 @@ pub fn dtw(
             };
             if let Some(w) = straight {
                 if j >= 1 {
-                    consider(get(&acc, i, j - 1) + w * c, ACROSS);
+                    consider(get(&rows, i, j - 1) + w * c, ACROSS);
                 }
                 if i >= 1 {
-                    consider(get(&acc, i - 1, j) + w * c, DOWN);
+                    consider(get(&rows, i - 1, j) + w * c, DOWN);
                 }
             }
-            acc[k] = best.0;
+            rows[i % 3][j - lo] = best.0;
             step[k] = best.1;
         }
     }
-    let end = at(n - 1, m - 1)?;
-    if !acc[end].is_finite() {
+    at(n - 1, m - 1)?;
+    if !get(&rows, n - 1, m - 1).is_finite() {
         return None;
     }
     let (mut i, mut j) = (n - 1, m - 1);

@@ -278,8 +278,12 @@ impl Stage for Analyze {
             AlignError::Cancelled => StageError::Cancelled,
             _ => StageError::InvalidInput(e.to_string()),
         };
-        let run_align = |opts: &AlignOptions| {
-            align(&source, &target, video.duration, target_duration, opts).map_err(to_stage_error)
+        // Silence on one side, or lengths no pace explains, are the clearer
+        // diagnosis when the words differ too (cheap: voice activity).
+        let speech_check = check_speech(&source, &target, opts.max_length_ratio);
+        // The features move into the alignment, which keeps only their speech.
+        let run_align = move |opts: &AlignOptions| {
+            align(source, target, video.duration, target_duration, opts).map_err(to_stage_error)
         };
         let mut result = match words {
             None => run_align(&opts)?,
@@ -292,9 +296,7 @@ impl Stage for Analyze {
                 r
             }
             Some((_, report, Some(reason))) => {
-                // Silence on one side, or lengths no pace explains, are
-                // the clearer diagnosis.
-                check_speech(&source, &target, opts.max_length_ratio).map_err(to_stage_error)?;
+                speech_check.map_err(to_stage_error)?;
                 match fallback {
                 "acoustic" => {
                     let mut r = run_align(&opts)?;
