@@ -3,7 +3,8 @@
 #   scripts/fuzz.sh              # 300 s a target
 #   FUZZ_SECONDS=30 scripts/fuzz.sh mp4 ct2
 # New inputs go to target/fuzz-corpus/TARGET (the seeds in fuzz/corpus stay
-# as committed); a crash is saved under fuzz/artifacts/TARGET and stops the run.
+# as committed); a panic, or an input that takes over 10 s, is saved under
+# fuzz/artifacts/TARGET and stops the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-300}"
@@ -17,7 +18,7 @@ for t in "${targets[@]}"; do
     log="target/fuzz-$t.log"
     echo "== $t: ${seconds}s (log: $log)"
     if ! cargo fuzz run --fuzz-dir fuzz --sanitizer none "$t" "target/fuzz-corpus/$t" "fuzz/corpus/$t" -- \
-        -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
+        -max_total_time="$seconds" -max_len=65536 -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
         tail -40 "$log"
         echo "$t: FAILED (a crashing input is saved under fuzz/artifacts/$t)"
         exit 1

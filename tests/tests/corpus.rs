@@ -232,20 +232,26 @@ fn variable_frame_rate_is_timed_by_the_real_timestamps() {
     let after = tools::frame_count(&phone);
     assert!(after < before * 4 / 5, "{after} of {before} frames kept");
     case.source_video = phone;
-    let out = dir.path().join("out.mp4");
-    let o = run(
-        &dir.path().join("cache"),
-        &sync_args(&case.source_video, &case.target_audio, &out, &[]),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
     // Nearest frame of a source that is 15 fps in its second half
     // (measured 15.0 / 41.5 ms; counting its frames at a constant rate
     // puts them seconds off).
-    let scores = score(&case, &out);
-    eprintln!("phone vfr: output {}", scores.output);
+    sync_within(dir.path(), &case, "phone", (22.0, 55.0));
+}
+
+/// Sync `case` (as `dir/out-NAME.mp4`) and check its error against the
+/// truth: median and p95 within `limits` (ms).
+fn sync_within(dir: &Path, case: &Case, name: &str, limits: (f64, f64)) {
+    let out = dir.join(format!("out-{name}.mp4"));
+    let o = run(
+        &dir.join("cache"),
+        &sync_args(&case.source_video, &case.target_audio, &out, &[]),
+    );
+    assert!(o.status.success(), "{name}: {}", stderr(&o));
+    let scores = score(case, &out);
+    eprintln!("{name}: output {}", scores.output);
     assert!(
-        scores.output.median <= 22.0 && scores.output.p95 <= 55.0,
-        "{:?}",
+        scores.output.median <= limits.0 && scores.output.p95 <= limits.1,
+        "{name}: {:?}",
         scores.output
     );
 }
@@ -259,8 +265,8 @@ fn audio_that_starts_after_or_before_the_picture_is_put_where_it_plays() {
         dir.path().join("picture.mp4"),
         dir.path().join("source.wav"),
     );
-    for (name, audio_start) in [("late.mp4", 0.3), ("early.mp4", -0.3)] {
-        let source = dir.path().join(name);
+    for (name, audio_start) in [("late", 0.3), ("early", -0.3)] {
+        let source = dir.path().join(format!("{name}.mp4"));
         let (shift_video, shift_audio) = if audio_start > 0.0 {
             ("0", "0.3")
         } else {
@@ -290,26 +296,14 @@ fn audio_that_starts_after_or_before_the_picture_is_put_where_it_plays() {
             .map(|&(a, b)| (a + audio_start, b + audio_start))
             .collect();
         let moved = Case {
-            source_video: source.clone(),
+            source_video: source,
             target_audio: case.target_audio.clone(),
             truth: Truth::new(&shifted, &target.words),
             fps: case.fps,
             source_duration: case.source_duration,
         };
-        let out = dir.path().join(format!("out-{name}"));
-        let o = run(
-            &dir.path().join("cache"),
-            &sync_args(&source, &case.target_audio, &out, &[]),
-        );
-        assert!(o.status.success(), "{name}: {}", stderr(&o));
-        let scores = score(&moved, &out);
-        eprintln!("{name}: output {}", scores.output);
         // Measured: 10.9 / 37.9 ms (late) and 10.7 / 38.1 ms (early).
-        assert!(
-            scores.output.median <= 16.0 && scores.output.p95 <= 48.0,
-            "{name}: {:?}",
-            scores.output
-        );
+        sync_within(dir.path(), &moved, name, (16.0, 48.0));
     }
 }
 

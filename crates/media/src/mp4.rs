@@ -240,26 +240,33 @@ pub fn restamp_moov(
     let stbl = child_mut(child_mut(mdia, b"minf").ok_or("no minf")?, b"stbl").ok_or("no stbl")?;
 
     // Old decode and composition times, to recover presentation order.
-    let mut dts = Vec::new();
+    let stts = runs(&child(stbl, b"stts").ok_or("no stts")?.payload)?;
+    let n: u64 = stts.iter().map(|&(count, _)| count as u64).sum();
+    // Checked before anything is sized by it: a damaged table can list
+    // billions of samples. Trimmed lead-in frames are a GOP at most.
+    if n > 2 * timecodes_ms.len() as u64 + 1024 {
+        return Err(format!(
+            "the timecodes list {} frames but the video's sample table {n}",
+            timecodes_ms.len()
+        ));
+    }
+    let n = n as usize;
+    let mut dts = Vec::with_capacity(n);
     let mut t = 0i64;
-    for (count, delta) in runs(&child(stbl, b"stts").ok_or("no stts")?.payload)? {
+    for (count, delta) in stts {
         for _ in 0..count {
             dts.push(t);
-            t += delta as i64;
+            t = t.saturating_add(delta as i64);
         }
     }
-    let n = dts.len();
     let mut offsets = vec![0i64; n];
     if let Some(ctts) = child(stbl, b"ctts") {
         // Signed in both versions, as ffmpeg reads them: version 0 says
         // unsigned, but encoders write negative offsets there too.
-        let mut i = 0;
+        let mut slots = offsets.iter_mut();
         for (count, off) in runs(&ctts.payload)? {
-            for _ in 0..count {
-                if let Some(o) = offsets.get_mut(i) {
-                    *o = off as i32 as i64;
-                }
-                i += 1;
+            for o in slots.by_ref().take(count as usize) {
+                *o = off as i32 as i64;
             }
         }
     }
@@ -655,6 +662,21 @@ mod tests {
         // More missing than the edit list trims is still an error.
         let err = restamp_moov(&moov(7, None, false, false), &tc[..4], None).unwrap_err();
         assert!(err.contains("2 trimmed by its edit list"), "{err}");
+    }
+
+    #[test]
+    fn a_sample_table_of_billions_is_refused_before_anything_is_sized_by_it() {
+        // A fuzzed moov: its stts said 4 billion samples, and the rewrite
+        // spent 80 s (and gigabytes) listing them.
+        let mut bytes = moov(5, None, false, false);
+        let at = bytes.windows(4).position(|w| w == b"stts").unwrap() + 4;
+        // version+flags, entry count, then the first entry's sample count.
+        bytes[at + 8..at + 12].copy_from_slice(&u32::MAX.to_be_bytes());
+        let tc = [0.0, 40.0, 100.0, 130.0, 200.0];
+        let started = std::time::Instant::now();
+        let err = restamp_moov(&bytes, &tc, None).unwrap_err();
+        assert!(err.contains("sample table"), "{err}");
+        assert!(started.elapsed().as_secs_f64() < 1.0);
     }
 
     #[test]
