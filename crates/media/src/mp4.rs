@@ -193,7 +193,8 @@ fn set_duration(payload: &mut [u8], v0_offset: usize, v1_offset: usize, value: u
 fn first_media_time(elst: &[u8]) -> Option<i64> {
     let v1 = elst.first() == Some(&1);
     let entry = if v1 { 20 } else { 12 };
-    let count = be32(elst, 4).ok()? as usize;
+    // No more entries than the box holds, whatever its count says.
+    let count = (be32(elst, 4).ok()? as usize).min(elst.len().saturating_sub(8) / entry);
     (0..count).find_map(|e| {
         let at = 8 + e * entry;
         let time = if v1 {
@@ -460,7 +461,7 @@ fn find_trailing_moov(file: &mut std::fs::File) -> Result<(u64, u64), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{child, parse_boxes, restamp_moov, runs};
+    use super::{child, first_media_time, parse_boxes, restamp_moov, runs};
 
     fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
         let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
@@ -677,6 +678,19 @@ mod tests {
         let err = restamp_moov(&bytes, &tc, None).unwrap_err();
         assert!(err.contains("sample table"), "{err}");
         assert!(started.elapsed().as_secs_f64() < 1.0);
+    }
+
+    #[test]
+    fn an_edit_count_past_the_box_is_not_walked() {
+        // A fuzzed elst: one edit, but a count of 536 million.
+        let mut elst = vec![1, 0, 0, 0];
+        elst.extend_from_slice(&0x2000_0001u32.to_be_bytes());
+        elst.extend_from_slice(&[0; 8]);
+        elst.extend_from_slice(&(-1i64).to_be_bytes());
+        elst.extend_from_slice(&[0, 1, 0, 0]);
+        let started = std::time::Instant::now();
+        assert_eq!(first_media_time(&elst), None);
+        assert!(started.elapsed().as_secs_f64() < 0.1);
     }
 
     #[test]
