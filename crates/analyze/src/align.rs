@@ -4,7 +4,9 @@ use crate::dtw::{dtw, Window};
 use serde::{Deserialize, Serialize};
 use vantage_core::{CancelToken, Confidence, Knot, Warp};
 use vantage_dsp::features::{normalise, Features, DIMS, HOP_S};
-use vantage_dsp::vad::{flagged_seconds, speech_frames, MIN_SPEECH_S};
+use vantage_dsp::vad::{
+    check_lengths, flagged_seconds, speech_frames, LengthMismatch, MIN_SPEECH_S,
+};
 
 /// A known correspondence (e.g. the same word found in both transcripts).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,13 +46,8 @@ impl Default for AlignOptions {
 pub enum AlignError {
     #[error("no speech found in the {0} audio (it is silent or too quiet); check that the right file was passed")]
     NoSpeech(&'static str),
-    #[error("the source speaks for {source_s:.1} s but the target for {target_s:.1} s (ratio {ratio:.1}, limit {limit:.1}); they cannot be the same words at a plausible pace: check the files")]
-    LengthMismatch {
-        source_s: f64,
-        target_s: f64,
-        ratio: f64,
-        limit: f64,
-    },
+    #[error(transparent)]
+    LengthMismatch(#[from] LengthMismatch),
     #[error("could not build a warp: {0}")]
     Warp(String),
     #[error("cancelled")]
@@ -86,16 +83,7 @@ pub fn check_speech(source: &Features, target: &Features, limit: f64) -> Result<
             return Err(AlignError::NoSpeech(which));
         }
     }
-    let ratio = (target_s / source_s).max(source_s / target_s);
-    if ratio > limit {
-        return Err(AlignError::LengthMismatch {
-            source_s,
-            target_s,
-            ratio,
-            limit,
-        });
-    }
-    Ok(())
+    Ok(check_lengths(source_s, target_s, limit)?)
 }
 
 fn prepare(f: Features, which: &'static str) -> Result<Side, AlignError> {
@@ -164,15 +152,7 @@ pub fn align(
     let tgt = prepare(target, "target")?;
     check()?;
     // Compare the speech itself: pauses of any length are absorbed by the warp.
-    let ratio = (tgt.speech_s / src.speech_s).max(src.speech_s / tgt.speech_s);
-    if ratio > opts.max_length_ratio {
-        return Err(AlignError::LengthMismatch {
-            source_s: src.speech_s,
-            target_s: tgt.speech_s,
-            ratio,
-            limit: opts.max_length_ratio,
-        });
-    }
+    check_lengths(src.speech_s, tgt.speech_s, opts.max_length_ratio)?;
     let sides = Sides {
         src: &src,
         tgt: &tgt,

@@ -53,6 +53,43 @@ pub fn speech_seconds(samples: &[f32]) -> f64 {
     flagged_seconds(&voice_activity(samples))
 }
 
+/// Speech lengths no plausible pace explains: one side speaks more than
+/// `limit` times as long as the other.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LengthMismatch {
+    pub source_s: f64,
+    pub target_s: f64,
+    pub ratio: f64,
+    pub limit: f64,
+}
+
+impl std::fmt::Display for LengthMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the source speaks for {:.1} s but the target for {:.1} s (ratio {:.1}, limit {:.1}); they cannot be the same words at a plausible pace: check the files",
+            self.source_s, self.target_s, self.ratio, self.limit
+        )
+    }
+}
+
+impl std::error::Error for LengthMismatch {}
+
+/// Refuse `source_s` and `target_s` seconds of speech whose ratio, either
+/// way round, passes `limit`.
+pub fn check_lengths(source_s: f64, target_s: f64, limit: f64) -> Result<(), LengthMismatch> {
+    let ratio = (target_s / source_s).max(source_s / target_s);
+    if ratio > limit {
+        return Err(LengthMismatch {
+            source_s,
+            target_s,
+            ratio,
+            limit,
+        });
+    }
+    Ok(())
+}
+
 /// Seconds of speech in [`voice_activity`]'s flags.
 pub fn flagged_seconds(speech: &[bool]) -> f64 {
     speech.iter().filter(|&&s| s).count() as f64 * crate::features::HOP_S
