@@ -32,11 +32,16 @@ pub struct Mfcc {
     window: Vec<f32>,
     bank: Vec<Vec<(usize, f32)>>,
     dct: Vec<[f32; MELS]>,
-    /// The samples from the next frame's window on (zeros before the
-    /// signal's start for the first frames).
+    /// Samples not yet behind every window (zeros before the signal's
+    /// start for the first frames); the next frame's window starts at
+    /// `next`, and the buffer is compacted once per push.
     held: Vec<f32>,
+    next: usize,
     /// Samples pushed so far.
     seen: usize,
+    /// The FFT's buffers, reused frame after frame.
+    re: Vec<f32>,
+    im: Vec<f32>,
     frames: Vec<[f32; DIMS]>,
     energy_db: Vec<f32>,
 }
@@ -66,7 +71,10 @@ impl Mfcc {
             bank: mel_bank(),
             dct,
             held: vec![0.0; WINDOW / 2],
+            next: 0,
             seen: 0,
+            re: vec![0.0; FFT],
+            im: vec![0.0; FFT],
             frames: Vec::new(),
             energy_db: Vec::new(),
         }
@@ -82,17 +90,19 @@ impl Mfcc {
         self.held.extend_from_slice(samples);
         self.seen += samples.len();
         // Frame f is centred on sample f*HOP and needs WINDOW samples from f*HOP - WINDOW/2.
-        while self.held.len() >= WINDOW {
+        while self.held.len() - self.next >= WINDOW {
             self.frame();
         }
+        self.held.drain(..self.next);
+        self.next = 0;
     }
 
     /// The features of every sample pushed: frames past the end see zeros.
     pub fn finish(mut self) -> Features {
         let n_frames = self.seen.div_ceil(HOP);
         while self.frames.len() < n_frames {
-            if self.held.len() < WINDOW {
-                self.held.resize(WINDOW, 0.0);
+            if self.held.len() - self.next < WINDOW {
+                self.held.resize(self.next + WINDOW, 0.0);
             }
             self.frame();
         }
@@ -103,11 +113,13 @@ impl Mfcc {
         }
     }
 
-    /// Compute the frame at the front of `held` and move on by a hop.
+    /// Compute the frame whose window starts at `next` and move on by a hop.
     fn frame(&mut self) {
-        let (mut re, mut im) = (vec![0f32; FFT], vec![0f32; FFT]);
+        let (re, im) = (&mut self.re, &mut self.im);
+        re.fill(0.0);
+        im.fill(0.0);
         let (mut power, mut prev) = (0f32, 0f32);
-        for (i, &x) in self.held[..WINDOW].iter().enumerate() {
+        for (i, &x) in self.held[self.next..self.next + WINDOW].iter().enumerate() {
             power += x * x;
             // Pre-emphasis flattens the spectral tilt of voiced speech.
             re[i] = (x - 0.97 * prev) * self.window[i];
@@ -115,7 +127,7 @@ impl Mfcc {
         }
         self.energy_db
             .push(10.0 * (power / WINDOW as f32 + 1e-10).log10());
-        fft(&mut re, &mut im);
+        fft(re, im);
         let spec: Vec<f32> = (0..=FFT / 2)
             .map(|k| re[k] * re[k] + im[k] * im[k])
             .collect();
@@ -129,7 +141,7 @@ impl Mfcc {
             c[k] = row.iter().zip(&logmel).map(|(a, b)| a * b).sum();
         }
         self.frames.push(c);
-        self.held.drain(..HOP);
+        self.next += HOP;
     }
 }
 
