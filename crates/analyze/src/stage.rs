@@ -280,7 +280,8 @@ impl Stage for Analyze {
         };
         // Silence on one side, or lengths no pace explains, are the clearer
         // diagnosis when the words differ too (cheap: voice activity).
-        let speech_check = check_speech(&source, &target, opts.max_length_ratio);
+        let speech_check = matches!(words, Some((_, _, Some(_))))
+            .then(|| check_speech(&source, &target, opts.max_length_ratio));
         // The features move into the alignment, which keeps only their speech.
         let run_align = move |opts: &AlignOptions| {
             align(source, target, video.duration, target_duration, opts).map_err(to_stage_error)
@@ -296,7 +297,7 @@ impl Stage for Analyze {
                 r
             }
             Some((_, report, Some(reason))) => {
-                speech_check.map_err(to_stage_error)?;
+                speech_check.transpose().map_err(to_stage_error)?;
                 match fallback {
                 "acoustic" => {
                     let mut r = run_align(&opts)?;
