@@ -89,20 +89,28 @@ impl Colour {
         c
     }
 
+    /// The matrix's name, an undeclared one guessed as players guess it
+    /// for a `width` x `height` picture: BT.709 from 720 lines or 1280
+    /// columns up, BT.601 below.
+    fn matrix_name(&self, width: u32, height: u32) -> &str {
+        match self.matrix.as_deref() {
+            Some(m) => m,
+            None if height >= 720 || width >= 1280 => "bt709",
+            None => "smpte170m",
+        }
+    }
+
     /// The matrix to turn this colour's YUV into RGB with, for a `width` x
-    /// `height` picture. An undeclared matrix is guessed as players guess
-    /// it: BT.709 from 720 lines or 1280 columns up, BT.601 below. Matrices
-    /// no RGB model here can honour are refused, naming the file.
+    /// `height` picture (see [`Colour::matrix_name`]). Matrices no RGB
+    /// model here can honour are refused, naming the file.
     pub fn matrix_for(&self, width: u32, height: u32, path: &Path) -> Result<Matrix, MediaError> {
-        Ok(match self.matrix.as_deref() {
-            None if height >= 720 || width >= 1280 => Matrix::BT709,
-            None => Matrix::BT601,
-            Some("bt709") => Matrix::BT709,
-            Some("bt470bg" | "smpte170m") => Matrix::BT601,
-            Some("bt2020nc") => Matrix::BT2020,
-            Some("smpte240m") => Matrix::SMPTE240M,
-            Some("fcc") => Matrix::FCC,
-            Some(other) => {
+        Ok(match self.matrix_name(width, height) {
+            "bt709" => Matrix::BT709,
+            "bt470bg" | "smpte170m" => Matrix::BT601,
+            "bt2020nc" => Matrix::BT2020,
+            "smpte240m" => Matrix::SMPTE240M,
+            "fcc" => Matrix::FCC,
+            other => {
                 return Err(MediaError::Unsupported {
                     path: path.to_path_buf(),
                     detail: format!(
@@ -124,15 +132,13 @@ impl Colour {
     }
 
     /// `scale` options that bring this colour to BT.709 at limited range,
-    /// with an undeclared matrix read as [`Colour::matrix_for`] guesses it.
+    /// with an undeclared matrix read as [`Colour::matrix_name`] guesses it.
     pub(crate) fn to_bt709_options(&self, width: u32, height: u32) -> String {
-        let from = match self.matrix.as_deref() {
-            None if height >= 720 || width >= 1280 => "bt709",
-            None => "bt601",
-            Some("bt470bg") => "bt470",
-            Some("bt2020nc") => "bt2020",
-            Some(m @ ("bt709" | "smpte170m" | "smpte240m" | "fcc")) => m,
-            Some(_) => "auto",
+        let from = match self.matrix_name(width, height) {
+            "bt470bg" => "bt470",
+            "bt2020nc" => "bt2020",
+            m @ ("bt709" | "smpte170m" | "smpte240m" | "fcc") => m,
+            _ => "auto",
         };
         format!("in_color_matrix={from}:out_color_matrix=bt709:out_range=tv")
     }
