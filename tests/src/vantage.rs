@@ -146,20 +146,7 @@ pub fn stderr(o: &Output) -> String {
 /// (so an interruption lands mid-render), or `None` if it finished first.
 pub fn spawn_until_rendering(cache_dir: &Path, args: &[&str]) -> Option<std::process::Child> {
     use std::io::{BufRead, BufReader};
-    let mut child = command()
-        .arg("--cache-dir")
-        .arg(cache_dir)
-        .args(args)
-        .arg("--json")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("running vantage");
-    let Some(stdout) = child.stdout.take() else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return None;
-    };
+    let (mut child, stdout) = spawn_json(cache_dir, args);
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         if line.contains("\"progress\"") && line.contains("\"interpolate\"") {
             return Some(child);
