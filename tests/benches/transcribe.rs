@@ -9,7 +9,7 @@ use vantage_analyze::words::{match_words, normalise, word_error_rate};
 use vantage_core::CancelToken;
 use vantage_e2e::speech::{script, sequence, speak, Voice};
 use vantage_e2e::truth::Stats;
-use vantage_transcribe::{load, transcribe, Options};
+use vantage_transcribe::{load, transcribe, Device, Options};
 use vantage_weights::{Kind, Store};
 
 fn main() {
@@ -66,7 +66,8 @@ fn main() {
         };
         for dtw in [false, true] {
             let t0 = Instant::now();
-            let model = load(&weights.path, &weights.blake3, dtw).expect("loading the model");
+            let model =
+                load(&weights.path, &weights.blake3, dtw, Device::Cpu).expect("loading the model");
             let load_s = t0.elapsed().as_secs_f64();
             let opts = Options {
                 language: Some("en".into()),

@@ -130,12 +130,12 @@ fn tiny_en_word_times_match_known_times() {
 
 #[test]
 fn one_model_serves_concurrent_transcriptions() {
-    use vantage_transcribe::{load, Options};
+    use vantage_transcribe::{load, Device, Options};
     let weights = vantage_weights::Store::open(vantage_e2e::vantage::weights_dir())
         .resolve("tiny.en", vantage_weights::Kind::Whisper)
         .expect("tiny.en installed (vantage weights fetch tiny.en)");
-    let a = load(&weights.path, &weights.blake3, true).unwrap();
-    let b = load(&weights.path, &weights.blake3, true).unwrap();
+    let a = load(&weights.path, &weights.blake3, true, Device::Cpu).unwrap();
+    let b = load(&weights.path, &weights.blake3, true, Device::Cpu).unwrap();
     assert!(std::sync::Arc::ptr_eq(&a, &b), "the model was loaded twice");
 
     let (_, speech) = sentences();

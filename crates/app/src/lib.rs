@@ -24,7 +24,7 @@ mod run;
 pub mod summary;
 
 pub use failure::{Failure, Remedy};
-pub use request::{Mode, OnMismatch, SyncOutput, SyncRequest};
+pub use request::{Device, Mode, OnMismatch, SyncOutput, SyncRequest};
 pub use run::{open_engine, run, validate_outputs, warm_up, AppError, EngineConfig, RunRequest};
 pub use summary::Summary;
 pub use vantage_runner::{Engine, Event, EventSink, Override, Pipeline, RunOptions, Slots};

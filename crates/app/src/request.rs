@@ -46,6 +46,26 @@ impl Mode {
     }
 }
 
+/// Where the models (Whisper, RIFE) run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// The first CUDA GPU (builds with the `cuda` feature).
+    Cuda,
+}
+
+impl Device {
+    /// The stages' `device` parameter.
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+        }
+    }
+}
+
 /// What to do when source and target do not say the same words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -118,6 +138,9 @@ pub struct SyncRequest {
     /// stages and parameters, so a diagnostic after a sync reuses it all).
     #[serde(default)]
     pub diagnostic: bool,
+    /// Where Whisper and RIFE run.
+    #[serde(default)]
+    pub device: Device,
 }
 
 impl SyncRequest {
@@ -155,6 +178,16 @@ impl SyncRequest {
         }
         if let Some(m) = self.on_mismatch {
             out.push(Override::new("analyze", "on_mismatch", text(m.name())));
+        }
+        if self.device != Device::Cpu {
+            // The stages' default is the CPU: a CPU run's cache keys stay as they were.
+            let device = text(self.device.name());
+            for stage in ["source-words", "target-words"] {
+                out.push(Override::new(stage, "device", device.clone()));
+            }
+            if self.mode != Mode::Vfr {
+                out.push(Override::new("interpolate", "device", device));
+            }
         }
         Ok(out)
     }
@@ -250,6 +283,7 @@ mod tests {
             on_mismatch: Some(OnMismatch::Linear),
             model: None,
             diagnostic: false,
+            device: Device::Cuda,
         };
         let o = req.overrides().unwrap();
         let find = |stage: &str, param: &str| {
@@ -260,6 +294,12 @@ mod tests {
         assert_eq!(find("interpolate", "mode"), Some("precision".into()));
         assert_eq!(find("retime", "fps"), Some("30000/1001".into()));
         assert_eq!(find("analyze", "on_mismatch"), Some("linear".into()));
+        for stage in ["source-words", "target-words", "interpolate"] {
+            assert_eq!(find(stage, "device"), Some("cuda".into()), "{stage}");
+        }
+        // The CPU is every stage's default: no override, the same cache keys.
+        let cpu = SyncRequest::default().overrides().unwrap();
+        assert!(cpu.iter().all(|x| x.param != "device"));
         let vfr = SyncRequest {
             mode: Mode::Vfr,
             fps: Some("24".into()),

@@ -1,5 +1,6 @@
 //! Opening the engine, and one run: validate the request, execute, deliver.
 
+use crate::Device;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -108,19 +109,19 @@ pub fn open_engine(
     Ok(Engine::new(registry, Arc::new(cache), slots).with_peers(peers))
 }
 
-/// Load each Whisper model in `whisper` and the RIFE weights (on the device
-/// the built-in pipelines name: the CPU) and run a tiny inference on each, so that a
-/// server's first request finds them ready. Fails with what is missing.
-pub fn warm_up(weights: &Store, whisper: &[&str]) -> Result<(), AppError> {
+/// Load each Whisper model in `whisper` and the RIFE weights on `device`
+/// and run a tiny inference on each, so that a server's first request finds
+/// them ready. Fails with what is missing.
+pub fn warm_up(weights: &Store, whisper: &[&str], device: Device) -> Result<(), AppError> {
     let warm = |what: &str, result: Result<(), vantage_core::StageError>| {
         result.map_err(|e| AppError::Request(format!("warming up {what}: {e}")))
     };
     let transcribe = vantage_transcribe::Transcribe::new(weights.clone());
     for model in whisper {
-        warm(model, transcribe.warm_up(model))?;
+        warm(model, transcribe.warm_up(model, device.name()))?;
     }
     let interpolate = vantage_interpolate::Interpolate::new(weights.clone());
-    warm("rife", interpolate.warm_up("rife", "cpu"))
+    warm("rife", interpolate.warm_up("rife", device.name()))
 }
 
 /// One run: a validated pipeline, its input files, where its outputs go.

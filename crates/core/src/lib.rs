@@ -35,3 +35,6 @@ pub fn home_dir() -> std::path::PathBuf {
         })
         .unwrap_or_else(|| PathBuf::from(".vantage"))
 }
+
+/// What a stage says when asked for `cuda` in a build without it.
+pub const NO_CUDA_BUILD: &str = "this build has no CUDA support; use device cpu, or rebuild with `--features cuda` (the README's \"GPU build\" says how)";

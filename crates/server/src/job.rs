@@ -220,6 +220,7 @@ impl Job<'_> {
             model: input.whisper_model.clone(),
             on_mismatch: input.on_mismatch,
             diagnostic: diagnostic || input.diagnostic_mode,
+            device: self.ctx.device,
         };
         let files = self.files();
         let video = files.join("synchronized.mp4");

@@ -73,6 +73,8 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// Whisper models loaded and warmed before the listeners open.
     pub warm_models: Vec<String>,
+    /// Where every request's Whisper and RIFE run.
+    pub device: vantage_app::Device,
     /// How long finished requests and their files are kept.
     pub keep_results: Duration,
     /// On SIGTERM, how long running requests may take to finish.
@@ -111,6 +113,7 @@ impl ServeConfig {
             pipelines: Vec::new(),
             public_url: None,
             warm_models: vec!["tiny.en".into()],
+            device: vantage_app::Device::Cpu,
             keep_results: Duration::from_secs(24 * 3600),
             grace: Duration::from_secs(25),
             max_body_bytes: 256 << 20,
@@ -274,13 +277,14 @@ async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, Se
         ..EngineConfig::new(data.cache())
     };
     let warm: Vec<String> = cfg.warm_models.clone();
+    let device = cfg.device;
     let (engine, warmed) = tokio::task::spawn_blocking(move || {
         let registry = vantage_app::registry::registry(&engine_cfg.weights);
         let engine = vantage_app::open_engine(&engine_cfg, registry, &mut || {
             tracing::warn!("waiting for the cache: another vantage process is using it")
         });
         let models: Vec<&str> = warm.iter().map(String::as_str).collect();
-        let warmed = vantage_app::warm_up(&engine_cfg.weights, &models);
+        let warmed = vantage_app::warm_up(&engine_cfg.weights, &models, device);
         (engine, warmed)
     })
     .await
@@ -307,6 +311,7 @@ async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, Se
         data: data.clone(),
         running: Arc::new(tokio::sync::Semaphore::new(cfg.max_running)),
         max_running: cfg.max_running,
+        device: cfg.device,
         public_url: cfg.public_url.clone(),
         pipelines: allowed_pipelines(&cfg.pipelines)?,
         listeners: Default::default(),

@@ -42,6 +42,8 @@ pub struct Ctx {
     /// Concurrent pipelines, direct and queued together.
     pub running: std::sync::Arc<tokio::sync::Semaphore>,
     pub max_running: usize,
+    /// Where the built-in syncs run Whisper and RIFE.
+    pub device: vantage_app::Device,
     /// Overrides `scheme://host` in produced URLs (behind a gateway).
     pub public_url: Option<String>,
     /// Pipelines `/pipelines/{name}` may run: name -> file or built-in name.

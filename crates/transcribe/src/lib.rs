@@ -14,7 +14,7 @@ mod model;
 mod stage;
 mod words;
 
-pub use model::{load, set_model_budget, Model};
+pub use model::{load, set_model_budget, Device, Model};
 pub use stage::Transcribe;
 pub use words::{transcribe, transcribe_speech, Options};
 

@@ -31,19 +31,68 @@ pub fn set_model_budget(bytes: u64) {
     LOADED.set_budget(bytes);
 }
 
-/// Load the GGML model at `path` (whose blake3 is `digest`), or return the
-/// copy already loaded. `dtw` selects DTW word timestamps, which are fixed
-/// when the model is loaded. Two runs asking at once load it once.
-pub fn load(path: &Path, digest: &str, dtw: bool) -> Result<Arc<Model>, TranscribeError> {
-    static LOGGING: Once = Once::new();
-    LOGGING.call_once(whisper_rs::install_logging_hooks);
-    let key = format!("{}|{digest}|{dtw}", path.display());
-    // The GGML file's size stands for the model's memory.
-    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
-    LOADED.get_or_load(&key, bytes, || read_model(path, dtw))
+/// Where whisper.cpp runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// The first CUDA GPU (builds with the `cuda` feature).
+    Cuda,
 }
 
-fn read_model(path: &Path, dtw: bool) -> Result<Model, TranscribeError> {
+impl Device {
+    /// `cpu` or `cuda`; `cuda` only where this build has it and a GPU answers.
+    pub fn parse(name: &str) -> Result<Device, String> {
+        match name {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" if cfg!(feature = "cuda") => gpu_present().map(|()| Device::Cuda),
+            "cuda" => Err(vantage_core::NO_CUDA_BUILD.into()),
+            other => Err(format!("unknown device '{other}' (cpu or cuda)")),
+        }
+    }
+}
+
+/// Whether ggml found a GPU: whisper.cpp itself would quietly run on the
+/// CPU instead, hours slower, where the user asked for the GPU.
+#[cfg(feature = "cuda")]
+fn gpu_present() -> Result<(), String> {
+    use whisper_rs_sys as ggml;
+    // SAFETY: the registry is built once by ggml and only read here.
+    let gpus = unsafe {
+        (0..ggml::ggml_backend_dev_count())
+            .map(|i| ggml::ggml_backend_dev_type(ggml::ggml_backend_dev_get(i)))
+            .filter(|&t| t == ggml::ggml_backend_dev_type_GGML_BACKEND_DEVICE_TYPE_GPU)
+            .count()
+    };
+    match gpus {
+        0 => Err("no usable CUDA device: whisper.cpp found no GPU (is the NVIDIA driver loaded and the GPU visible here? `nvidia-smi` should list it); use device cpu".into()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_present() -> Result<(), String> {
+    Err(vantage_core::NO_CUDA_BUILD.into())
+}
+
+/// Load the GGML model at `path` (whose blake3 is `digest`) on `device`, or
+/// return the copy already loaded. `dtw` selects DTW word timestamps, which
+/// are fixed when the model is loaded. Two runs asking at once load it once.
+pub fn load(
+    path: &Path,
+    digest: &str,
+    dtw: bool,
+    device: Device,
+) -> Result<Arc<Model>, TranscribeError> {
+    static LOGGING: Once = Once::new();
+    LOGGING.call_once(whisper_rs::install_logging_hooks);
+    let key = format!("{}|{digest}|{dtw}|{device:?}", path.display());
+    // The GGML file's size stands for the model's memory.
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    LOADED.get_or_load(&key, bytes, || read_model(path, dtw, device))
+}
+
+fn read_model(path: &Path, dtw: bool, device: Device) -> Result<Model, TranscribeError> {
     let mut head = [0u8; 48];
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
@@ -53,7 +102,7 @@ fn read_model(path: &Path, dtw: bool) -> Result<Model, TranscribeError> {
     let hparams = read_hparams(&head)
         .map_err(|e| TranscribeError::Model(format!("{}: {e}", path.display())))?;
     let mut params = WhisperContextParameters::default();
-    params.use_gpu(cfg!(feature = "cuda"));
+    params.use_gpu(device == Device::Cuda);
     // Flash attention would silently disable DTW timestamps.
     params.flash_attn(false);
     if dtw {

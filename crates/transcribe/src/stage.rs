@@ -1,6 +1,8 @@
 //! The `transcribe` stage.
 
-use crate::{default_threads, load, transcribe, transcribe_speech, Options, TranscribeError};
+use crate::{
+    default_threads, load, transcribe, transcribe_speech, Device, Options, TranscribeError,
+};
 use serde_json::json;
 use vantage_core::{
     ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
@@ -25,11 +27,12 @@ impl Transcribe {
         Ok(self.weights.resolve(model_param(params), Kind::Whisper)?)
     }
 
-    /// Load `model` (as the stage would) and transcribe a second of silence,
-    /// so that a server's first request pays for neither.
-    pub fn warm_up(&self, model: &str) -> Result<(), StageError> {
+    /// Load `model` on `device` (as the stage would) and transcribe a second
+    /// of silence, so that a server's first request pays for neither.
+    pub fn warm_up(&self, model: &str, device: &str) -> Result<(), StageError> {
+        let device = Device::parse(device).map_err(StageError::InvalidInput)?;
         let weights = self.weights.resolve(model, Kind::Whisper)?;
-        let loaded = load(&weights.path, &weights.blake3, true).map_err(to_stage_error)?;
+        let loaded = load(&weights.path, &weights.blake3, true, device).map_err(to_stage_error)?;
         let opts = Options {
             language: None,
             threads: 1,
@@ -47,6 +50,13 @@ fn model_param(params: &Params) -> &str {
         .get("model")
         .and_then(|v| v.as_str())
         .unwrap_or("tiny.en")
+}
+
+fn device_param(params: &Params) -> &str {
+    params
+        .get("device")
+        .and_then(|v| v.as_str())
+        .unwrap_or("cpu")
 }
 
 /// Threads this run asks for (0 in the params: leave a core free).
@@ -108,6 +118,12 @@ impl Stage for Transcribe {
                 json!(3.0),
                 "with the other side's audio (input source or target): refuse before Whisper runs when one side speaks this many times longer than the other",
             ),
+            ParamSpec::new(
+                "device",
+                ParamKind::Choice(&["cpu", "cuda"]),
+                json!("cpu"),
+                "where whisper.cpp runs (cuda needs a build with --features cuda and a GPU)",
+            ),
         ]
     }
     fn ports(&self, _: &Params) -> Ports {
@@ -123,7 +139,7 @@ impl Stage for Transcribe {
         }
     }
     fn resources(&self, params: &Params) -> Resources {
-        if cfg!(feature = "cuda") {
+        if device_param(params) == "cuda" {
             Resources { cpu: 1, gpu: true }
         } else {
             Resources {
@@ -133,6 +149,8 @@ impl Stage for Transcribe {
         }
     }
     fn weight_digests(&self, params: &Params) -> Result<Vec<String>, StageError> {
+        // Checked with the weights, before anything runs.
+        Device::parse(device_param(params)).map_err(StageError::InvalidInput)?;
         Ok(vec![self.resolve(params)?.blake3])
     }
     /// The other side's audio and the ratio only refuse: a transcript is
@@ -170,7 +188,8 @@ impl Stage for Transcribe {
         }
         check_against_other_side(ctx, flagged_seconds(&speech))?;
         ctx.report(0.05, &format!("loading {}", weights.name));
-        let model = load(&weights.path, &weights.blake3, true).map_err(to_stage_error)?;
+        let device = Device::parse(ctx.param_str("device")?).map_err(StageError::InvalidInput)?;
+        let model = load(&weights.path, &weights.blake3, true, device).map_err(to_stage_error)?;
         ctx.report(0.1, "transcribing");
         let opts = Options {
             language: Some(ctx.param_str("language")?.to_string()),

@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// Base of produced URLs (scheme://host[:port]) when clients come through a gateway
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// Where Whisper and RIFE run for every request
+    #[arg(long, value_enum, default_value_t = super::sync::Device::Cpu, env = "VANTAGE_DEVICE")]
+    pub device: super::sync::Device,
     /// Whisper models to load and warm up before listening (repeatable)
     #[arg(long = "warm", value_name = "MODEL", default_values_t = vec!["tiny.en".to_string()])]
     pub warm: Vec<String>,
@@ -140,6 +143,7 @@ impl ServeArgs {
             .as_ref()
             .map(|u| u.trim_end_matches('/').to_string());
         cfg.warm_models = self.warm.clone();
+        cfg.device = self.device.app();
         cfg.keep_results = secs(self.keep_hours * 3600.0, "--keep-hours")?;
         cfg.grace = secs(self.grace, "--grace")?;
         cfg.webhook_backoff = secs(self.webhook_backoff, "--webhook-backoff")?;

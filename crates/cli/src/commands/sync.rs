@@ -7,7 +7,9 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vantage_app::diagnostic::{self, DiagnosticDir};
-use vantage_app::{Mode as AppMode, OnMismatch as AppOnMismatch, SyncOutput, SyncRequest};
+use vantage_app::{
+    Device as AppDevice, Mode as AppMode, OnMismatch as AppOnMismatch, SyncOutput, SyncRequest,
+};
 use vantage_runner::RunOutcome;
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -36,6 +38,24 @@ pub enum OnMismatch {
     Linear,
 }
 
+/// Where Whisper and RIFE run (shared with `vantage serve`).
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum Device {
+    /// The CPU
+    Cpu,
+    /// The first NVIDIA GPU (builds with --features cuda)
+    Cuda,
+}
+
+impl Device {
+    pub fn app(self) -> AppDevice {
+        match self {
+            Device::Cpu => AppDevice::Cpu,
+            Device::Cuda => AppDevice::Cuda,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct SyncArgs {
     /// Source video with the original speech
@@ -51,6 +71,9 @@ pub struct SyncArgs {
     /// Output frame rate (default: the source's)
     #[arg(long)]
     pub fps: Option<String>,
+    /// Where Whisper and RIFE run
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
     /// Whisper model for both transcripts (tiny.en, base, or a GGML file)
     #[arg(long)]
     pub model: Option<String>,
@@ -95,6 +118,7 @@ impl SyncArgs {
                 OnMismatch::Acoustic => AppOnMismatch::Acoustic,
                 OnMismatch::Linear => AppOnMismatch::Linear,
             }),
+            device: self.device.app(),
         }
     }
 

@@ -5,7 +5,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vantage_core::CancelToken;
-use vantage_transcribe::{default_threads, load, transcribe, Options};
+use vantage_transcribe::{default_threads, load, transcribe, Device, Options};
 use vantage_weights::{Kind, Store};
 
 #[derive(Args)]
@@ -21,6 +21,9 @@ pub struct TranscribeArgs {
     /// whisper.cpp CPU threads [default: one fewer than the cores]
     #[arg(long)]
     threads: Option<usize>,
+    /// cpu, or cuda in builds with the cuda feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Beam width (1: greedy).
     #[arg(long, default_value_t = 1)]
     beam: usize,
@@ -34,13 +37,14 @@ pub fn run(args: TranscribeArgs) -> Result<ExitCode> {
     let weights = Store::open_default()
         .resolve(&args.model, Kind::Whisper)
         .map_err(crate::failure::weights)?;
+    let device = Device::parse(&args.device).map_err(anyhow::Error::msg)?;
     let info = vantage_media::probe(&args.input)?;
     info.require_audio(&args.input)?;
     let scratch = tempfile::tempdir().context("creating a scratch folder")?;
     let wav = scratch.path().join("audio.wav");
     vantage_media::extract_audio(&args.input, &wav, &CancelToken::default())?;
     let (samples, _) = vantage_media::read_wav_mono(&wav)?;
-    let model = load(&weights.path, &weights.blake3, true)?;
+    let model = load(&weights.path, &weights.blake3, true, device)?;
     let opts = Options {
         language: Some(args.language),
         threads: args.threads.unwrap_or_else(default_threads),
