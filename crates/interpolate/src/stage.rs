@@ -1,6 +1,7 @@
 //! The `interpolate` stage.
 
 use crate::{render_piece, render_segmented, Mode, RenderOptions};
+use candle_core::{DType, Device};
 use serde_json::json;
 use vantage_core::{
     FramePlan, ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
@@ -34,11 +35,12 @@ impl Interpolate {
     pub fn warm_up(&self, name: &str, device: &str) -> Result<(), StageError> {
         let w = self.weights.resolve(name, Kind::Rife)?;
         let device = rife::device(device).map_err(StageError::InvalidInput)?;
-        let model =
-            rife::shared(&w.path, &w.blake3, &device).map_err(|e| StageError::MissingWeights {
+        let model = rife::shared(&w.path, &w.blake3, &device, DType::F32).map_err(|e| {
+            StageError::MissingWeights {
                 message: format!("{}: {e}", w.path.display()),
                 fetch: None,
-            })?;
+            }
+        })?;
         let frame = candle_core::Tensor::zeros((1, 3, 64, 64), candle_core::DType::F32, &device)
             .and_then(|a| model.interpolate(&a, &a, 0.5))
             .map_err(|e| StageError::internal(format!("RIFE warm-up: {e}")))?;
@@ -48,6 +50,15 @@ impl Interpolate {
 }
 
 const MODES: &[&str] = &["off", "blend", "adaptive", "precision", "maximum"];
+
+/// Where RIFE runs and in what precision, checked against this build and machine.
+fn device_and_precision(params: &Params) -> Result<(Device, DType), StageError> {
+    let text = |name: &str, default| params.get(name).and_then(|v| v.as_str()).unwrap_or(default);
+    let device = rife::device(text("device", "cpu")).map_err(StageError::InvalidInput)?;
+    let dtype =
+        rife::precision(text("precision", "f32"), &device).map_err(StageError::InvalidInput)?;
+    Ok((device, dtype))
+}
 
 fn mode(params: &Params) -> Mode {
     params
@@ -105,6 +116,12 @@ impl Stage for Interpolate {
                 json!("cpu"),
                 "where RIFE runs (cuda needs a build with --features cuda)",
             ),
+            ParamSpec::new(
+                "precision",
+                ParamKind::Choice(&["f32", "f16"]),
+                json!("f32"),
+                "what RIFE computes in: f16 halves the GPU's memory traffic and uses its tensor cores (device cuda only)",
+            ),
         ]
         .into_iter()
         .chain(EncodeSettings::params(18))
@@ -134,9 +151,7 @@ impl Stage for Interpolate {
         if !mode(params).uses_rife() {
             return Ok(Vec::new());
         }
-        if let Some(device) = params.get("device").and_then(|v| v.as_str()) {
-            rife::device(device).map_err(StageError::InvalidInput)?;
-        }
+        device_and_precision(params)?;
         Ok(vec![self.resolve(params)?.blake3])
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
@@ -213,15 +228,16 @@ impl Interpolate {
         let mode = mode(&ctx.params);
         let model = if mode.uses_rife() {
             let w = self.resolve(&ctx.params)?;
-            let device =
-                rife::device(ctx.param_str("device")?).map_err(StageError::InvalidInput)?;
+            let (device, dtype) = device_and_precision(&ctx.params)?;
             ctx.report(0.0, "loading RIFE");
-            Some(rife::shared(&w.path, &w.blake3, &device).map_err(|e| {
-                StageError::MissingWeights {
-                    message: format!("{}: {e}", w.path.display()),
-                    fetch: None,
-                }
-            })?)
+            Some(
+                rife::shared(&w.path, &w.blake3, &device, dtype).map_err(|e| {
+                    StageError::MissingWeights {
+                        message: format!("{}: {e}", w.path.display()),
+                        fetch: None,
+                    }
+                })?,
+            )
         } else {
             None
         };

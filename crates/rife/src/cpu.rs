@@ -466,6 +466,16 @@ impl CustomOp2 for Warp {
         unsafe { out.set_len(c * h * w) };
         Ok((CpuStorage::F32(out), Shape::from((1, c, h, w))))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        img: &candle_core::CudaStorage,
+        img_layout: &Layout,
+        flow: &candle_core::CudaStorage,
+        flow_layout: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        crate::cuda::warp(img, img_layout, flow, flow_layout)
+    }
 }
 
 /// Bilinear resize by `scale` as PyTorch's `interpolate(scale_factor=scale,
@@ -535,6 +545,14 @@ impl CustomOp1 for Resize {
         // SAFETY: every output row was written.
         unsafe { out.set_len(c * ho * wo) };
         Ok((CpuStorage::F32(out), Shape::from((1, c, ho, wo))))
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        crate::cuda::resize(x, layout, self.scale, self.gained, self.gain)
     }
 }
 
@@ -665,7 +683,7 @@ mod tests {
         // Flows of up to ±8 px, so many samples fall outside and clamp.
         let flow = (noise(&[1, 2, 20, 30], 12) * 8.0).unwrap();
         let ours = img.apply_op2_no_bwd(&flow, &Warp).unwrap();
-        let reference = super::super::ops::warp_with_tensor_ops(&img, &flow).unwrap();
+        let reference = super::super::ops::warp(&img, &flow, crate::Kernels::Portable).unwrap();
         let d = max_difference(&ours, &reference);
         assert!(d < 1e-5, "{d}");
     }

@@ -13,18 +13,24 @@
 //! * this file: loading the weights (a torch zip checkpoint), the forward
 //!   pass, [`Prepared`] frames, the process's loaded models ([`shared`]).
 //! * `cpu`: our CPU kernels (im2col+gemm convolutions, warp, resize) as candle custom ops.
-//! * `ops`: the same operations from candle's tensor ops (the portable path CUDA takes).
+//! * `cuda`: our CUDA kernels (warp, resize, the convolutions' epilogue), the
+//!   same custom ops on a GPU (builds with the `cuda` feature).
+//! * `ops`: the image operations, by kernels chosen; also as candle's tensor
+//!   ops (the portable path, which the kernels are tested against).
 //! * [`color`]: YUV frames and RGB images to and from the model's tensors.
 
 pub mod color;
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod ops;
 
+pub use candle_core::DType;
 pub use color::{image_to_tensor, tensor_to_image};
 pub use cpu::return_freed_memory;
 
-use candle_core::{DType, Device, Result, Tensor};
-use ops::{leaky_relu, pixel_shuffle, resize, warp};
+use candle_core::{Device, Result, Tensor};
+use ops::{leaky_relu, pixel_shuffle, resize, warp, BiasLeaky};
 use std::collections::HashMap;
 use std::path::Path;
 use vantage_core::loaded::Loaded;
@@ -48,12 +54,14 @@ struct Conv {
 
 impl Conv {
     fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
-        if kernels == Kernels::Cpu {
+        if kernels == Kernels::Own && x.device().is_cpu() {
             return x.contiguous()?.apply_op1_no_bwd(&self.cpu);
         }
-        let y = x
-            .conv2d(&self.weight, 1, self.stride, 1, 1)?
-            .broadcast_add(&self.bias)?;
+        let y = x.conv2d(&self.weight, 1, self.stride, 1, 1)?;
+        if kernels == Kernels::Own {
+            return BiasLeaky::apply(y, &self.bias, self.residual.then_some(x));
+        }
+        let y = y.broadcast_add(&self.bias)?;
         leaky_relu(&if self.residual { (y + x)? } else { y })
     }
 }
@@ -69,7 +77,7 @@ struct UpConv {
 
 impl UpConv {
     fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
-        if kernels == Kernels::Cpu {
+        if kernels == Kernels::Own && x.device().is_cpu() {
             return x.contiguous()?.apply_op1_no_bwd(&self.cpu);
         }
         let y = x
@@ -93,13 +101,13 @@ struct Block {
 impl Block {
     /// Flow (4 ch, in full-resolution pixels), mask (1 ch) and features
     /// (8 ch) at full resolution, from the full-resolution `parts` of the
-    /// input, the time `t`, and the running flow. The parts are resized
-    /// one by one and joined at 1/scale, which is the same as resizing the
-    /// joined input but moves much less memory.
+    /// input, each item's time (`times`, N x 1 x 1 x 1), and the running
+    /// flow. The parts are resized one by one and joined at 1/scale, which
+    /// is the same as resizing the joined input but moves much less memory.
     fn forward(
         &self,
         parts: &[&Tensor],
-        t: f64,
+        times: &Tensor,
         flow: Option<&Tensor>,
         scale: f64,
         k: Kernels,
@@ -110,9 +118,8 @@ impl Block {
             .collect::<Result<Vec<_>>>()?;
         // The input's channel order: both frames, both feature maps (the
         // first four parts), the time plane, the rest, the running flow.
-        let (_, _, h, w) = small[0].dims4()?;
-        let time = Tensor::full(t as f32, (1, 1, h, w), small[0].device())?;
-        small.insert(4, time);
+        let (n, _, h, w) = small[0].dims4()?;
+        small.insert(4, times.broadcast_as((n, 1, h, w))?.contiguous()?);
         if let Some(flow) = flow {
             small.push(resize(flow, 1.0 / scale, 4, 1.0 / scale, k)?);
         }
@@ -150,34 +157,41 @@ pub struct Rife {
     blocks: Vec<Block>,
     device: Device,
     kernels: Kernels,
+    /// What the network computes in (the weights are kept in it).
+    dtype: DType,
 }
 
 /// Which implementation runs the heavy operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernels {
-    /// Our CPU kernels (`cpu.rs`): the fast path on the CPU.
-    Cpu,
-    /// candle's tensor operations, on any device (what CUDA runs; on the CPU
-    /// it checks the GPU path's arithmetic against the reference).
+    /// Our kernels: on the CPU all of them (`cpu.rs`), on a GPU candle's
+    /// convolutions with our warp, resize and epilogues (`cuda.rs`).
+    Own,
+    /// candle's tensor operations only, on any device: the reference our
+    /// kernels are checked against, and on the CPU the arithmetic of f16.
     Portable,
 }
 
 impl Rife {
-    /// Load the weights from the PyTorch checkpoint (`flownet.pkl`). Training-only
-    /// tensors (`teacher.*`, `caltime.*`) are ignored.
+    /// Load the weights from the PyTorch checkpoint (`flownet.pkl`), in f32
+    /// with our kernels. Training-only tensors (`teacher.*`, `caltime.*`)
+    /// are ignored.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        let kernels = match device.is_cpu() {
-            true => Kernels::Cpu,
-            false => Kernels::Portable,
-        };
-        Self::load_with(path, device, kernels)
+        Self::load_with(path, device, Kernels::Own, DType::F32)
     }
 
-    /// [`Rife::load`] with a choice of kernels (`Cpu` needs the CPU device).
-    pub fn load_with(path: &Path, device: &Device, kernels: Kernels) -> Result<Self> {
-        if kernels == Kernels::Cpu {
-            if !device.is_cpu() {
-                candle_core::bail!("the CPU kernels need the CPU device, not {device:?}");
+    /// [`Rife::load`] with a choice of kernels and of precision: f32, or
+    /// f16 (half the memory traffic, tensor cores on a GPU; on the CPU only
+    /// with the portable kernels).
+    pub fn load_with(path: &Path, device: &Device, kernels: Kernels, dtype: DType) -> Result<Self> {
+        if !matches!(dtype, DType::F32 | DType::F16) {
+            candle_core::bail!("RIFE runs in f32 or f16, not {dtype:?}");
+        }
+        if kernels == Kernels::Own && device.is_cpu() {
+            if dtype != DType::F32 {
+                candle_core::bail!(
+                    "our CPU kernels run in f32; f16 on the CPU needs the portable kernels"
+                );
             }
             cpu::keep_freed_memory();
         }
@@ -216,8 +230,11 @@ impl Rife {
             };
             Ok(Conv {
                 cpu: cpu::Conv3x3::new(values(&weight)?, values(&bias)?, cin, stride, then),
-                weight: weight.to_device(device)?,
-                bias: bias.reshape((1, cout, 1, 1))?.to_device(device)?,
+                weight: weight.to_dtype(dtype)?.to_device(device)?,
+                bias: bias
+                    .reshape((1, cout, 1, 1))?
+                    .to_dtype(dtype)?
+                    .to_device(device)?,
                 stride,
                 residual,
             })
@@ -229,8 +246,11 @@ impl Rife {
             expect_shape(&weight, &bias, &[cin, cout, 4, 4], cout, prefix)?;
             Ok(UpConv {
                 cpu: cpu::Conv3x3::transposed(&values(&weight)?, &values(&bias)?, cin, shuffle),
-                weight: weight.to_device(device)?,
-                bias: bias.reshape((1, cout, 1, 1))?.to_device(device)?,
+                weight: weight.to_dtype(dtype)?.to_device(device)?,
+                bias: bias
+                    .reshape((1, cout, 1, 1))?
+                    .to_dtype(dtype)?
+                    .to_device(device)?,
                 shuffle,
             })
         };
@@ -265,6 +285,7 @@ impl Rife {
             blocks,
             device: device.clone(),
             kernels,
+            dtype,
         })
     }
 
@@ -291,6 +312,7 @@ impl Rife {
         let (_, _, h, w) = img.dims4()?;
         let (ph, pw) = (h.div_ceil(PAD_TO) * PAD_TO, w.div_ceil(PAD_TO) * PAD_TO);
         let padded = img
+            .to_dtype(self.dtype)?
             .pad_with_zeros(2, 0, ph - h)?
             .pad_with_zeros(3, 0, pw - w)?;
         let features = self.head.forward(&padded, self.kernels)?;
@@ -301,14 +323,57 @@ impl Rife {
         })
     }
 
-    /// [`Rife::interpolate`] between prepared frames.
+    /// [`Rife::interpolate`] between prepared frames (f32, 1 x 3 x H x W).
     pub fn between(&self, a: &Prepared, b: &Prepared, t: f64) -> Result<Tensor> {
-        if a.size != b.size {
-            candle_core::bail!("frames of different sizes: {:?} and {:?}", a.size, b.size);
+        self.between_many(&[(a, b, t)])
+    }
+
+    /// Several frames at once, each between its own pair at its own time:
+    /// one pass of the network over a batch (N x 3 x H x W, f32, in the
+    /// order given), which keeps a GPU busier than one frame at a time. Our
+    /// CPU kernels take one frame at a time, so there it is a loop.
+    pub fn between_many(&self, pairs: &[(&Prepared, &Prepared, f64)]) -> Result<Tensor> {
+        let Some(&(first, _, _)) = pairs.first() else {
+            candle_core::bail!("no frames to make");
+        };
+        let (h, w) = first.size;
+        if let Some((a, b, _)) = pairs
+            .iter()
+            .find(|(a, b, _)| a.size != first.size || b.size != first.size)
+        {
+            candle_core::bail!(
+                "frames of different sizes: {:?}, {:?} and {:?}",
+                first.size,
+                a.size,
+                b.size
+            );
         }
-        let (h, w) = a.size;
-        let out = self.forward(&a.with_features, &b.with_features, t)?;
-        out.narrow(2, 0, h)?.narrow(3, 0, w)
+        if self.kernels == Kernels::Own && self.device.is_cpu() && pairs.len() > 1 {
+            let each = pairs
+                .iter()
+                .map(|&(a, b, t)| self.between(a, b, t))
+                .collect::<Result<Vec<_>>>()?;
+            return Tensor::cat(&each, 0);
+        }
+        let join = |first: bool| {
+            let side: Vec<&Tensor> = pairs
+                .iter()
+                .map(|p| {
+                    if first {
+                        &p.0.with_features
+                    } else {
+                        &p.1.with_features
+                    }
+                })
+                .collect();
+            Tensor::cat(&side, 0)
+        };
+        let (both0, both1) = (join(true)?, join(false)?);
+        let times: Vec<f32> = pairs.iter().map(|p| p.2 as f32).collect();
+        let times =
+            Tensor::from_vec(times, (pairs.len(), 1, 1, 1), &self.device)?.to_dtype(self.dtype)?;
+        let out = self.forward(&both0, &both1, &times)?;
+        out.narrow(2, 0, h)?.narrow(3, 0, w)?.to_dtype(DType::F32)
     }
 
     /// [`Rife::interpolate_both_ways`] between prepared frames.
@@ -319,7 +384,7 @@ impl Rife {
     }
 
     /// IFNet on padded frames, each with its 4 feature channels (7 in all).
-    fn forward(&self, both0: &Tensor, both1: &Tensor, t: f64) -> Result<Tensor> {
+    fn forward(&self, both0: &Tensor, both1: &Tensor, times: &Tensor) -> Result<Tensor> {
         let (img, features) = (
             |x: &Tensor| x.narrow(1, 0, 3),
             |x: &Tensor| x.narrow(1, 3, 4),
@@ -328,7 +393,7 @@ impl Rife {
         let k = self.kernels;
         let (mut flow, mut mask, mut feat) = self.blocks[0].forward(
             &[&img0, &img1, &features(both0)?, &features(both1)?],
-            t,
+            times,
             None,
             SCALES[0],
             k,
@@ -344,7 +409,7 @@ impl Rife {
                 &mask,
                 &feat,
             ];
-            let (delta, m, f) = block.forward(&parts, t, Some(&flow), scale, k)?;
+            let (delta, m, f) = block.forward(&parts, times, Some(&flow), scale, k)?;
             flow = (flow + delta)?;
             mask = m;
             feat = f;
@@ -385,13 +450,36 @@ pub struct Prepared {
 /// Models loaded in this process, within a memory budget (see [`set_model_budget`]).
 static LOADED: Loaded<Rife> = Loaded::new(vantage_core::loaded::DEFAULT_BUDGET);
 
-/// The model at `path` (blake3 `digest`) on `device`, loaded once per process
-/// and kept while it fits the budget.
-pub fn shared(path: &Path, digest: &str, device: &Device) -> Result<std::sync::Arc<Rife>> {
-    let key = format!("{}|{digest}|{:?}", path.display(), device.location());
-    // The weights file's size stands for the model's memory (f32 either way).
+/// The model at `path` (blake3 `digest`) on `device` in `dtype`, with our
+/// kernels, loaded once per process and kept while it fits the budget.
+pub fn shared(
+    path: &Path,
+    digest: &str,
+    device: &Device,
+    dtype: DType,
+) -> Result<std::sync::Arc<Rife>> {
+    let key = format!(
+        "{}|{digest}|{:?}|{dtype:?}",
+        path.display(),
+        device.location()
+    );
+    // The weights file's size stands for the model's memory (at most, in f32).
     let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
-    LOADED.get_or_load(&key, bytes, || Rife::load(path, device))
+    LOADED.get_or_load(&key, bytes, || {
+        Rife::load_with(path, device, Kernels::Own, dtype)
+    })
+}
+
+/// `f32`, or `f16` (GPU only: our CPU kernels run in f32).
+pub fn precision(name: &str, device: &Device) -> std::result::Result<DType, String> {
+    match name {
+        "f32" => Ok(DType::F32),
+        "f16" if device.is_cpu() => {
+            Err("precision f16 runs on a GPU only (device cuda); the CPU computes in f32".into())
+        }
+        "f16" => Ok(DType::F16),
+        other => Err(format!("unknown precision '{other}' (f32 or f16)")),
+    }
 }
 
 /// Bytes of loaded RIFE models the process keeps (least recently used go first).
@@ -403,10 +491,10 @@ pub fn set_model_budget(bytes: u64) {
 pub fn device(name: &str) -> std::result::Result<Device, String> {
     match name {
         "cpu" => Ok(Device::Cpu),
-        "cuda" if cfg!(feature = "cuda") => {
-            Device::new_cuda(0).map_err(|e| format!("no usable CUDA device: {e}"))
-        }
-        "cuda" => Err("this build has no CUDA support; rebuild with `--features cuda` (needs the CUDA toolkit)".into()),
+        "cuda" if cfg!(feature = "cuda") => Device::new_cuda(0).map_err(|e| {
+            format!("no usable CUDA device ({e}): is the NVIDIA driver loaded and the GPU visible here? `nvidia-smi` should list it; or use device cpu")
+        }),
+        "cuda" => Err(vantage_core::NO_CUDA_BUILD.into()),
         other => Err(format!("unknown device '{other}' (cpu or cuda)")),
     }
 }

@@ -1,12 +1,118 @@
-//! The image operations IFNet needs beyond candle's convolutions. On the
-//! CPU they run as the kernels in `cpu.rs`; elsewhere they are written as
-//! tensor operations, so they run on every candle device.
+//! The image operations IFNet needs beyond candle's convolutions. With our
+//! own kernels they run as custom ops (`cpu.rs` on the CPU, `cuda.rs` on a
+//! GPU); the portable path writes them as tensor operations, which run on
+//! every candle device and are the reference the kernels are tested against.
 
 use super::{cpu, Kernels};
-use candle_core::{DType, Result, Tensor, D};
+use candle_core::{bail, CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Result, Tensor, D};
 
 pub fn leaky_relu(x: &Tensor) -> Result<Tensor> {
     x.maximum(&(x * 0.2)?)
+}
+
+/// A convolution's epilogue, in place on its output: `+ bias` (1, C, 1, 1),
+/// `+ input` in the residual form ([`InplaceOp3`]) or not ([`InplaceOp2`]),
+/// then leaky ReLU: one pass instead of three. The CPU form is plain loops
+/// (the CPU's own convolution fuses this itself); the CUDA form is
+/// `cuda::bias_leaky`.
+pub struct BiasLeaky;
+
+impl BiasLeaky {
+    /// `y` after a convolution of `x` (the residual form when `residual`).
+    pub fn apply(y: Tensor, bias: &Tensor, x: Option<&Tensor>) -> Result<Tensor> {
+        let y = y.contiguous()?;
+        match x {
+            Some(x) => y.inplace_op3(bias, &x.contiguous()?, &BiasLeaky)?,
+            None => y.inplace_op2(bias, &BiasLeaky)?,
+        }
+        Ok(y)
+    }
+
+    fn on_cpu(
+        y: &mut CpuStorage,
+        yl: &Layout,
+        bias: &CpuStorage,
+        residual: Option<&CpuStorage>,
+    ) -> Result<()> {
+        let (_, c, h, w) = yl.shape().dims4()?;
+        let (CpuStorage::F32(y), CpuStorage::F32(bias)) = (y, bias) else {
+            bail!("bias-leaky on the CPU takes f32 tensors");
+        };
+        let residual = match residual {
+            Some(CpuStorage::F32(r)) => Some(r),
+            Some(_) => bail!("bias-leaky on the CPU takes f32 tensors"),
+            None => None,
+        };
+        if yl.contiguous_offsets() != Some((0, y.len())) || bias.len() != c {
+            bail!("bias-leaky: expected a whole contiguous output and {c} biases");
+        }
+        for (i, v) in y.iter_mut().enumerate() {
+            let mut s = *v + bias[(i / (h * w)) % c];
+            if let Some(r) = residual {
+                s += r[i];
+            }
+            *v = s.max(s * 0.2);
+        }
+        Ok(())
+    }
+}
+
+impl InplaceOp2 for BiasLeaky {
+    fn name(&self) -> &'static str {
+        "rife-bias-leaky"
+    }
+
+    fn cpu_fwd(
+        &self,
+        y: &mut CpuStorage,
+        yl: &Layout,
+        bias: &CpuStorage,
+        _: &Layout,
+    ) -> Result<()> {
+        Self::on_cpu(y, yl, bias, None)
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        y: &mut candle_core::CudaStorage,
+        yl: &Layout,
+        bias: &candle_core::CudaStorage,
+        bl: &Layout,
+    ) -> Result<()> {
+        crate::cuda::bias_leaky(y, yl, bias, bl, None)
+    }
+}
+
+impl InplaceOp3 for BiasLeaky {
+    fn name(&self) -> &'static str {
+        "rife-bias-residual-leaky"
+    }
+
+    fn cpu_fwd(
+        &self,
+        y: &mut CpuStorage,
+        yl: &Layout,
+        bias: &CpuStorage,
+        _: &Layout,
+        residual: &CpuStorage,
+        _: &Layout,
+    ) -> Result<()> {
+        Self::on_cpu(y, yl, bias, Some(residual))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        y: &mut candle_core::CudaStorage,
+        yl: &Layout,
+        bias: &candle_core::CudaStorage,
+        bl: &Layout,
+        residual: &candle_core::CudaStorage,
+        rl: &Layout,
+    ) -> Result<()> {
+        crate::cuda::bias_leaky(y, yl, bias, bl, Some((residual, rl)))
+    }
 }
 
 /// Bilinear resize by `scale` (PyTorch `interpolate(scale_factor=scale,
@@ -22,7 +128,7 @@ pub fn resize(
     if scale == 1.0 && (gained == 0 || gain == 1.0) {
         return Ok(x.clone());
     }
-    if kernels == Kernels::Cpu {
+    if kernels == Kernels::Own {
         let op = cpu::Resize {
             scale,
             gained,
@@ -56,22 +162,30 @@ pub fn pixel_shuffle(x: &Tensor, r: usize) -> Result<Tensor> {
 /// (N, 2, H, W; x then y, in pixels), bilinearly, with coordinates clamped
 /// to the image (PyTorch `grid_sample`, bilinear, border padding,
 /// align_corners=True, with the grid built from the flow as RIFE does).
-/// The four neighbours are gathered with `index_select` over the flattened
-/// image; batch size 1.
+/// The tensor-op form gathers the four neighbours with `index_select` over
+/// the flattened image, one batch item at a time, with coordinates in f32
+/// whatever the tensors' type.
 pub fn warp(img: &Tensor, flow: &Tensor, kernels: Kernels) -> Result<Tensor> {
-    if kernels == Kernels::Cpu {
+    if kernels == Kernels::Own {
         return img
             .contiguous()?
             .apply_op2_no_bwd(&flow.contiguous()?, &cpu::Warp);
     }
-    warp_with_tensor_ops(img, flow)
+    let n = img.dim(0)?;
+    let items = (0..n)
+        .map(|i| {
+            let one = warp_with_tensor_ops(
+                &img.narrow(0, i, 1)?.to_dtype(DType::F32)?,
+                &flow.narrow(0, i, 1)?.to_dtype(DType::F32)?,
+            )?;
+            one.to_dtype(img.dtype())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&items, 0)
 }
 
-pub(super) fn warp_with_tensor_ops(img: &Tensor, flow: &Tensor) -> Result<Tensor> {
-    let (n, c, h, w) = img.dims4()?;
-    if n != 1 {
-        candle_core::bail!("warp handles one image at a time, got a batch of {n}");
-    }
+fn warp_with_tensor_ops(img: &Tensor, flow: &Tensor) -> Result<Tensor> {
+    let (_, c, h, w) = img.dims4()?;
     let dev = img.device();
     let cols = Tensor::arange(0u32, w as u32, dev)?
         .to_dtype(DType::F32)?
@@ -119,7 +233,7 @@ mod tests {
         t.flatten_all().unwrap().to_vec1().unwrap()
     }
 
-    const BOTH: [Kernels; 2] = [Kernels::Cpu, Kernels::Portable];
+    const BOTH: [Kernels; 2] = [Kernels::Own, Kernels::Portable];
 
     #[test]
     fn warp_samples_between_pixels_and_clamps_at_the_border() {
@@ -170,6 +284,24 @@ mod tests {
             assert_eq!(values(&up)[..4], [0.0, 5.0, 15.0, 20.0]);
             assert!(values(&up)[16..].iter().all(|&v| v == 1.0));
         }
+    }
+
+    #[test]
+    fn the_fused_epilogue_is_bias_residual_and_leaky_relu() {
+        // What the CUDA convolutions end with, against the tensor ops.
+        let y = image(&[-2.0, -1.0, 0.5, 3.0, -0.5, 1.0, 2.0, -4.0], 2, 2, 2);
+        let x = image(&[1.0, -3.0, 0.25, 0.0, 2.0, 0.5, -1.0, 1.5], 2, 2, 2);
+        let bias = image(&[0.5, -1.0], 2, 1, 1);
+        let plain = leaky_relu(&y.broadcast_add(&bias).unwrap()).unwrap();
+        let fused = BiasLeaky::apply(y.copy().unwrap(), &bias, None).unwrap();
+        assert_eq!(values(&fused), values(&plain));
+        let residual = leaky_relu(&(y.broadcast_add(&bias).unwrap() + &x).unwrap()).unwrap();
+        let fused = BiasLeaky::apply(y.copy().unwrap(), &bias, Some(&x)).unwrap();
+        assert_eq!(values(&fused), values(&residual));
+        // -2 + 0.5 + 1 = -0.5 → -0.1; negative values keep a fifth.
+        assert!((values(&fused)[0] + 0.1).abs() < 1e-6);
+        // The input it was computed from is left as it was.
+        assert_eq!(values(&y)[0], -2.0);
     }
 
     #[test]

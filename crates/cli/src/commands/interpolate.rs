@@ -57,7 +57,7 @@ pub fn run(args: InterpolateArgs) -> Result<ExitCode> {
             b.height
         );
     }
-    let model = rife::shared(&weights.path, &weights.blake3, &device)
+    let model = rife::shared(&weights.path, &weights.blake3, &device, rife::DType::F32)
         .with_context(|| format!("loading {}", weights.path.display()))?;
     let started = std::time::Instant::now();
     let (ta, tb) = (image_to_tensor(&a, &device)?, image_to_tensor(&b, &device)?);
