@@ -242,6 +242,29 @@ fn each_bad_input_gets_a_clear_error() {
         "{}",
         stderr(&o)
     );
+    // A GPU asked of the CPU build the tests drive: refused before anything
+    // runs, saying how to get one (scripts/cuda-check.sh checks the CUDA
+    // build's own refusal on a machine without a GPU).
+    let gpu_out = f.path("gpu.mp4");
+    let o = run(
+        &f.cache,
+        &sync_args(&f.video, &f.speech, &gpu_out, &["--device", "cuda"]),
+    );
+    let err = stderr(&o);
+    assert!(
+        o.status.code() == Some(2)
+            && err.contains("no CUDA support")
+            && err.contains("--features cuda"),
+        "{err}"
+    );
+    assert!(!err.contains("words: done"), "Whisper ran first:\n{err}");
+    assert!(!gpu_out.exists());
+    let o = run(&f.cache, &["transcribe", s(&f.speech), "--device", "cuda"]);
+    assert!(
+        o.status.code() == Some(2) && stderr(&o).contains("no CUDA support"),
+        "{}",
+        stderr(&o)
+    );
     // The earlier good output is untouched by all of this, to the byte.
     assert!(std::fs::read(&good).unwrap() == good_bytes);
 }

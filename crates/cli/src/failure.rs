@@ -25,6 +25,7 @@ pub fn exit_code(e: &anyhow::Error) -> ExitCode {
             .downcast_ref::<vantage_media::MediaError>()
             .is_some_and(vantage_media::MediaError::is_input)
             || cause.downcast_ref::<MissingWeights>().is_some()
+            || cause.downcast_ref::<Unusable>().is_some()
             || matches!(
                 cause.downcast_ref::<WeightsError>(),
                 Some(WeightsError::NotInstalled { .. })
@@ -98,3 +99,21 @@ impl std::fmt::Display for MissingWeights {
 }
 
 impl std::error::Error for MissingWeights {}
+
+/// A device this build or machine cannot run on, as the command named it
+/// (exit 2, like the same refusal inside a run).
+#[derive(Debug)]
+pub struct Unusable(pub String);
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unusable {}
+
+/// [`Unusable`] as the command's error.
+pub fn unusable(message: String) -> anyhow::Error {
+    anyhow::Error::new(Unusable(message))
+}

@@ -44,7 +44,7 @@ pub fn run(args: InterpolateArgs) -> Result<ExitCode> {
     let weights = Store::open_default()
         .resolve(&args.model, Kind::Rife)
         .map_err(crate::failure::weights)?;
-    let device = rife::device(&args.device).map_err(anyhow::Error::msg)?;
+    let device = rife::device(&args.device).map_err(crate::failure::unusable)?;
     let (a, b) = (read_image(&args.a)?, read_image(&args.b)?);
     if (a.width, a.height) != (b.width, b.height) {
         bail!(

@@ -37,7 +37,7 @@ pub fn run(args: TranscribeArgs) -> Result<ExitCode> {
     let weights = Store::open_default()
         .resolve(&args.model, Kind::Whisper)
         .map_err(crate::failure::weights)?;
-    let device = Device::parse(&args.device).map_err(anyhow::Error::msg)?;
+    let device = Device::parse(&args.device).map_err(crate::failure::unusable)?;
     let info = vantage_media::probe(&args.input)?;
     info.require_audio(&args.input)?;
     let scratch = tempfile::tempdir().context("creating a scratch folder")?;
