@@ -85,6 +85,28 @@ fn tiny_en_understands_generated_sentences() {
 }
 
 #[test]
+fn segment_times_stay_inside_the_audio() {
+    // Speech from the first sample: Whisper hears half a second of silence
+    // before it, where its first segment then begins.
+    let dir = tempfile::tempdir().unwrap();
+    let audio = dir.path().join("at-once.wav");
+    speak_sentences(&SENTENCES[..1], &VOICE, 0.0)
+        .write_wav(&audio)
+        .unwrap();
+    let t = transcribe(dir.path(), &audio, &[]);
+    let duration = t["duration"].as_f64().unwrap();
+    let segments = t["segments"].as_array().unwrap();
+    assert!(!segments.is_empty());
+    for seg in segments {
+        let (start, end) = (seg["start"].as_f64().unwrap(), seg["end"].as_f64().unwrap());
+        assert!(
+            0.0 <= start && start <= end && end <= duration,
+            "{seg} in {duration} s"
+        );
+    }
+}
+
+#[test]
 fn tiny_en_word_times_match_known_times() {
     let dir = tempfile::tempdir().unwrap();
     let (script, speech) = sentences();

@@ -72,7 +72,7 @@ impl Stage for Transcribe {
         "transcribe"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn describe(&self) -> &'static str {
         "speech to words with start/end times and probabilities (Whisper, DTW word timestamps)"

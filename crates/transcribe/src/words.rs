@@ -58,12 +58,13 @@ pub fn transcribe_speech(
         w.start += shift;
         w.end += shift;
     }
+    t.duration = samples.len() as f64 / AUDIO_RATE;
+    // A segment may begin in the silence Whisper was given before the file.
     for seg in &mut t.segments {
-        seg.start += shift;
-        seg.end += shift;
+        seg.start = (seg.start + shift).clamp(0.0, t.duration);
+        seg.end = (seg.end + shift).clamp(0.0, t.duration);
     }
     t.words = snap_to_speech(t.words, speech);
-    t.duration = samples.len() as f64 / AUDIO_RATE;
     Ok(t)
 }
 
