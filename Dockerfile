@@ -6,37 +6,41 @@
 #   docker build --build-arg BAKE_WEIGHTS="tiny.en base rife" . # weights inside
 #
 # Two stages: a build stage with the toolchains (Rust, cmake/g++ for
-# whisper.cpp, and for cuda the CUDA toolkit), and a slim runtime stage with
-# ffmpeg, tini and the one binary. See deploy/README.md.
+# whisper.cpp, and for cuda the CUDA toolkit from PyPI), and a slim runtime
+# stage with ffmpeg, tini and the one binary (for cuda, also the CUDA
+# libraries it loads). See deploy/README.md.
 
 ARG VARIANT=cpu
 ARG RUST_VERSION=1.95.0
-ARG CUDA_VERSION=12.4.1
 
 # ---- build ------------------------------------------------------------------
-FROM rust:${RUST_VERSION}-slim-bookworm AS build-cpu
-ENV CARGO_FEATURES=""
-
-FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu22.04 AS build-cuda
-ARG RUST_VERSION
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-RUN apt-get update \
- && apt-get install -y --no-install-recommends curl ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- && curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain "${RUST_VERSION}"
-ENV PATH=/root/.cargo/bin:$PATH \
-    CARGO_FEATURES="cuda" \
-    # No GPU at build time: name the target. Kernels built for sm_80 (A100)
-    # also run on sm_90 (H100), whose driver compiles their PTX on load.
-    CUDA_COMPUTE_CAP=80
-
-# The variant's stage, picked by a build argument (hadolint cannot see its tag).
-# hadolint ignore=DL3006
-FROM build-${VARIANT} AS build
+FROM rust:${RUST_VERSION}-slim-bookworm AS build-base
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake make g++ clang libclang-dev pkg-config python3 python3-pip \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+
+FROM build-base AS build-cpu
+ENV CARGO_FEATURES=""
+RUN mkdir -p /opt/vantage/cuda-lib
+
+# CUDA 13.0 from NVIDIA's PyPI wheels, as CI builds it (scripts/cuda-toolkit.sh:
+# sm_90 machine code and compute_80 PTX, no GPU needed at build time). The
+# libraries the binary loads go to the runtime stage; the driver's own
+# libcuda comes from the NVIDIA container runtime when the container starts.
+FROM build-base AS build-cuda
+COPY scripts/cuda-toolkit.sh scripts/cuda-toolkit.sh
+RUN scripts/cuda-toolkit.sh /opt/cuda > /opt/cuda-env \
+ && mkdir -p /opt/vantage/cuda-lib \
+ && cp -L /opt/cuda/lib/libcudart.so.13 /opt/cuda/lib/libcublas.so.13 /opt/cuda/lib/libcublasLt.so.13 \
+       /opt/cuda/lib/libcurand.so.10 /opt/cuda/lib/libnvrtc.so.13 /opt/cuda/lib/libnvrtc-builtins.so.13.0 \
+       /opt/vantage/cuda-lib/
+ENV CARGO_FEATURES="cuda" BASH_ENV=/opt/cuda-env
+
+# The variant's stage, picked by a build argument (hadolint cannot see its tag).
+# hadolint ignore=DL3006
+FROM build-${VARIANT} AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates
 COPY runner runner
@@ -56,9 +60,14 @@ RUN mkdir -p /opt/vantage/weights \
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime-cpu
 
-FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu22.04 AS runtime-cuda
+FROM debian:bookworm-slim AS runtime-cuda
+COPY --from=build /opt/vantage/cuda-lib /usr/local/lib/vantage-cuda
+# The NVIDIA container runtime mounts the driver (libcuda, nvidia-smi) in:
 # compute for CUDA, utility for nvidia-smi, video for NVENC/NVDEC.
-ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility,video
+ENV LD_LIBRARY_PATH=/usr/local/lib/vantage-cuda \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility,video \
+    VANTAGE_DEVICE=cuda
 
 # hadolint ignore=DL3006
 FROM runtime-${VARIANT}
