@@ -355,20 +355,11 @@ impl Rife {
                 .collect::<Result<Vec<_>>>()?;
             return Tensor::cat(&each, 0);
         }
-        let join = |first: bool| {
-            let side: Vec<&Tensor> = pairs
-                .iter()
-                .map(|p| {
-                    if first {
-                        &p.0.with_features
-                    } else {
-                        &p.1.with_features
-                    }
-                })
-                .collect();
-            Tensor::cat(&side, 0)
-        };
-        let (both0, both1) = (join(true)?, join(false)?);
+        let (from, to): (Vec<&Tensor>, Vec<&Tensor>) = pairs
+            .iter()
+            .map(|(a, b, _)| (&a.with_features, &b.with_features))
+            .unzip();
+        let (both0, both1) = (Tensor::cat(&from, 0)?, Tensor::cat(&to, 0)?);
         let times: Vec<f32> = pairs.iter().map(|p| p.2 as f32).collect();
         let times =
             Tensor::from_vec(times, (pairs.len(), 1, 1, 1), &self.device)?.to_dtype(self.dtype)?;
@@ -492,6 +483,9 @@ pub fn device(name: &str) -> std::result::Result<Device, String> {
     match name {
         "cpu" => Ok(Device::Cpu),
         "cuda" if cfg!(feature = "cuda") => Device::new_cuda(0).map_err(|e| {
+            // The driver's error, without the backtrace candle attaches.
+            let e = e.to_string();
+            let e = e.lines().next().unwrap_or_default();
             format!("no usable CUDA device ({e}): is the NVIDIA driver loaded and the GPU visible here? `nvidia-smi` should list it; or use device cpu")
         }),
         "cuda" => Err(vantage_core::NO_CUDA_BUILD.into()),
