@@ -1,48 +1,80 @@
 //! Accuracy of the warp alone (no video): align each benchmark case's speech
-//! and compare `warp.source_at(t)` with the truth every 10 ms of target speech.
-//! Fast enough to iterate on the alignment. `WORDS=1` prints per-word errors.
+//! and compare `warp.source_at(t)` with the truth every 10 ms of target
+//! speech. Fast enough to iterate on the alignment.
+//!
+//! `cargo run --release -p vantage-e2e --example align-eval [-- FILTER]`
+//! (cases whose name contains FILTER). `ANCHORS=tiny.en` (or another
+//! Whisper model in the weights store) anchors on the words as the
+//! pipeline does; `WORDS=1` prints the error at each word's (or phrase's)
+//! start, middle and end.
 
-use vantage_analyze::{align, AlignOptions};
+use std::sync::Arc;
+use std::time::Instant;
+use vantage_analyze::words::word_anchors;
+use vantage_analyze::{align, AlignOptions, Anchor};
+use vantage_core::CancelToken;
 use vantage_dsp::features::mfcc;
-use vantage_e2e::case::{cases, speech};
-use vantage_e2e::speech::Speech;
-use vantage_e2e::truth::{Stats, Truth};
+use vantage_e2e::case::{all_cases, speech, truth, Split};
+use vantage_e2e::truth::Stats;
+use vantage_transcribe::{load, transcribe, Device, Model, Options};
+use vantage_weights::{Kind, Store};
 
-/// Linear resampling to the analysis rate (the pipeline uses ffmpeg for this).
-fn to_16k(s: &Speech) -> Vec<f32> {
-    let step = s.rate as f64 / 16_000.0;
-    let n = (s.samples.len() as f64 / step) as usize;
-    (0..n)
-        .map(|i| {
-            let x = i as f64 * step;
-            let j = x as usize;
-            let f = x - j as f64;
-            let a = s.samples[j] as f64;
-            let b = *s.samples.get(j + 1).unwrap_or(&s.samples[j]) as f64;
-            ((a * (1.0 - f) + b * f) / 32768.0) as f32
-        })
-        .collect()
+/// The Whisper model named by `ANCHORS`, if any.
+fn whisper() -> Option<Arc<Model>> {
+    let name = std::env::var("ANCHORS").ok()?;
+    let store = Store::open_default();
+    let weights = store
+        .resolve(&name, Kind::Whisper)
+        .unwrap_or_else(|e| panic!("{name}: {e} (vantage weights fetch {name})"));
+    // DTW word times, as the transcribe stage uses.
+    Some(
+        load(&weights.path, &weights.blake3, true, Device::Cpu).expect("loading the Whisper model"),
+    )
+}
+
+fn anchors(model: &Model, source: &[f32], target: &[f32]) -> Vec<Anchor> {
+    let opts = Options {
+        language: Some("en".into()),
+        threads: 2,
+        beam_size: 1,
+        cancel: CancelToken::default(),
+    };
+    let heard = |s: &[f32]| transcribe(model, "eval", s, &opts).expect("transcribing");
+    word_anchors(&heard(source), &heard(target)).0
 }
 
 fn main() {
     let per_word = std::env::var("WORDS").is_ok();
+    let filter = std::env::args().nth(1).unwrap_or_default();
+    let model = whisper();
     println!(
-        "{:<26} {:>7} {:>7} {:>7}  confidence",
-        "case", "median", "p95", "max"
+        "{:<34} {:>8} {:>7} {:>7} {:>7}  {:>5} {:>8}",
+        "case", "split", "median", "p95", "max", "conf", "align ms"
     );
-    for spec in cases() {
-        let (src, tgt) = speech(&spec);
-        let truth = Truth::new(&src.words, &tgt.words);
-        let r = match align(
-            mfcc(&to_16k(&src)),
-            mfcc(&to_16k(&tgt)),
+    for spec in all_cases().iter().filter(|c| c.name.contains(&filter)) {
+        let (src, tgt) = speech(spec);
+        let truth = truth(&src, &tgt);
+        let (s16, t16) = (src.to_16k(), tgt.to_16k());
+        let opts = AlignOptions {
+            anchors: model
+                .as_ref()
+                .map(|m| anchors(m, &s16, &t16))
+                .unwrap_or_default(),
+            ..AlignOptions::default()
+        };
+        let started = Instant::now();
+        let result = align(
+            mfcc(&s16),
+            mfcc(&t16),
             src.duration(),
             tgt.duration(),
-            &AlignOptions::default(),
-        ) {
+            &opts,
+        );
+        let took = started.elapsed().as_secs_f64() * 1000.0;
+        let r = match result {
             Ok(r) => r,
             Err(e) => {
-                println!("{:<26} failed: {e}", spec.name);
+                println!("{:<34} failed: {e}", spec.name);
                 continue;
             }
         };
@@ -67,8 +99,12 @@ fn main() {
                 );
             }
         }
+        let split = match spec.split {
+            Split::Tuning => "tuning",
+            Split::HeldOut => "held-out",
+        };
         println!(
-            "{:<26} {}  {:.2}",
+            "{:<34} {split:>8} {}  {:>5.2} {took:>8.0}",
             spec.name,
             Stats::of(&errors),
             r.confidence.score

@@ -2,7 +2,7 @@
 //! one voice, and the same words in another voice with other pauses.
 
 use crate::bars;
-use crate::speech::{script, sequence, speak, Speech, Voice};
+use crate::speech::{script, script_of, sequence, speak, speak_flite, Speech, Voice, LONG_WORDS};
 use crate::truth::{Stats, Truth};
 use std::path::{Path, PathBuf};
 use vantage_core::{CancelToken, Rational};
@@ -19,6 +19,48 @@ pub struct Pacing {
     pub seed: u64,
 }
 
+/// How a side of a case is spoken.
+#[derive(Clone, Debug)]
+pub enum Speaker {
+    /// espeak-ng, word by word (the truth is known at every word's ends).
+    Espeak(Voice, Pacing),
+    /// flite, connected speech a phrase at a time (the truth is known at
+    /// every phone's ends): the long-word sentences, each phrase at its
+    /// own pace, so the rate changes inside a sentence.
+    Flite(Flite),
+}
+
+#[derive(Clone, Debug)]
+pub struct Flite {
+    /// A voice flite has built in: kal16, awb, rms, slt.
+    pub voice: &'static str,
+    /// Each phrase's duration stretch is drawn from this range.
+    pub stretch: (f64, f64),
+    /// Most silence between the phrases of a sentence (drawn from 0 up),
+    /// and before each sentence.
+    pub phrase_pause: f64,
+    pub sentence_pause: f64,
+    pub seed: u64,
+}
+
+/// What is mixed under the target's speech.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Noise {
+    None,
+    /// Music and noise at a fixed level (1: about as loud as the speech).
+    Level(f64),
+    /// Music and noise this many dB under the speech (over the words).
+    SnrDb(f64),
+}
+
+/// Which half of the benchmark a case is in: the alignment is tuned on
+/// the first and only reported on the second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Split {
+    Tuning,
+    HeldOut,
+}
+
 #[derive(Clone, Debug)]
 pub struct CaseSpec {
     pub name: &'static str,
@@ -26,10 +68,13 @@ pub struct CaseSpec {
     pub fps: Rational,
     pub width: u32,
     pub height: u32,
-    pub source: (Voice, Pacing),
-    pub target: (Voice, Pacing),
-    /// Level of music and noise mixed under the target (0: none; 1: about as loud as the speech).
-    pub target_noise: f64,
+    pub source: Speaker,
+    pub target: Speaker,
+    /// Music and noise mixed under the target.
+    pub target_noise: Noise,
+    /// Reverberation time (RT60, seconds) put on the target; 0: dry.
+    pub target_reverb_s: f64,
+    pub split: Split,
 }
 
 pub struct Case {
@@ -58,28 +103,93 @@ fn pauses(starts: &[bool], p: &Pacing) -> Vec<f64> {
         .collect()
 }
 
+/// The sentences' words in phrases of 3 to 5 words (a sentence's last
+/// phrase takes what is left), and whether each phrase starts a sentence.
+fn phrases(count: usize) -> Vec<(String, bool)> {
+    let (words, starts) = script_of(LONG_WORDS, count);
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut in_phrase = 0;
+    for (k, (word, start)) in words.iter().zip(&starts).enumerate() {
+        let sentence_ends = starts.get(k + 1).is_none_or(|&s| s);
+        match out.last_mut() {
+            Some((phrase, _)) if !start && in_phrase < 3 + k % 3 => {
+                phrase.push(' ');
+                phrase.push_str(word);
+                in_phrase += 1;
+            }
+            _ => {
+                out.push((word.to_string(), *start));
+                in_phrase = 1;
+            }
+        }
+        if sentence_ends {
+            in_phrase = usize::MAX / 2;
+        }
+    }
+    out
+}
+
+fn speak_as(speaker: &Speaker, words: usize) -> Speech {
+    match speaker {
+        Speaker::Espeak(voice, pacing) => {
+            let (words, starts) = script(words);
+            speak(&words, voice, &pauses(&starts, pacing), pacing.tail)
+        }
+        Speaker::Flite(f) => {
+            let phrases = phrases(words);
+            let r = sequence(f.seed, 2 * phrases.len());
+            let (lo, hi) = f.stretch;
+            let stretches: Vec<f64> = (0..phrases.len())
+                .map(|k| lo + (hi - lo) * r[2 * k])
+                .collect();
+            let pauses: Vec<f64> = phrases
+                .iter()
+                .enumerate()
+                .map(|(k, (_, starts))| match (k, starts) {
+                    (0, _) => 0.4,
+                    (_, true) => f.sentence_pause * (0.5 + r[2 * k + 1]),
+                    _ => f.phrase_pause * r[2 * k + 1],
+                })
+                .collect();
+            let text: Vec<String> = phrases.into_iter().map(|(p, _)| p).collect();
+            speak_flite(&text, f.voice, &stretches, &pauses, 0.5)
+        }
+    }
+}
+
+/// A chord that changes every 0.6 s plus white noise, about unit RMS.
+fn music(rate: f64, len: usize) -> impl Fn(usize) -> f64 {
+    let noise = sequence(99, len);
+    move |i| {
+        let t = i as f64 / rate;
+        let root = [220.0, 246.9, 196.0, 261.6][(t / 0.6) as usize % 4];
+        let chord: f64 = [1.0, 1.26, 1.5]
+            .iter()
+            .map(|k| (2.0 * std::f64::consts::PI * root * k * t).sin())
+            .sum();
+        0.5 * chord / 3.0 + 0.5 * (noise[i] * 2.0 - 1.0)
+    }
+}
+
+/// RMS of [`music`] (measured: the chord's three sines and uniform noise).
+const MUSIC_RMS: f64 = 0.3536;
+
 /// The case's source and target speech.
 pub fn speech(spec: &CaseSpec) -> (Speech, Speech) {
-    let (words, starts) = script(spec.words);
-    let say = |(voice, pacing): &(Voice, Pacing)| {
-        speak(&words, voice, &pauses(&starts, pacing), pacing.tail)
-    };
-    let mut target = say(&spec.target);
-    if spec.target_noise > 0.0 {
-        let (rate, level) = (target.rate as f64, spec.target_noise * 3000.0);
-        let noise = sequence(99, target.samples.len());
-        // A chord that changes every 0.6 s, plus white noise.
-        target.add(|i| {
-            let t = i as f64 / rate;
-            let root = [220.0, 246.9, 196.0, 261.6][(t / 0.6) as usize % 4];
-            let chord: f64 = [1.0, 1.26, 1.5]
-                .iter()
-                .map(|k| (2.0 * std::f64::consts::PI * root * k * t).sin())
-                .sum();
-            level * (0.5 * chord / 3.0 + 0.5 * (noise[i] * 2.0 - 1.0))
-        });
+    let mut target = speak_as(&spec.target, spec.words);
+    if spec.target_reverb_s > 0.0 {
+        target.reverb(spec.target_reverb_s, 77);
     }
-    (say(&spec.source), target)
+    let level = match spec.target_noise {
+        Noise::None => 0.0,
+        Noise::Level(level) => level * 3000.0,
+        Noise::SnrDb(db) => target.speech_rms() / MUSIC_RMS / 10f64.powf(db / 20.0),
+    };
+    if level > 0.0 {
+        let music = music(target.rate as f64, target.samples.len());
+        target.add(|i| level * music(i));
+    }
+    (speak_as(&spec.source, spec.words), target)
 }
 
 /// Generate the case's files in `dir`.
@@ -104,9 +214,19 @@ pub fn build(spec: &CaseSpec, dir: &Path) -> Case {
     Case {
         source_video,
         target_audio,
-        truth: Truth::new(&src.words, &tgt.words),
+        truth: truth(&src, &tgt),
         fps: spec.fps,
         source_duration: frames as f64 / spec.fps.as_f64(),
+    }
+}
+
+/// The truth between two voices: phone by phone where both sides have
+/// phones (flite), word by word otherwise.
+pub fn truth(source: &Speech, target: &Speech) -> Truth {
+    if source.phones.is_empty() || target.phones.is_empty() {
+        Truth::new(&source.words, &target.words)
+    } else {
+        Truth::from_phones(&source.phones, &target.phones)
     }
 }
 
@@ -202,9 +322,11 @@ pub fn cases() -> Vec<CaseSpec> {
             fps: r(24, 1),
             width: 320,
             height: 180,
-            source: (voice("en-us", 140, 50), calm.clone()),
-            target: (voice("en+f3", 185, 60), hurried.clone()),
-            target_noise: 0.0,
+            source: Speaker::Espeak(voice("en-us", 140, 50), calm.clone()),
+            target: Speaker::Espeak(voice("en+f3", 185, 60), hurried.clone()),
+            target_noise: Noise::None,
+            target_reverb_s: 0.0,
+            split: Split::Tuning,
         },
         CaseSpec {
             name: "gb fast -> us halting",
@@ -212,9 +334,11 @@ pub fn cases() -> Vec<CaseSpec> {
             fps: r(25, 1),
             width: 320,
             height: 180,
-            source: (voice("en-gb", 180, 40), hurried.clone()),
-            target: (voice("en-us+m3", 150, 50), halting.clone()),
-            target_noise: 0.0,
+            source: Speaker::Espeak(voice("en-gb", 180, 40), hurried.clone()),
+            target: Speaker::Espeak(voice("en-us+m3", 150, 50), halting.clone()),
+            target_noise: Noise::None,
+            target_reverb_s: 0.0,
+            split: Split::Tuning,
         },
         CaseSpec {
             name: "f2 halting -> rp calm",
@@ -222,9 +346,11 @@ pub fn cases() -> Vec<CaseSpec> {
             fps: r(30, 1),
             width: 320,
             height: 180,
-            source: (voice("en-us+f2", 160, 70), halting.clone()),
-            target: (voice("en-gb-x-rp", 135, 45), calm.clone()),
-            target_noise: 0.0,
+            source: Speaker::Espeak(voice("en-us+f2", 160, 70), halting.clone()),
+            target: Speaker::Espeak(voice("en-gb-x-rp", 135, 45), calm.clone()),
+            target_noise: Noise::None,
+            target_reverb_s: 0.0,
+            split: Split::HeldOut,
         },
         CaseSpec {
             name: "us -> us-nyc, 29.97",
@@ -232,9 +358,11 @@ pub fn cases() -> Vec<CaseSpec> {
             fps: r(30000, 1001),
             width: 320,
             height: 180,
-            source: (voice("en-us", 170, 50), Pacing { seed: 4, ..calm }),
-            target: (voice("en-us-nyc", 150, 30), Pacing { seed: 5, ..halting }),
-            target_noise: 0.0,
+            source: Speaker::Espeak(voice("en-us", 170, 50), Pacing { seed: 4, ..calm }),
+            target: Speaker::Espeak(voice("en-us-nyc", 150, 30), Pacing { seed: 5, ..halting }),
+            target_noise: Noise::None,
+            target_reverb_s: 0.0,
+            split: Split::HeldOut,
         },
     ]
 }
@@ -258,15 +386,17 @@ pub fn hard_cases() -> Vec<CaseSpec> {
             fps: r(25, 1),
             width: 320,
             height: 180,
-            source: (voice("en-us", 150, 40), calm.clone()),
-            target: (
+            source: Speaker::Espeak(voice("en-us", 150, 40), calm.clone()),
+            target: Speaker::Espeak(
                 voice("en+whisper", 140, 50),
                 Pacing {
                     seed: 13,
                     ..calm.clone()
                 },
             ),
-            target_noise: 0.0,
+            target_noise: Noise::None,
+            target_reverb_s: 0.0,
+            split: Split::Tuning,
         },
         CaseSpec {
             name: "us -> gb, long pauses",
@@ -274,9 +404,11 @@ pub fn hard_cases() -> Vec<CaseSpec> {
             fps: r(24, 1),
             width: 320,
             height: 180,
-            source: (voice("en-us", 165, 50), calm.clone()),
-            target: (voice("en-gb-x-rp", 150, 45), long_pauses),
-            target_noise: 0.0,
+            source: Speaker::Espeak(voice("en-us", 165, 50), calm.clone()),
+            target: Speaker::Espeak(voice("en-gb-x-rp", 150, 45), long_pauses),
+            target_noise: Noise::None,
+            target_reverb_s: 0.0,
+            split: Split::HeldOut,
         },
         CaseSpec {
             name: "us -> f3, music+noise",
@@ -284,9 +416,119 @@ pub fn hard_cases() -> Vec<CaseSpec> {
             fps: r(30, 1),
             width: 320,
             height: 180,
-            source: (voice("en-us", 150, 50), calm.clone()),
-            target: (voice("en+f3", 170, 60), Pacing { seed: 14, ..calm }),
-            target_noise: 0.25,
+            source: Speaker::Espeak(voice("en-us", 150, 50), calm.clone()),
+            target: Speaker::Espeak(voice("en+f3", 170, 60), Pacing { seed: 14, ..calm }),
+            target_noise: Noise::Level(0.25),
+            target_reverb_s: 0.0,
+            split: Split::Tuning,
         },
     ]
+}
+
+/// Connected speech from flite in other voices, with the truth phone by
+/// phone: long words, the pace changing inside sentences, reverberation,
+/// music and noise at set levels under the speech, one clip past a minute.
+pub fn voice_cases() -> Vec<CaseSpec> {
+    let flite = |voice, stretch, seed| {
+        Speaker::Flite(Flite {
+            voice,
+            stretch,
+            phrase_pause: 0.08,
+            sentence_pause: 0.5,
+            seed,
+        })
+    };
+    let r = |n, d| Rational { num: n, den: d };
+    let case = |name, fps, source, target| CaseSpec {
+        name,
+        words: 45,
+        fps,
+        width: 320,
+        height: 180,
+        source,
+        target,
+        target_noise: Noise::None,
+        target_reverb_s: 0.0,
+        split: Split::Tuning,
+    };
+    vec![
+        case(
+            "rms -> slt, long words",
+            r(24, 1),
+            flite("rms", (0.9, 1.2), 21),
+            flite("slt", (0.75, 1.35), 22),
+        ),
+        case(
+            "awb -> kal16, pace changes",
+            r(25, 1),
+            flite("awb", (0.8, 1.1), 23),
+            flite("kal16", (0.7, 1.5), 24),
+        ),
+        CaseSpec {
+            target_reverb_s: 0.5,
+            ..case(
+                "slt -> rms, reverb",
+                r(30, 1),
+                flite("slt", (0.9, 1.1), 25),
+                flite("rms", (0.8, 1.3), 26),
+            )
+        },
+        CaseSpec {
+            target_noise: Noise::SnrDb(10.0),
+            ..case(
+                "kal16 -> slt, music 10 dB",
+                r(30000, 1001),
+                flite("kal16", (0.9, 1.2), 27),
+                flite("slt", (0.8, 1.3), 28),
+            )
+        },
+        CaseSpec {
+            split: Split::HeldOut,
+            ..case(
+                "slt -> awb, pace changes",
+                r(24, 1),
+                flite("slt", (0.7, 1.4), 31),
+                flite("awb", (0.85, 1.2), 32),
+            )
+        },
+        CaseSpec {
+            words: 160,
+            split: Split::HeldOut,
+            ..case(
+                "rms -> kal16, 70 s",
+                r(30, 1),
+                flite("rms", (0.85, 1.15), 33),
+                flite("kal16", (0.75, 1.35), 34),
+            )
+        },
+        CaseSpec {
+            target_noise: Noise::SnrDb(0.0),
+            split: Split::HeldOut,
+            ..case(
+                "awb -> slt, music 0 dB",
+                r(25, 1),
+                flite("awb", (0.9, 1.2), 35),
+                flite("slt", (0.8, 1.3), 36),
+            )
+        },
+        CaseSpec {
+            target_noise: Noise::SnrDb(10.0),
+            target_reverb_s: 0.4,
+            split: Split::HeldOut,
+            ..case(
+                "kal16 -> rms, reverb, music 10 dB",
+                r(30000, 1001),
+                flite("kal16", (0.85, 1.2), 37),
+                flite("rms", (0.8, 1.3), 38),
+            )
+        },
+    ]
+}
+
+/// Every benchmark case: the foundation's, the hard ones, the other voices.
+pub fn all_cases() -> Vec<CaseSpec> {
+    let mut all = cases();
+    all.extend(hard_cases());
+    all.extend(voice_cases());
+    all
 }

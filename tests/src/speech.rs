@@ -1,4 +1,5 @@
-//! Speech with known word times, from espeak-ng one word at a time.
+//! Speech with known times: espeak-ng one word at a time (word times), or
+//! flite a phrase at a time (connected speech, with every phone's times).
 
 use std::io::Cursor;
 use std::path::Path;
@@ -21,8 +22,18 @@ pub type Pauses = Vec<f64>;
 pub struct Speech {
     pub rate: u32,
     pub samples: Vec<i16>,
-    /// (start, end) of each word in seconds.
+    /// (start, end) in seconds of each word (espeak-ng) or phrase (flite).
     pub words: Vec<(f64, f64)>,
+    /// Every phone, where the synthesiser says them (flite); pauses are left out.
+    pub phones: Vec<Phone>,
+}
+
+/// A phone and where it sounds, in seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Phone {
+    pub label: String,
+    pub start: f64,
+    pub end: f64,
 }
 
 impl Speech {
@@ -42,6 +53,70 @@ impl Speech {
             w.write_sample(s).map_err(std::io::Error::other)?;
         }
         w.finalize().map_err(std::io::Error::other)
+    }
+
+    /// The samples at 16 kHz, as floats (linear interpolation: plenty for
+    /// speech analysis; the pipeline itself resamples with ffmpeg).
+    pub fn to_16k(&self) -> Vec<f32> {
+        let step = self.rate as f64 / 16_000.0;
+        let n = (self.samples.len() as f64 / step) as usize;
+        (0..n)
+            .map(|i| {
+                let x = i as f64 * step;
+                let (k, f) = (x as usize, x.fract());
+                let a = self.samples[k] as f64;
+                let b = *self.samples.get(k + 1).unwrap_or(&self.samples[k]) as f64;
+                ((a + (b - a) * f) / 32768.0) as f32
+            })
+            .collect()
+    }
+
+    /// Root-mean-square level over the words (or phrases).
+    pub fn speech_rms(&self) -> f64 {
+        let (mut sum, mut count) = (0.0, 0usize);
+        for &(a, b) in &self.words {
+            let span = (a * self.rate as f64) as usize..(b * self.rate as f64) as usize;
+            for &v in &self.samples[span.start..span.end.min(self.samples.len())] {
+                sum += (v as f64).powi(2);
+                count += 1;
+            }
+        }
+        (sum / count.max(1) as f64).sqrt()
+    }
+
+    /// Room reverberation: the direct sound plus echoes dying away by 60 dB
+    /// over `rt60` seconds (sparse random taps, seeded), at the same peak.
+    /// The direct sound is undelayed, so the word times still hold.
+    pub fn reverb(&mut self, rt60: f64, seed: u64) {
+        const TAPS: usize = 400;
+        let r = sequence(seed, 2 * TAPS);
+        let rate = self.rate as f64;
+        let taps: Vec<(usize, f64)> = (0..TAPS)
+            .map(|k| {
+                let delay = 0.003 + r[2 * k] * rt60;
+                let sign = if r[2 * k + 1] < 0.5 { -1.0 } else { 1.0 };
+                (
+                    (delay * rate) as usize,
+                    sign * 0.15 * 10f64.powf(-3.0 * delay / rt60),
+                )
+            })
+            .collect();
+        let dry: Vec<f64> = self.samples.iter().map(|&v| v as f64).collect();
+        let wet: Vec<f64> = (0..dry.len())
+            .map(|i| {
+                let echoes: f64 = taps
+                    .iter()
+                    .filter(|&&(d, _)| d <= i)
+                    .map(|&(d, a)| a * dry[i - d])
+                    .sum();
+                dry[i] + echoes
+            })
+            .collect();
+        let peak = |v: &[f64]| v.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        let gain = peak(&dry) / peak(&wet);
+        for (s, w) in self.samples.iter_mut().zip(wet) {
+            *s = (w * gain).round() as i16;
+        }
     }
 
     /// Mix in a signal (e.g. noise) at `gain`.
@@ -122,7 +197,87 @@ pub fn speak(words: &[&str], voice: &Voice, pauses: &[f64], tail: f64) -> Speech
         rate,
         samples,
         words: times,
+        phones: Vec::new(),
     }
+}
+
+/// One phrase from flite with `voice` at `stretch` times its usual
+/// duration: the samples from the first phone to the last (flite's own
+/// lead-in and tail pauses dropped) and the phones' times in them.
+fn say_flite(phrase: &str, voice: &str, stretch: f64) -> (Vec<i16>, u32, Vec<Phone>) {
+    let wav = tempfile::NamedTempFile::new().expect("temp file");
+    let out = Command::new("flite")
+        .args(["-voice", voice, "--setf"])
+        .arg(format!("duration_stretch={stretch}"))
+        .args(["-psdur", "-t", phrase, "-o"])
+        .arg(wav.path())
+        .output()
+        .expect("flite must be installed (apt-get install flite)");
+    assert!(out.status.success(), "flite failed for {phrase:?}");
+    let mut reader = hound::WavReader::open(wav.path()).expect("flite wrote a WAV");
+    let rate = reader.spec().sample_rate;
+    let samples: Vec<i16> = reader.samples::<i16>().map_while(Result::ok).collect();
+    // "-psdur" prints "phone:end" for every phone, pauses ("pau") included.
+    let mut phones = Vec::new();
+    let mut start = 0.0;
+    for item in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let Some((label, end)) = item.split_once(':') else {
+            continue;
+        };
+        let end: f64 = end.parse().expect("flite phone end time");
+        if label != "pau" {
+            phones.push(Phone {
+                label: label.to_string(),
+                start,
+                end,
+            });
+        }
+        start = end;
+    }
+    let (first, last) = (phones[0].start, phones[phones.len() - 1].end);
+    let at = |t: f64| ((t * rate as f64).round() as usize).min(samples.len());
+    for p in &mut phones {
+        p.start -= first;
+        p.end -= first;
+    }
+    (samples[at(first)..at(last)].to_vec(), rate, phones)
+}
+
+/// Speak `phrases` with flite's `voice` (connected speech inside each
+/// phrase), phrase k at `stretches[k]` times the voice's pace after
+/// `pauses[k]` seconds of silence, and `tail` after the last.
+pub fn speak_flite(
+    phrases: &[String],
+    voice: &str,
+    stretches: &[f64],
+    pauses: &[f64],
+    tail: f64,
+) -> Speech {
+    let mut speech = Speech {
+        rate: 16_000,
+        samples: Vec::new(),
+        words: Vec::new(),
+        phones: Vec::new(),
+    };
+    for ((phrase, &stretch), &pause) in phrases.iter().zip(stretches).zip(pauses) {
+        let (samples, rate, phones) = say_flite(phrase, voice, stretch);
+        speech.rate = rate;
+        let silence = (pause * rate as f64).round() as usize;
+        speech.samples.extend(std::iter::repeat_n(0i16, silence));
+        let start = speech.samples.len() as f64 / rate as f64;
+        speech.samples.extend_from_slice(&samples);
+        speech
+            .words
+            .push((start, speech.samples.len() as f64 / rate as f64));
+        speech.phones.extend(phones.into_iter().map(|p| Phone {
+            start: p.start + start,
+            end: p.end + start,
+            ..p
+        }));
+    }
+    let tail = (tail * speech.rate as f64).round() as usize;
+    speech.samples.extend(std::iter::repeat_n(0i16, tail));
+    speech
 }
 
 /// A deterministic pseudo-random sequence in 0..1 (xorshift), for pause patterns.
@@ -150,11 +305,29 @@ pub const SENTENCES: &[&str] = &[
     "music filled the hall as the dancers took their places",
 ];
 
+/// Sentences rich in long words of several syllables, whose second halves
+/// are where a straight line through the word goes wrong.
+pub const LONG_WORDS: &[&str] = &[
+    "the temperature at the museum was extraordinary that afternoon",
+    "nobody noticed the photographer sleeping beside the enormous painting",
+    "our neighbours celebrated their anniversary with unbelievable enthusiasm",
+    "the university library opens early on saturday mornings",
+    "a mysterious melody echoed through the abandoned cathedral",
+    "please remember to water the vegetables every evening",
+    "the government announced a comprehensive investigation yesterday",
+    "several butterflies appeared above the beautiful meadow",
+];
+
 /// The first `count` words of the sentences (cycling), and whether each starts a sentence.
 pub fn script(count: usize) -> (Vec<&'static str>, Vec<bool>) {
+    script_of(SENTENCES, count)
+}
+
+/// [`script`] over other sentences.
+pub fn script_of(sentences: &[&'static str], count: usize) -> (Vec<&'static str>, Vec<bool>) {
     let mut words = Vec::new();
     let mut starts = Vec::new();
-    for sentence in SENTENCES.iter().cycle() {
+    for sentence in sentences.iter().cycle() {
         for (i, w) in sentence.split(' ').enumerate() {
             if words.len() == count {
                 return (words, starts);

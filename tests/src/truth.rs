@@ -1,5 +1,7 @@
 //! Ground truth and error statistics.
 
+use crate::speech::Phone;
+
 /// The true source time shown at target time `t`: inside a word, linear
 /// between the word's ends in source and target; between words, linear across the pause.
 pub struct Truth {
@@ -19,6 +21,17 @@ impl Truth {
             knots,
             target_words: target_words.to_vec(),
         }
+    }
+
+    /// The truth phone by phone: the two phone sequences (pauses left out)
+    /// are matched by label (longest common subsequence; a phone only one
+    /// side says gives no knot), and time is linear inside each phone.
+    pub fn from_phones(source: &[Phone], target: &[Phone]) -> Self {
+        let pairs = common_phones(source, target);
+        let span = |p: &Phone| (p.start, p.end);
+        let src: Vec<(f64, f64)> = pairs.iter().map(|&(i, _)| span(&source[i])).collect();
+        let tgt: Vec<(f64, f64)> = pairs.iter().map(|&(_, j)| span(&target[j])).collect();
+        Self::new(&src, &tgt)
     }
 
     /// True source time at target time `t` (None outside the speech).
@@ -43,6 +56,35 @@ impl Truth {
     pub fn in_word(&self, t: f64) -> bool {
         self.target_words.iter().any(|&(a, b)| t >= a && t <= b)
     }
+}
+
+/// Index pairs of the longest common subsequence of the phones' labels.
+fn common_phones(a: &[Phone], b: &[Phone]) -> Vec<(usize, usize)> {
+    let (n, m) = (a.len(), b.len());
+    // lcs[i][j]: length of the longest common subsequence of a[i..] and b[j..].
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if a[i].label == b[j].label {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut pairs) = (0, 0, Vec::new());
+    while i < n && j < m {
+        if a[i].label == b[j].label {
+            pairs.push((i, j));
+            i += 1;
+            j += 1;
+        } else if lcs[i + 1][j] >= lcs[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    pairs
 }
 
 /// Median, 95th percentile and maximum of absolute errors (ms).
