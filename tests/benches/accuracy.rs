@@ -5,8 +5,11 @@
 //! transcripts add. Needs the tiny.en weights. Run: `cargo build --release
 //! -p vantage-cli && cargo bench -p vantage-e2e --bench accuracy [MODE...]`
 //! (modes: off, blend, adaptive, precision, maximum; default off and blend).
+//! The cases are `case::all_cases()`: espeak-ng word by word (truth at word
+//! ends) and flite connected speech (truth at phone ends), in a tuning and
+//! a held-out half.
 
-use vantage_e2e::case::{build, cases, hard_cases, score};
+use vantage_e2e::case::{all_cases, build, score, Split};
 use vantage_e2e::vantage;
 
 fn main() {
@@ -14,7 +17,7 @@ fn main() {
     let cache = dir.path().join("cache");
     println!("sync accuracy, error of shown source time vs truth over target speech (ms)");
     println!(
-        "{:<24} {:>6} {:>6} {:>8} | {:^23} | {:>9} | {:^23} | {:^23}",
+        "{:<34} {:>6} {:>6} {:>8} | {:^23} | {:>9} | {:^23} | {:^23}",
         "case",
         "fps",
         "mode",
@@ -43,7 +46,14 @@ fn main() {
         Ok("anchor") => vec!["anchor"],
         _ => vec!["anchor", "check"],
     };
-    for (i, spec) in cases().iter().chain(&hard_cases()).take(limit).enumerate() {
+    // ACCURACY_SPLIT=tuning or held-out runs that half only.
+    let split = std::env::var("ACCURACY_SPLIT").ok();
+    let chosen = all_cases().into_iter().filter(|c| match split.as_deref() {
+        Some("tuning") => c.split == Split::Tuning,
+        Some("held-out") => c.split == Split::HeldOut,
+        _ => true,
+    });
+    for (i, spec) in chosen.take(limit).enumerate() {
         let case_dir = dir.path().join(format!("case{i}"));
         std::fs::create_dir_all(&case_dir).expect("case dir");
         let case = build(spec, &case_dir);
@@ -71,7 +81,7 @@ fn main() {
                 };
                 if !o.status.success() {
                     println!(
-                        "{:<24} {mode} {label} FAILED: {}",
+                        "{:<34} {mode} {label} FAILED: {}",
                         spec.name,
                         vantage::stderr(&o)
                     );
@@ -79,7 +89,7 @@ fn main() {
                 }
                 let s = score(&case, &out);
                 println!(
-                    "{:<24} {:>6.2} {:>6} {:>8} | {} | {:>9} | {} | {}",
+                    "{:<34} {:>6.2} {:>6} {:>8} | {} | {:>9} | {} | {}",
                     spec.name,
                     case.fps.as_f64(),
                     mode,

@@ -43,6 +43,10 @@ fn anchors(model: &Model, source: &[f32], target: &[f32]) -> Vec<Anchor> {
     word_anchors(&heard(source), &heard(target)).0
 }
 
+fn env_f64(name: &str) -> Option<f64> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
 fn main() {
     let per_word = std::env::var("WORDS").is_ok();
     let filter = std::env::args().nth(1).unwrap_or_default();
@@ -54,18 +58,54 @@ fn main() {
     for spec in all_cases().iter().filter(|c| c.name.contains(&filter)) {
         let (src, tgt) = speech(spec);
         let truth = truth(&src, &tgt);
+        if per_word {
+            println!(
+                "  phones: source {}, target {}",
+                src.phones.len(),
+                tgt.phones.len()
+            );
+        }
         let (s16, t16) = (src.to_16k(), tgt.to_16k());
         let opts = AlignOptions {
             anchors: model
                 .as_ref()
                 .map(|m| anchors(m, &s16, &t16))
                 .unwrap_or_default(),
+            smoothing_s: env_f64("SMOOTHING").unwrap_or(AlignOptions::default().smoothing_s),
             ..AlignOptions::default()
         };
+        if !opts.anchors.is_empty() {
+            let errs: Vec<f64> = opts
+                .anchors
+                .iter()
+                .filter_map(|a| truth.source_at(a.target).map(|s| (a.source - s) * 1000.0))
+                .collect();
+            println!(
+                "  anchors {} error {}",
+                opts.anchors.len(),
+                Stats::of(&errs)
+            );
+            for a in &opts.anchors {
+                if let Some(s) = truth.source_at(a.target) {
+                    if (a.source - s).abs() > 0.3 {
+                        println!(
+                            "    anchor {:.2} -> {:.2}: truth {:.2}",
+                            a.source, a.target, s
+                        );
+                    }
+                }
+            }
+        }
         let started = Instant::now();
+        let alpha: f32 = env_f64("ALPHA").unwrap_or(1.0) as f32;
+        let warped = |x: &[f32]| {
+            let mut m = vantage_dsp::features::Mfcc::warped(alpha);
+            m.push(x);
+            m.finish()
+        };
         let result = align(
             mfcc(&s16),
-            mfcc(&t16),
+            warped(&t16),
             src.duration(),
             tgt.duration(),
             &opts,
@@ -109,5 +149,28 @@ fn main() {
             Stats::of(&errors),
             r.confidence.score
         );
+    }
+    // Different words (an espeak-ng case's source against a flite case's
+    // target): the confidence must say so.
+    let all = all_cases();
+    let (Some(a), Some(b)) = (all.first(), all.last()) else {
+        return;
+    };
+    let (src, tgt) = (speech(a).0, speech(b).1);
+    let opts = AlignOptions::default();
+    match align(
+        mfcc(&src.to_16k()),
+        mfcc(&tgt.to_16k()),
+        src.duration(),
+        tgt.duration(),
+        &opts,
+    ) {
+        Ok(r) => println!(
+            "different words: confidence {:.2}, path cost {:.0}% of chance, warnings {:?}",
+            r.confidence.score,
+            100.0 * r.confidence.path_cost / r.confidence.chance_cost,
+            r.confidence.warnings
+        ),
+        Err(e) => println!("different words: {e}"),
     }
 }

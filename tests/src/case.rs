@@ -220,14 +220,10 @@ pub fn build(spec: &CaseSpec, dir: &Path) -> Case {
     }
 }
 
-/// The truth between two voices: phone by phone where both sides have
-/// phones (flite), word by word otherwise.
+/// The truth between two voices: word by word (phrase by phrase for
+/// flite), and phone by phone inside them.
 pub fn truth(source: &Speech, target: &Speech) -> Truth {
-    if source.phones.is_empty() || target.phones.is_empty() {
-        Truth::new(&source.words, &target.words)
-    } else {
-        Truth::from_phones(&source.phones, &target.phones)
-    }
+    Truth::with_phones(&source.words, &target.words, &source.phones, &target.phones)
 }
 
 /// Errors (ms) over the target's words of: the output, the identity baseline

@@ -1,7 +1,8 @@
 //! Test kit: media with exact ground truth, generated at test time.
 //!
-//! * [`speech`]: speech built word by word with espeak-ng, so every word's
-//!   start and end is known.
+//! * [`speech`]: speech built word by word with espeak-ng (phone times from
+//!   its library, [`espeak`]) or phrase by phrase with flite, so every
+//!   word's or phone's start and end is known.
 //! * [`bars`]: a video whose frames show their own source time as bar
 //!   positions, and the inverse that reads the time back from a frame.
 //! * [`truth`]: the true source time for any target time, and error statistics.
@@ -15,6 +16,7 @@
 pub mod bars;
 pub mod browser;
 pub mod case;
+pub mod espeak;
 pub mod http;
 pub mod measure;
 pub mod s3;

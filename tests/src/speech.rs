@@ -24,7 +24,7 @@ pub struct Speech {
     pub samples: Vec<i16>,
     /// (start, end) in seconds of each word (espeak-ng) or phrase (flite).
     pub words: Vec<(f64, f64)>,
-    /// Every phone, where the synthesiser says them (flite); pauses are left out.
+    /// Every phone, where the synthesiser says it; pauses are left out.
     pub phones: Vec<Phone>,
 }
 
@@ -127,8 +127,9 @@ impl Speech {
     }
 }
 
-/// One word from espeak-ng, trimmed to where it is audible.
-fn say(word: &str, voice: &Voice) -> (Vec<i16>, u32) {
+/// One word from espeak-ng, trimmed to where it is audible, and its phones
+/// there (none if the library's sound is not as long as the command line's).
+fn say(word: &str, voice: &Voice) -> (Vec<i16>, u32, Vec<Phone>) {
     let out = Command::new("espeak-ng")
         .args([
             "-v",
@@ -162,7 +163,29 @@ fn say(word: &str, voice: &Voice) -> (Vec<i16>, u32) {
         .iter()
         .rposition(|s| s.unsigned_abs() > threshold)
         .unwrap_or(samples.len() - 1);
-    (samples[first..=last].to_vec(), rate)
+    let (heard, phones) = crate::espeak::phones(word, voice);
+    let (offset, end) = (
+        first as f64 / rate as f64,
+        (last + 1 - first) as f64 / rate as f64,
+    );
+    // The library carries some state from word to word (its sound can
+    // differ from the command line's in the last bits, and a repeated
+    // word came out 40 ms longer): its times hold only where the lengths
+    // agree within a millisecond.
+    let phones = if heard.len().abs_diff(samples.len()) <= rate as usize / 1000 {
+        phones
+            .into_iter()
+            .map(|p| Phone {
+                start: (p.start - offset).clamp(0.0, end),
+                end: (p.end - offset).clamp(0.0, end),
+                ..p
+            })
+            .filter(|p| p.end > p.start)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (samples[first..=last].to_vec(), rate, phones)
 }
 
 /// Speak each sentence whole (natural prosody), `pause` seconds apart;
@@ -177,9 +200,10 @@ pub fn speak(words: &[&str], voice: &Voice, pauses: &[f64], tail: f64) -> Speech
     assert_eq!(words.len(), pauses.len());
     let mut samples = Vec::new();
     let mut times = Vec::new();
+    let mut phones = Vec::new();
     let mut rate = 22_050;
     for (word, pause) in words.iter().zip(pauses) {
-        let (w, r) = say(word, voice);
+        let (w, r, word_phones) = say(word, voice);
         rate = r;
         samples.extend(std::iter::repeat_n(
             0i16,
@@ -188,6 +212,11 @@ pub fn speak(words: &[&str], voice: &Voice, pauses: &[f64], tail: f64) -> Speech
         let start = samples.len() as f64 / r as f64;
         samples.extend_from_slice(&w);
         times.push((start, samples.len() as f64 / r as f64));
+        phones.extend(word_phones.into_iter().map(|p| Phone {
+            start: p.start + start,
+            end: p.end + start,
+            ..p
+        }));
     }
     samples.extend(std::iter::repeat_n(
         0i16,
@@ -197,7 +226,7 @@ pub fn speak(words: &[&str], voice: &Voice, pauses: &[f64], tail: f64) -> Speech
         rate,
         samples,
         words: times,
-        phones: Vec::new(),
+        phones,
     }
 }
 

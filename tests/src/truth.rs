@@ -23,15 +23,36 @@ impl Truth {
         }
     }
 
-    /// The truth phone by phone: the two phone sequences (pauses left out)
-    /// are matched by label (longest common subsequence; a phone only one
-    /// side says gives no knot), and time is linear inside each phone.
-    pub fn from_phones(source: &[Phone], target: &[Phone]) -> Self {
-        let pairs = common_phones(source, target);
-        let span = |p: &Phone| (p.start, p.end);
-        let src: Vec<(f64, f64)> = pairs.iter().map(|&(i, _)| span(&source[i])).collect();
-        let tgt: Vec<(f64, f64)> = pairs.iter().map(|&(_, j)| span(&target[j])).collect();
-        Self::new(&src, &tgt)
+    /// [`Truth::new`] refined inside each pair of words (or phrases) by
+    /// their phones: the two phone sequences of a pair are matched by label
+    /// (longest common subsequence; a phone only one side says gives no
+    /// knot), and time is linear inside each matched phone. A pair where
+    /// either side has no phones stays linear between its ends.
+    pub fn with_phones(
+        source_words: &[(f64, f64)],
+        target_words: &[(f64, f64)],
+        source_phones: &[Phone],
+        target_phones: &[Phone],
+    ) -> Self {
+        let mut truth = Self::new(source_words, target_words);
+        let inside = |phones: &[Phone], &(a, b): &(f64, f64)| -> Vec<Phone> {
+            phones
+                .iter()
+                .filter(|p| p.start >= a - 1e-6 && p.end <= b + 1e-6)
+                .cloned()
+                .collect()
+        };
+        for (s, t) in source_words.iter().zip(target_words) {
+            let (sp, tp) = (inside(source_phones, s), inside(target_phones, t));
+            for (i, j) in common_phones(&sp, &tp) {
+                truth.knots.push((tp[j].start, sp[i].start));
+                truth.knots.push((tp[j].end, sp[i].end));
+            }
+        }
+        truth
+            .knots
+            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        truth
     }
 
     /// True source time at target time `t` (None outside the speech).
@@ -116,5 +137,55 @@ impl Stats {
 impl std::fmt::Display for Stats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:7.1} {:7.1} {:7.1}", self.median, self.p95, self.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phones(spec: &[(&str, f64)]) -> Vec<Phone> {
+        let mut start = 0.0;
+        spec.iter()
+            .map(|&(label, end)| {
+                let p = Phone {
+                    label: label.into(),
+                    start,
+                    end,
+                };
+                start = end;
+                p
+            })
+            .collect()
+    }
+
+    #[test]
+    fn phones_give_the_truth_inside_words() {
+        // "museum" twice, the second with its last syllable drawn out and
+        // one phone ("y") not said.
+        let source = phones(&[
+            ("m", 0.1),
+            ("y", 0.2),
+            ("uw", 0.3),
+            ("z", 0.4),
+            ("iy", 0.5),
+            ("ax", 0.6),
+            ("m", 0.7),
+        ]);
+        let target = phones(&[
+            ("m", 0.1),
+            ("uw", 0.3),
+            ("z", 0.4),
+            ("iy", 0.5),
+            ("ax", 0.9),
+            ("m", 1.0),
+        ]);
+        let truth = Truth::with_phones(&[(0.0, 0.7)], &[(0.0, 1.0)], &source, &target);
+        let near = |t: f64, s: f64| (truth.source_at(t).unwrap() - s).abs() < 1e-9;
+        assert!(near(0.05, 0.05));
+        // Inside the drawn-out "ax": 0.5..0.9 in the target is 0.5..0.6 in the source.
+        assert!(near(0.7, 0.55));
+        assert!(near(0.95, 0.65));
+        assert!(truth.in_word(0.7) && !truth.in_word(1.1));
     }
 }
