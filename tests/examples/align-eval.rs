@@ -97,15 +97,9 @@ fn main() {
             }
         }
         let started = Instant::now();
-        let alpha: f32 = env_f64("ALPHA").unwrap_or(1.0) as f32;
-        let warped = |x: &[f32]| {
-            let mut m = vantage_dsp::features::Mfcc::warped(alpha);
-            m.push(x);
-            m.finish()
-        };
         let result = align(
             mfcc(&s16),
-            warped(&t16),
+            mfcc(&t16),
             src.duration(),
             tgt.duration(),
             &opts,

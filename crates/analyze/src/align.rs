@@ -21,9 +21,9 @@ pub struct AlignOptions {
     pub max_length_ratio: f64,
     /// Half-width of the path smoothing inside long speech runs, in seconds.
     pub smoothing_s: f64,
-    /// Speech runs (no pause on either side) longer than this get knots from
-    /// the smoothed path instead of one straight segment.
-    pub max_linear_s: f64,
+    /// Between two word edges the warp is straight unless the smoothed
+    /// path strays from the line by more than this, in source seconds.
+    pub follow_s: f64,
     /// Known correspondences that narrow the search (sorted or not; conflicting ones are dropped).
     pub anchors: Vec<Anchor>,
     /// Checked between the alignment's phases (each takes at most a few seconds).
@@ -35,7 +35,7 @@ impl Default for AlignOptions {
         Self {
             max_length_ratio: 3.0,
             smoothing_s: 0.05,
-            max_linear_s: 0.8,
+            follow_s: 0.03,
             anchors: Vec::new(),
             cancel: CancelToken::default(),
         }
@@ -136,10 +136,11 @@ const ANCHOR_AGREEMENT_S: f64 = 0.15;
 /// picture and of the target audio: the warp covers both completely.
 ///
 /// With anchors, the sound is aligned on its own first and each anchor is
-/// compared with the result. A lone anchor that disagrees while its
-/// neighbours agree is a recognition slip and is dropped; where a run of
-/// anchors disagrees, the sound went astray (a long pause, noise) and the
-/// alignment is redone inside the anchors' bounds.
+/// compared with the result. One or two anchors that disagree among
+/// agreeing neighbours are recognition slips and are dropped; where a run
+/// of anchors disagrees at paces plausible between each other, the sound
+/// went astray (a long pause, noise) and the alignment is redone inside
+/// the anchors' bounds.
 pub fn align(
     source: Features,
     target: Features,
@@ -177,16 +178,7 @@ pub fn align(
             acoustic.warp.source_at(a.target)
         );
     }
-    let lone = |k: usize| {
-        disagrees[k]
-            && (k == 0 || !disagrees[k - 1])
-            && (k + 1 == disagrees.len() || !disagrees[k + 1])
-    };
-    let kept: Vec<Anchor> = (0..anchors.len())
-        .filter(|&k| !lone(k))
-        .map(|k| anchors[k])
-        .collect();
-    let overruled = (0..anchors.len()).any(|k| disagrees[k] && !lone(k));
+    let (kept, overruled) = judge_anchors(&anchors, &disagrees);
     if !overruled {
         return Ok(AlignResult {
             anchors_used: kept.len(),
@@ -194,6 +186,44 @@ pub fn align(
         });
     }
     align_within(&sides, opts, &kept)
+}
+
+/// Fewest disagreeing anchors in a row that overrule the sound: one or two
+/// are recognition slips (a repeated word matched to its twin elsewhere).
+const MIN_OVERRULING_RUN: usize = 3;
+
+/// Steepest pace between two consecutive anchors of a run that overrules
+/// the sound (either way round): a long pause on one side is slow, but
+/// no faster than this.
+const MAX_ANCHOR_RATE: f64 = 8.0;
+
+/// The anchors to keep (sorted by source time), given which disagree with
+/// the acoustic alignment, and whether any run of them overrules it: a
+/// run of at least [`MIN_OVERRULING_RUN`] anchors at plausible paces
+/// between each other; shorter or self-contradicting runs are dropped.
+fn judge_anchors(anchors: &[Anchor], disagrees: &[bool]) -> (Vec<Anchor>, bool) {
+    let plausible = |a: &Anchor, b: &Anchor| {
+        let (ds, dt) = (b.source - a.source, b.target - a.target);
+        ds > 0.0 && dt > 0.0 && (dt / ds).max(ds / dt) <= MAX_ANCHOR_RATE
+    };
+    let (mut kept, mut overruled, mut k) = (Vec::new(), false, 0);
+    while k < anchors.len() {
+        if !disagrees[k] {
+            kept.push(anchors[k]);
+            k += 1;
+            continue;
+        }
+        let start = k;
+        while k < anchors.len() && disagrees[k] {
+            k += 1;
+        }
+        let run = &anchors[start..k];
+        if run.len() >= MIN_OVERRULING_RUN && run.windows(2).all(|w| plausible(&w[0], &w[1])) {
+            kept.extend_from_slice(run);
+            overruled = true;
+        }
+    }
+    (kept, overruled)
 }
 
 fn not_cancelled(opts: &AlignOptions) -> Result<(), AlignError> {
@@ -375,12 +405,13 @@ fn anchored_band(
 
 /// Turn the staircase path into strictly increasing knots.
 ///
-/// Knots go where the path crosses a speech/silence edge on either side: word
-/// edges are where the alignment is most reliable, and between them the picture
-/// moves at a constant rate (inside a word, and across a pause). Inside speech
-/// runs longer than `max_linear_s` (connected speech with no pause), extra knots
-/// follow the smoothed path every `max_linear_s / 2`. The lead-in and tail
-/// silences are added by [`end_knot`].
+/// Knots go where the path crosses a speech/silence edge on either side:
+/// word edges are where the alignment is most reliable. Between two edges
+/// the warp follows the smoothed path wherever it strays from a straight
+/// line by more than `follow_s` and the line matches the sound clearly
+/// worse than the path (the syllables of the two voices timed
+/// differently), and is straight otherwise. The lead-in and tail silences
+/// are added by [`end_knot`].
 fn path_to_knots(
     path: &[(usize, usize)],
     src: &Side,
@@ -391,32 +422,34 @@ fn path_to_knots(
 ) -> Vec<Knot> {
     let smoothed = smooth_path(path, opts.smoothing_s);
     let state = |k: usize| (src.silent[path[k].0], tgt.silent[path[k].1]);
-    // Target length (frames) of the run of equal state each path cell is in.
-    let mut run_frames = vec![0usize; path.len()];
-    let mut start = 0;
-    for k in 1..=path.len() {
-        if k == path.len() || state(k) != state(start) {
-            let frames = path[k - 1].1 - path[start].1 + 1;
-            run_frames[start..k].fill(frames);
-            start = k;
+    let edge = |k: usize| {
+        k == 0 || k + 1 == path.len() || state(k) != state(k - 1) || state(k) != state(k + 1)
+    };
+    let edges: Vec<usize> = (0..path.len()).filter(|&k| edge(k)).collect();
+    let fit = Fit {
+        path,
+        smoothed: &smoothed,
+        cost: |i: usize, j: usize| distance(&src.frames[i], &tgt.frames[j]),
+        rows: src.frames.len(),
+        tolerance: opts.follow_s / HOP_S,
+        margin: FOLLOW_MARGIN,
+    };
+    let mut chosen = Vec::with_capacity(edges.len());
+    for pair in edges.windows(2) {
+        chosen.push(pair[0]);
+        if state(pair[0] + 1) == (false, false) {
+            let cell = |k: usize| (k, (path[k].0 as f64, path[k].1 as f64));
+            follow(&fit, cell(pair[0]), cell(pair[1]), &mut chosen);
         }
     }
-    let long_run = (opts.max_linear_s / HOP_S) as usize;
-    let spacing = long_run / 2;
+    chosen.extend(edges.last());
     let mut knots: Vec<Knot> = Vec::new();
-    let mut last_j = 0usize;
-    for k in 0..path.len() {
-        let edge =
-            k == 0 || k + 1 == path.len() || state(k) != state(k - 1) || state(k) != state(k + 1);
-        let in_long_speech = state(k) == (false, false) && run_frames[k] > long_run;
-        let (i, j) = if edge {
+    for k in chosen {
+        let (i, j) = if edge(k) {
             (path[k].0 as f64, path[k].1 as f64)
-        } else if in_long_speech && path[k].1 >= last_j + spacing {
-            smoothed[k]
         } else {
-            continue;
+            smoothed[k]
         };
-        last_j = path[k].1;
         let knot = Knot {
             source: (src.first as f64 + i) * HOP_S,
             target: (tgt.first as f64 + j) * HOP_S,
@@ -446,6 +479,63 @@ fn path_to_knots(
         });
     }
     knots
+}
+
+/// How much worse (mean feature distance along it) a straight line must
+/// match the frames than the path does before the warp leaves it.
+const FOLLOW_MARGIN: f64 = 0.1;
+
+/// What [`follow`] fits the knots to.
+struct Fit<'a, C: Fn(usize, usize) -> f32> {
+    path: &'a [(usize, usize)],
+    smoothed: &'a [(f64, f64)],
+    cost: C,
+    rows: usize,
+    /// Source frames the smoothed path may stray from a straight line.
+    tolerance: f64,
+    margin: f64,
+}
+
+/// Douglas-Peucker between path cells `a` and `b` (exclusive), at points
+/// `pa` and `pb` (source, target frames): push, in order, the cells where
+/// the smoothed path is furthest (in source frames, at the same target
+/// time) from the straight line between the points chosen around it,
+/// while it strays more than the tolerance and the line matches worse.
+fn follow<C: Fn(usize, usize) -> f32>(
+    fit: &Fit<C>,
+    (a, pa): (usize, (f64, f64)),
+    (b, pb): (usize, (f64, f64)),
+    chosen: &mut Vec<usize>,
+) {
+    if b <= a + 1 || pb.1 <= pa.1 {
+        return;
+    }
+    let line = |j: f64| pa.0 + (j - pa.1) * (pb.0 - pa.0) / (pb.1 - pa.1);
+    let far = (a + 1..b)
+        .map(|k| (k, (fit.smoothed[k].0 - line(fit.smoothed[k].1)).abs()))
+        .max_by(|x, y| x.1.total_cmp(&y.1));
+    let Some((k, _)) = far.filter(|&(_, d)| d > fit.tolerance) else {
+        return;
+    };
+    let (j0, j1) = (pa.1.round() as usize, pb.1.round() as usize);
+    let on_line: Vec<f32> = (j0..=j1)
+        .map(|j| {
+            (fit.cost)(
+                (line(j as f64).round().max(0.0) as usize).min(fit.rows - 1),
+                j,
+            )
+        })
+        .collect();
+    let on_path: Vec<f32> = (a..=b)
+        .map(|k| (fit.cost)(fit.path[k].0, fit.path[k].1))
+        .collect();
+    if mean(&on_line) - mean(&on_path) < fit.margin {
+        return;
+    }
+    let pk = fit.smoothed[k];
+    follow(fit, (a, pa), (k, pk), chosen);
+    chosen.push(k);
+    follow(fit, (k, pk), (b, pb), chosen);
 }
 
 /// Moving average of the path over +-`smoothing_s` (non-decreasing, endpoints pinned).
@@ -575,6 +665,33 @@ mod tests {
         assert!((100..400).all(|i| window.lo[i] >= 250));
         // ...and may move as unevenly as it likes in between.
         assert_eq!((window.lo[50], window.hi[50]), (0, 351));
+    }
+
+    #[test]
+    fn only_consistent_runs_of_anchors_overrule_the_sound() {
+        let at = |source, target| Anchor { source, target };
+        let anchors = [
+            at(1.0, 1.0),
+            at(2.0, 2.0),
+            at(3.0, 9.0), // a slip, and a second one in a row
+            at(3.1, 14.0),
+            at(4.0, 4.0),
+            at(5.0, 7.0), // a run of three at plausible paces
+            at(6.0, 8.0),
+            at(7.0, 9.5),
+            at(8.0, 10.0),
+        ];
+        let disagrees = [false, false, true, true, false, true, true, true, false];
+        let (kept, overruled) = judge_anchors(&anchors, &disagrees);
+        assert!(overruled);
+        let sources: Vec<f64> = kept.iter().map(|a| a.source).collect();
+        assert_eq!(sources, [1.0, 2.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        // The same run with one pace no pause explains (0.1 s against 5 s) is dropped.
+        let mut contradictory = anchors;
+        contradictory[6] = at(5.1, 12.0);
+        let (kept, overruled) = judge_anchors(&contradictory, &disagrees);
+        assert!(!overruled);
+        assert_eq!(kept.len(), 4);
     }
 
     #[test]

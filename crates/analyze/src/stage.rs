@@ -152,7 +152,7 @@ impl Stage for Analyze {
         "analyze"
     }
     fn version(&self) -> u32 {
-        4
+        5
     }
     fn describe(&self) -> &'static str {
         "align source speech to target speech (DTW on MFCCs, anchored on the words both transcripts share); writes the warp and timecodes v2"
@@ -178,10 +178,10 @@ impl Stage for Analyze {
                 "half-width of the path smoothing inside long runs of connected speech",
             ),
             ParamSpec::new(
-                "max_linear_ms",
-                ParamKind::Float { min: 100.0, max: 10000.0 },
-                json!(800.0),
-                "speech without a pause on either side longer than this follows the smoothed path; shorter runs (words) move at a constant rate",
+                "follow_ms",
+                ParamKind::Float { min: 1.0, max: 1000.0 },
+                json!(30.0),
+                "between word edges the picture moves at a constant rate unless the aligned path strays from that line by more than this (syllables timed differently)",
             ),
             ParamSpec::new(
                 "words",
@@ -268,7 +268,7 @@ impl Stage for Analyze {
         let mut opts = AlignOptions {
             max_length_ratio: ctx.param_f64("max_length_ratio")?,
             smoothing_s: ctx.param_f64("smoothing_ms")? / 1000.0,
-            max_linear_s: ctx.param_f64("max_linear_ms")? / 1000.0,
+            follow_s: ctx.param_f64("follow_ms")? / 1000.0,
             anchors: Vec::new(),
             cancel: ctx.cancel.clone(),
         };
