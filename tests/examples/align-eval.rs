@@ -133,6 +133,9 @@ fn main() {
                 );
             }
         }
+        for w in &r.confidence.warnings {
+            println!("  warning: {w}");
+        }
         let split = match spec.split {
             Split::Tuning => "tuning",
             Split::HeldOut => "held-out",

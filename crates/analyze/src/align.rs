@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use vantage_core::{CancelToken, Confidence, Knot, Warp};
 use vantage_dsp::features::{normalise, Features, DIMS, HOP_S};
 use vantage_dsp::vad::{
-    check_lengths, flagged_seconds, speech_frames, LengthMismatch, MIN_SPEECH_S,
+    check_lengths, dynamic_range_db, flagged_seconds, speech_frames, LengthMismatch, MIN_SPEECH_S,
 };
 
 /// A known correspondence (e.g. the same word found in both transcripts).
@@ -142,6 +142,33 @@ const ANCHOR_AGREEMENT_S: f64 = 0.15;
 /// went astray (a long pause, noise) and the alignment is redone inside
 /// the anchors' bounds.
 pub fn align(
+    source: Features,
+    target: Features,
+    source_duration: f64,
+    target_duration: f64,
+    opts: &AlignOptions,
+) -> Result<AlignResult, AlignError> {
+    let ranges = [
+        (dynamic_range_db(&source.energy_db), "source"),
+        (dynamic_range_db(&target.energy_db), "target"),
+    ];
+    let mut result = align_speech(source, target, source_duration, target_duration, opts)?;
+    for (range, which) in ranges {
+        if range < NOISY_RANGE_DB {
+            result.confidence.warnings.push(format!(
+                "the {which} has music or noise under the speech (the voice stands only {range:.0} dB above the quietest moments): the picture may be off by a frame or more in places; check the diagnostic"
+            ));
+        }
+    }
+    Ok(result)
+}
+
+/// Below this dynamic range (dB, [`dynamic_range_db`]) a side is noisy:
+/// measured 5.7 dB with music as loud as the voice (0 dB SNR), 14 at
+/// 10 dB SNR, 29 under reverberation, 77-90 for clean speech.
+const NOISY_RANGE_DB: f32 = 10.0;
+
+fn align_speech(
     source: Features,
     target: Features,
     source_duration: f64,

@@ -22,6 +22,19 @@ pub fn speech_frames(energy_db: &[f32]) -> Vec<bool> {
     speech
 }
 
+/// How far (dB) the loud speech stands above the quietest tenth of the
+/// frames: the pauses, in clean speech (60 dB and more), or the music and
+/// noise that never stop under it (a few dB at equal levels).
+pub fn dynamic_range_db(energy_db: &[f32]) -> f32 {
+    if energy_db.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = energy_db.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    let pick = |q: f32| sorted[((sorted.len() - 1) as f32 * q) as usize];
+    pick(0.95) - pick(0.10)
+}
+
 /// Turn runs of speech shorter than `min_len` frames into silence.
 fn drop_bursts(flags: &mut [bool], min_len: usize) {
     let mut i = 0;
@@ -109,6 +122,17 @@ mod tests {
         assert!(!s[40]);
         assert!(s[60] && !s[100] && !s[101] && s[140]);
         assert!(!s[170] && !s[201]);
+    }
+
+    #[test]
+    fn dynamic_range_tells_pauses_from_noise_that_never_stops() {
+        let mut clean = vec![-100.0f32; 300];
+        clean[50..250].fill(-20.0);
+        assert!(dynamic_range_db(&clean) > 70.0);
+        // Speech 5 dB over a noise floor that fills the pauses.
+        let noisy: Vec<f32> = clean.iter().map(|&e| e.max(-25.0)).collect();
+        assert!((dynamic_range_db(&noisy) - 5.0).abs() < 1e-3);
+        assert_eq!(dynamic_range_db(&[]), 0.0);
     }
 
     #[test]
