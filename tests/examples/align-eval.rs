@@ -13,7 +13,7 @@ use std::time::Instant;
 use vantage_analyze::words::word_anchors;
 use vantage_analyze::{align, AlignOptions, Anchor};
 use vantage_core::CancelToken;
-use vantage_dsp::features::mfcc;
+use vantage_dsp::features::{mfcc, Mfcc, VOCAL_TRACT_WARPS};
 use vantage_e2e::case::{all_cases, speech, truth, Split};
 use vantage_e2e::truth::Stats;
 use vantage_transcribe::{load, transcribe, Device, Model, Options};
@@ -97,9 +97,11 @@ fn main() {
             }
         }
         let started = Instant::now();
+        let mut target = Mfcc::warped(&VOCAL_TRACT_WARPS);
+        target.push(&t16);
         let result = align(
             mfcc(&s16),
-            mfcc(&t16),
+            target.finish(),
             src.duration(),
             tgt.duration(),
             &opts,

@@ -63,6 +63,8 @@ pub struct AlignResult {
 /// Speech part of one signal, with normalised features.
 struct Side {
     frames: Vec<[f32; DIMS]>,
+    /// The frames at other frequency scalings, likewise trimmed and normalised.
+    warped: Vec<(f32, Vec<[f32; DIMS]>)>,
     silent: Vec<bool>,
     /// Index of the first kept frame in the whole signal.
     first: usize,
@@ -95,12 +97,15 @@ fn prepare(f: Features, which: &'static str) -> Result<Side, AlignError> {
     let first = speech.iter().position(|&s| s).unwrap_or(0);
     let last = speech.iter().rposition(|&s| s).unwrap_or(speech.len() - 1);
     // Every speech frame is in the span, so its statistics are the whole's.
-    let mut frames = f.frames;
-    frames.truncate(last + 1);
-    frames.drain(..first);
-    normalise(&mut frames, &speech[first..=last]);
+    let span = |mut frames: Vec<[f32; DIMS]>| {
+        frames.truncate(last + 1);
+        frames.drain(..first);
+        normalise(&mut frames, &speech[first..=last]);
+        frames
+    };
     Ok(Side {
-        frames,
+        frames: span(f.frames),
+        warped: f.warped.into_iter().map(|(k, w)| (k, span(w))).collect(),
         silent: speech[first..=last].iter().map(|s| !s).collect(),
         first,
         speech_s: speech_frames_count as f64 * HOP_S,
@@ -113,10 +118,14 @@ fn distance(a: &[f32; DIMS], b: &[f32; DIMS]) -> f32 {
 }
 
 /// Average every `factor` frames (a frame is silent only if all of its group are).
-fn decimate(side: &Side, factor: usize) -> (Vec<[f32; DIMS]>, Vec<bool>) {
-    side.frames
+fn decimate(
+    frames: &[[f32; DIMS]],
+    silent: &[bool],
+    factor: usize,
+) -> (Vec<[f32; DIMS]>, Vec<bool>) {
+    frames
         .chunks(factor)
-        .zip(side.silent.chunks(factor))
+        .zip(silent.chunks(factor))
         .map(|(fs, ss)| {
             let mut avg = [0f32; DIMS];
             for f in fs {
@@ -177,7 +186,7 @@ fn align_speech(
 ) -> Result<AlignResult, AlignError> {
     let check = || not_cancelled(opts);
     let src = prepare(source, "source")?;
-    let tgt = prepare(target, "target")?;
+    let tgt = with_best_warp(&src, prepare(target, "target")?);
     check()?;
     // Compare the speech itself: pauses of any length are absorbed by the warp.
     check_lengths(src.speech_s, tgt.speech_s, opts.max_length_ratio)?;
@@ -294,8 +303,8 @@ fn align_within(
         )
     } else {
         // Coarse pass at 40 ms in a band, then a full-resolution pass around its path.
-        let (cs, css) = decimate(src, FACTOR);
-        let (ct, cts) = decimate(tgt, FACTOR);
+        let (cs, css) = decimate(&src.frames, &src.silent, FACTOR);
+        let (ct, cts) = decimate(&tgt.frames, &tgt.silent, FACTOR);
         let radius = (cs.len().max(ct.len()) / 4).clamp(50, 750);
         let band = anchored_band(cs.len(), ct.len(), &anchors, FACTOR, radius);
         let coarse = run(
@@ -334,6 +343,78 @@ fn align_within(
         confidence,
         anchors_used: anchors.len(),
     })
+}
+
+/// The target with the frequency scaling (of those it has) whose coarse
+/// alignment to the source matches best against chance: the one that
+/// lines the two voices' spectral envelopes up.
+fn with_best_warp(src: &Side, mut tgt: Side) -> Side {
+    if tgt.warped.is_empty() {
+        return tgt;
+    }
+    const FACTOR: usize = 4;
+    let (cs, css) = decimate(&src.frames, &src.silent, FACTOR);
+    let score = |frames: &[[f32; DIMS]]| {
+        let (ct, cts) = decimate(frames, &tgt.silent, FACTOR);
+        let radius = (cs.len().max(ct.len()) / 4).clamp(50, 750);
+        let band = Window::band(cs.len(), ct.len(), radius);
+        let cost = cost(&cs, &ct, &css, &cts);
+        run(cs.len(), ct.len(), &band, cost, &css, &cts).map_or(f64::INFINITY, |path| {
+            let on_path = speech_distances(&path, &cs, &css, &ct, &cts);
+            mean(&on_path) / chance_cost(&cs, &css, &ct, &cts).max(1e-6)
+        })
+    };
+    let plain = score(&tgt.frames);
+    let best = tgt
+        .warped
+        .iter()
+        .enumerate()
+        .map(|(k, (_, frames))| (k, score(frames)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((k, ratio)) = best.filter(|&(_, ratio)| ratio < plain) {
+        tracing::debug!(
+            "target frequencies scaled by {} (match {ratio:.3} of chance against {plain:.3})",
+            tgt.warped[k].0
+        );
+        tgt.frames = tgt.warped.swap_remove(k).1;
+    }
+    tgt.warped.clear();
+    tgt
+}
+
+/// Feature distances along `path` where both sides speak.
+fn speech_distances(
+    path: &[(usize, usize)],
+    fa: &[[f32; DIMS]],
+    sa: &[bool],
+    fb: &[[f32; DIMS]],
+    sb: &[bool],
+) -> Vec<f32> {
+    path.iter()
+        .filter(|&&(i, j)| !sa[i] && !sb[j])
+        .map(|&(i, j)| distance(&fa[i], &fb[j]))
+        .collect()
+}
+
+/// Mean distance between pseudo-random speech frames of the two sides:
+/// what matching costs by chance.
+fn chance_cost(fa: &[[f32; DIMS]], sa: &[bool], fb: &[[f32; DIMS]], sb: &[bool]) -> f64 {
+    let si: Vec<usize> = (0..fa.len()).filter(|&i| !sa[i]).collect();
+    let tj: Vec<usize> = (0..fb.len()).filter(|&j| !sb[j]).collect();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound.max(1) as u64) as usize
+    };
+    let chance: Vec<f32> = (0..4000)
+        .map(|_| {
+            let (i, j) = (next(si.len()), next(tj.len()));
+            distance(&fa[si[i]], &fb[tj[j]])
+        })
+        .collect();
+    mean(&chance)
 }
 
 /// Extra cost of matching speech against silence (about a third of the chance
@@ -605,31 +686,15 @@ fn end_knot(ds: f64, dt: f64) -> Option<(f64, f64)> {
 }
 
 fn confidence(path: &[(usize, usize)], src: &Side, tgt: &Side, warp: &Warp) -> Confidence {
-    let speech_cells: Vec<f32> = path
-        .iter()
-        .filter(|&&(i, j)| !src.silent[i] && !tgt.silent[j])
-        .map(|&(i, j)| distance(&src.frames[i], &tgt.frames[j]))
-        .collect();
-    let path_cost = mean(&speech_cells);
-    // Chance level: distances between pseudo-random speech frames of the two sides.
-    let si: Vec<usize> = (0..src.frames.len()).filter(|&i| !src.silent[i]).collect();
+    let path_cost = mean(&speech_distances(
+        path,
+        &src.frames,
+        &src.silent,
+        &tgt.frames,
+        &tgt.silent,
+    ));
+    let chance_cost = chance_cost(&src.frames, &src.silent, &tgt.frames, &tgt.silent);
     let tj: Vec<usize> = (0..tgt.frames.len()).filter(|&j| !tgt.silent[j]).collect();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = |bound: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % bound.max(1) as u64) as usize
-    };
-    let chance: Vec<f32> = (0..4000)
-        .map(|_| {
-            distance(
-                &src.frames[si[next(si.len())]],
-                &tgt.frames[tj[next(tj.len())]],
-            )
-        })
-        .collect();
-    let chance_cost = mean(&chance);
     let rates: Vec<bool> = tj
         .iter()
         .map(|&j| {

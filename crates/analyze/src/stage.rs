@@ -8,7 +8,7 @@ use vantage_core::{
     Alignment, Confidence, Knot, ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage,
     StageContext, StageError, Transcript, Warp, WordMatch,
 };
-use vantage_dsp::features::{Features, Mfcc};
+use vantage_dsp::features::{Features, Mfcc, VOCAL_TRACT_WARPS};
 use vantage_media::{frame_times, probe, read_wav_blocks, AUDIO_RATE};
 
 pub struct Analyze;
@@ -33,12 +33,18 @@ fn picture_shift(offset_s: f64, picture_s: f64, audio_s: f64) -> Result<i64, Sta
     Ok((offset_s * AUDIO_RATE as f64).round() as i64)
 }
 
-/// The features of the 16 kHz mono WAV at input `port`, read a block at a
-/// time, after `shift` samples of silence (negative: with that many of its
-/// first samples dropped); and its length then, in seconds.
-fn read_speech(ctx: &StageContext, port: &str, shift: i64) -> Result<(Features, f64), StageError> {
+/// The features of the 16 kHz mono WAV at input `port` (and at the
+/// frequency scalings `warps`), read a block at a time, after `shift`
+/// samples of silence (negative: with that many of its first samples
+/// dropped); and its length then, in seconds.
+fn read_speech(
+    ctx: &StageContext,
+    port: &str,
+    shift: i64,
+    warps: &[f32],
+) -> Result<(Features, f64), StageError> {
     let path = ctx.input(port)?;
-    let mut mfcc = Mfcc::new();
+    let mut mfcc = Mfcc::warped(warps);
     let zeros = vec![0f32; AUDIO_RATE as usize];
     let mut pad = shift.max(0) as usize;
     while pad > 0 {
@@ -230,8 +236,10 @@ impl Stage for Analyze {
             .as_ref()
             .map_or((0.0, 0.0), |a| (a.start - stream.start, a.duration));
         let shift = picture_shift(offset, video.duration, audio_s)?;
-        let (source, source_s) = read_speech(ctx, "source", shift)?;
-        let (target, target_duration) = read_speech(ctx, "target", 0)?;
+        let (source, source_s) = read_speech(ctx, "source", shift, &[])?;
+        // The target also at other vocal tract lengths: the alignment
+        // keeps the one that matches the source's voice best.
+        let (target, target_duration) = read_speech(ctx, "target", 0, &VOCAL_TRACT_WARPS)?;
         if target_duration <= 0.0 {
             return Err(StageError::InvalidInput(
                 "the target audio is empty (zero length)".into(),

@@ -16,10 +16,19 @@ const CEPSTRA: usize = 8;
 /// Feature dimensions: the cepstra and their time derivatives.
 pub const DIMS: usize = 2 * CEPSTRA;
 
+/// Frequency scalings a side's features can also be computed at (vocal
+/// tract length normalisation): a shorter vocal tract puts every formant
+/// higher, by 15-20% from a man's voice to a woman's, and scaling one
+/// side's filter bank by the right factor lines the two envelopes up.
+pub const VOCAL_TRACT_WARPS: [f32; 5] = [0.86, 0.93, 1.0, 1.07, 1.15];
+
 /// Per-frame features and log energy (dBFS).
 pub struct Features {
     pub frames: Vec<[f32; DIMS]>,
     pub energy_db: Vec<f32>,
+    /// The same frames with the frequency axis scaled by each factor
+    /// ([`Mfcc::warped`]; empty unless asked for).
+    pub warped: Vec<(f32, Vec<[f32; DIMS]>)>,
 }
 
 /// MFCCs of 16 kHz mono samples, one frame per 10 ms.
@@ -34,7 +43,8 @@ pub fn mfcc(samples: &[f32]) -> Features {
 /// features' (1/50 of the samples').
 pub struct Mfcc {
     window: Vec<f32>,
-    bank: Vec<Vec<(usize, f32)>>,
+    /// Filter banks with their frequency scaling; the first is unscaled.
+    banks: Vec<(f32, Vec<Vec<(usize, f32)>>)>,
     dct: Vec<[f32; MELS]>,
     /// Samples not yet behind every window (zeros before the signal's
     /// start for the first frames); the next frame's window starts at
@@ -46,7 +56,8 @@ pub struct Mfcc {
     /// The FFT's buffers, reused frame after frame.
     re: Vec<f32>,
     im: Vec<f32>,
-    frames: Vec<[f32; DIMS]>,
+    /// Frames per bank.
+    frames: Vec<Vec<[f32; DIMS]>>,
     energy_db: Vec<f32>,
 }
 
@@ -58,6 +69,19 @@ impl Default for Mfcc {
 
 impl Mfcc {
     pub fn new() -> Self {
+        Self::warped(&[])
+    }
+
+    /// Also compute the frames with the frequency axis scaled by each of
+    /// `factors` (1.0 among them is skipped: it is the plain frames).
+    pub fn warped(factors: &[f32]) -> Self {
+        let mut banks = vec![(1.0, mel_bank(1.0))];
+        banks.extend(
+            factors
+                .iter()
+                .filter(|&&f| f != 1.0)
+                .map(|&f| (f, mel_bank(f))),
+        );
         let window = (0..WINDOW)
             .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / WINDOW as f32).cos())
             .collect();
@@ -72,14 +96,14 @@ impl Mfcc {
             .collect();
         Mfcc {
             window,
-            bank: mel_bank(),
+            frames: vec![Vec::new(); banks.len()],
+            banks,
             dct,
             held: vec![0.0; WINDOW / 2],
             next: 0,
             seen: 0,
             re: vec![0.0; FFT],
             im: vec![0.0; FFT],
-            frames: Vec::new(),
             energy_db: Vec::new(),
         }
     }
@@ -104,16 +128,21 @@ impl Mfcc {
     /// The features of every sample pushed: frames past the end see zeros.
     pub fn finish(mut self) -> Features {
         let n_frames = self.seen.div_ceil(HOP);
-        while self.frames.len() < n_frames {
+        while self.energy_db.len() < n_frames {
             if self.held.len() - self.next < WINDOW {
                 self.held.resize(self.next + WINDOW, 0.0);
             }
             self.frame();
         }
-        add_deltas(&mut self.frames);
+        for frames in &mut self.frames {
+            add_deltas(frames);
+        }
+        let mut frames = self.frames.into_iter();
+        let plain = frames.next().unwrap_or_default();
         Features {
-            frames: self.frames,
+            frames: plain,
             energy_db: self.energy_db,
+            warped: self.banks.iter().skip(1).map(|b| b.0).zip(frames).collect(),
         }
     }
 
@@ -135,16 +164,18 @@ impl Mfcc {
         let spec: Vec<f32> = (0..=FFT / 2)
             .map(|k| re[k] * re[k] + im[k] * im[k])
             .collect();
-        let mut logmel = [0f32; MELS];
-        for (m, filter) in self.bank.iter().enumerate() {
-            let e: f32 = filter.iter().map(|&(k, w)| spec[k] * w).sum();
-            logmel[m] = (e + 1e-8).ln();
+        for ((_, bank), frames) in self.banks.iter().zip(&mut self.frames) {
+            let mut logmel = [0f32; MELS];
+            for (m, filter) in bank.iter().enumerate() {
+                let e: f32 = filter.iter().map(|&(k, w)| spec[k] * w).sum();
+                logmel[m] = (e + 1e-8).ln();
+            }
+            let mut c = [0f32; DIMS];
+            for (k, row) in self.dct.iter().enumerate() {
+                c[k] = row.iter().zip(&logmel).map(|(a, b)| a * b).sum();
+            }
+            frames.push(c);
         }
-        let mut c = [0f32; DIMS];
-        for (k, row) in self.dct.iter().enumerate() {
-            c[k] = row.iter().zip(&logmel).map(|(a, b)| a * b).sum();
-        }
-        self.frames.push(c);
         self.next += HOP;
     }
 }
@@ -171,13 +202,15 @@ fn add_deltas(frames: &mut [[f32; DIMS]]) {
     }
 }
 
-/// Triangular filters on the HTK mel scale, 60 Hz .. 7.6 kHz, as sparse (bin, weight) lists.
-fn mel_bank() -> Vec<Vec<(usize, f32)>> {
+/// Triangular filters on the HTK mel scale, 60 Hz .. 7.6 kHz, as sparse
+/// (bin, weight) lists; with `scale` != 1 every edge frequency is scaled
+/// by it (kept under the Nyquist frequency).
+fn mel_bank(scale: f32) -> Vec<Vec<(usize, f32)>> {
     let mel = |hz: f32| 2595.0 * (1.0 + hz / 700.0).log10();
     let hz = |m: f32| 700.0 * (10f32.powf(m / 2595.0) - 1.0);
     let (lo, hi) = (mel(60.0), mel(7600.0));
     let edges: Vec<f32> = (0..MELS + 2)
-        .map(|i| hz(lo + (hi - lo) * i as f32 / (MELS + 1) as f32))
+        .map(|i| (scale * hz(lo + (hi - lo) * i as f32 / (MELS + 1) as f32)).min(7990.0))
         .collect();
     let bin_hz = RATE as f32 / FFT as f32;
     (0..MELS)
