@@ -352,7 +352,8 @@ fn with_best_warp(src: &Side, mut tgt: Side) -> Side {
     if tgt.warped.is_empty() {
         return tgt;
     }
-    const FACTOR: usize = 4;
+    // At 80 ms: choosing needs the gist of the path, five times over.
+    const FACTOR: usize = 8;
     let (cs, css) = decimate(&src.frames, &src.silent, FACTOR);
     let score = |frames: &[[f32; DIMS]]| {
         let (ct, cts) = decimate(frames, &tgt.silent, FACTOR);
