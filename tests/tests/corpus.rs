@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use vantage_e2e::case::{build, cases, score, Case, CaseSpec};
+use vantage_e2e::speech::Phone;
 use vantage_e2e::tools::{self, probe_json, s};
-use vantage_e2e::truth::Truth;
+use vantage_e2e::truth::{Stats, Truth};
 use vantage_e2e::vantage::{run, stderr, sync_args};
 
 /// One stream's ffprobe `fields` (comma-separated) as JSON.
@@ -239,8 +240,8 @@ fn variable_frame_rate_is_timed_by_the_real_timestamps() {
 }
 
 /// Sync `case` (as `dir/out-NAME.mp4`) and check its error against the
-/// truth: median and p95 within `limits` (ms).
-fn sync_within(dir: &Path, case: &Case, name: &str, limits: (f64, f64)) {
+/// truth: median and p95 within `limits` (ms); the error, for comparisons.
+fn sync_within(dir: &Path, case: &Case, name: &str, limits: (f64, f64)) -> Stats {
     let out = dir.join(format!("out-{name}.mp4"));
     let o = run(
         &dir.join("cache"),
@@ -254,6 +255,7 @@ fn sync_within(dir: &Path, case: &Case, name: &str, limits: (f64, f64)) {
         "{name}: {:?}",
         scores.output
     );
+    scores.output
 }
 
 #[test]
@@ -261,6 +263,8 @@ fn audio_that_starts_after_or_before_the_picture_is_put_where_it_plays() {
     let dir = tempfile::tempdir().unwrap();
     let (case, spec) = phone_case(dir.path());
     let (speech, target) = vantage_e2e::case::speech(&spec);
+    // The same clip with its audio where it belongs: what the shifted ones must match.
+    let aligned = sync_within(dir.path(), &case, "aligned", (20.0, 90.0));
     let (picture, sound) = (
         dir.path().join("picture.mp4"),
         dir.path().join("source.wav"),
@@ -295,15 +299,29 @@ fn audio_that_starts_after_or_before_the_picture_is_put_where_it_plays() {
             .iter()
             .map(|&(a, b)| (a + audio_start, b + audio_start))
             .collect();
+        let shifted_phones: Vec<Phone> = speech
+            .phones
+            .iter()
+            .map(|p| Phone {
+                start: p.start + audio_start,
+                end: p.end + audio_start,
+                ..p.clone()
+            })
+            .collect();
         let moved = Case {
             source_video: source,
             target_audio: case.target_audio.clone(),
-            truth: Truth::new(&shifted, &target.words),
+            truth: Truth::with_phones(&shifted, &target.words, &shifted_phones, &target.phones),
             fps: case.fps,
             source_duration: case.source_duration,
         };
-        // Measured: 10.9 / 37.9 ms (late) and 10.7 / 38.1 ms (early).
-        sync_within(dir.path(), &moved, name, (16.0, 48.0));
+        // Measured against the truth phone by phone: 12.2 / 71.5 ms (late);
+        // a shift put wrong by a frame would move the median by 33 ms.
+        let shifted = sync_within(dir.path(), &moved, name, (20.0, 90.0));
+        assert!(
+            (shifted.median - aligned.median).abs() <= 4.0,
+            "{name}: {shifted:?} against {aligned:?} unshifted"
+        );
     }
 }
 
