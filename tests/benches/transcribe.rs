@@ -31,20 +31,8 @@ fn main() {
         pitch: 50,
     };
     let speech = speak(&words, &voice, &pauses, 0.5);
-    let samples: Vec<f32> = {
-        // espeak-ng speaks at 22.05 kHz: resample to Whisper's 16 kHz (linear is plenty here).
-        let ratio = speech.rate as f64 / 16_000.0;
-        let n = (speech.samples.len() as f64 / ratio) as usize;
-        (0..n)
-            .map(|i| {
-                let x = i as f64 * ratio;
-                let (k, f) = (x.floor() as usize, x.fract());
-                let a = speech.samples[k] as f64;
-                let b = *speech.samples.get(k + 1).unwrap_or(&speech.samples[k]) as f64;
-                ((a + (b - a) * f) / 32768.0) as f32
-            })
-            .collect()
-    };
+    // espeak-ng speaks at 22.05 kHz: resampled to Whisper's 16 kHz.
+    let samples = speech.to_16k();
     let seconds = samples.len() as f64 / 16_000.0;
     let reference: Vec<String> = words.iter().map(|w| normalise(w)).collect();
     println!(

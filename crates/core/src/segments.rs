@@ -71,6 +71,15 @@ pub trait Segmented: Sync {
     fn close(&self, pass: Self::Pass);
 }
 
+/// A file in `dir` for one attempt at segment `i` (`segment-I.N.EXT`): a
+/// backup of the segment may be writing at the same time, and must not
+/// write into the same file.
+pub fn attempt_file(dir: &std::path::Path, i: usize, ext: &str) -> std::path::PathBuf {
+    static ATTEMPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!("segment-{i}.{n}.{ext}"))
+}
+
 /// Every segment of `ranges`, in order: made by `workers` here (the first
 /// on this thread, so a thread pool the stage installed carries over) and
 /// by `ctx.peers`, or found in the pieces.

@@ -7,7 +7,7 @@
 use crate::{render, RenderOptions, Renderer};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use vantage_core::segments::{make_piece, make_segments, plan_segments, Segmented};
+use vantage_core::segments::{attempt_file, make_piece, make_segments, plan_segments, Segmented};
 use vantage_core::{FramePlan, Pieces, RenderLog, StageContext, StageError};
 use vantage_media::EncodeSettings;
 
@@ -149,10 +149,10 @@ impl<'a> Segmented for Segments<'a> {
                 0,
             )),
         };
-        let part = self.dir.join(format!("segment-{i}.ts"));
+        let part = attempt_file(self.dir, i, "ts");
         let log = renderer.render(range.clone(), &part)?;
         *next = range.end;
-        let log_path = self.dir.join(format!("segment-{i}.json"));
+        let log_path = attempt_file(self.dir, i, "json");
         let json = serde_json::to_vec(&log).map_err(|e| StageError::internal(e.to_string()))?;
         std::fs::write(&log_path, json).map_err(|source| StageError::Io {
             context: format!("writing {}", log_path.display()),

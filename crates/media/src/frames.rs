@@ -407,6 +407,12 @@ impl FrameWriter {
         // No +faststart here: that rewrites the whole file once more, and `mux`
         // lays out the final file anyway.
         let format = if out.ends_with(".ts") {
+            // A segment, which a resumed run may render again and must
+            // get byte for byte: one encoder thread. x264's frame threads
+            // gave a resumed segment other bytes now and then (the same
+            // frames in; the crash test saw it); segments run side by side
+            // for parallelism instead.
+            args.extend(["-threads".to_string(), "1".to_string()]);
             "mpegts"
         } else {
             "mp4"

@@ -6,7 +6,7 @@ use crate::canvas::{self, blit, outline, Rect};
 use crate::marks::Mark;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use vantage_core::segments::Segmented;
+use vantage_core::segments::{attempt_file, Segmented};
 use vantage_core::{FramePlan, Made, Pieces, StageContext, StageError};
 use vantage_media::{probe, Colour, EncodeSettings, Frame, FrameReader, FrameWriter};
 
@@ -214,7 +214,7 @@ impl Segmented for Segments<'_> {
             Some(p) => p,
             None => pass.insert(self.diagnostic.open()?),
         };
-        let part = self.dir.join(format!("segment-{i}.ts"));
+        let part = attempt_file(self.dir, i, "ts");
         self.diagnostic.render(pass, range.clone(), &part)?;
         self.pieces.keep(&label(range), &part)
     }
