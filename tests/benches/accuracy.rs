@@ -56,7 +56,7 @@ fn main() {
     for (i, spec) in chosen.take(limit).enumerate() {
         let case_dir = dir.path().join(format!("case{i}"));
         std::fs::create_dir_all(&case_dir).expect("case dir");
-        let case = build(spec, &case_dir);
+        let case = build(&spec, &case_dir);
         for mode in &modes {
             for &words in &settings {
                 let out = case_dir.join(format!("out-{mode}-{words}.mp4"));

@@ -47,21 +47,29 @@ struct VoiceSelect {
     spare: *mut c_void,
 }
 
+type Initialize = extern "C" fn(c_int, c_int, *const c_char, c_int) -> c_int;
+type SetCallback = extern "C" fn(Callback);
+type SetVoice = extern "C" fn(*const c_char) -> c_int;
+type SetVoiceByProperties = extern "C" fn(*const VoiceSelect) -> c_int;
+type SetParameter = extern "C" fn(c_int, c_int, c_int) -> c_int;
+type Synth = extern "C" fn(
+    *const c_void,
+    usize,
+    c_uint,
+    c_int,
+    c_uint,
+    c_uint,
+    *mut c_uint,
+    *mut c_void,
+) -> c_int;
+type Synchronize = extern "C" fn() -> c_int;
+
 struct Library {
-    set_voice_by_properties: extern "C" fn(*const VoiceSelect) -> c_int,
-    set_voice: extern "C" fn(*const c_char) -> c_int,
-    set_parameter: extern "C" fn(c_int, c_int, c_int) -> c_int,
-    synth: extern "C" fn(
-        *const c_void,
-        usize,
-        c_uint,
-        c_int,
-        c_uint,
-        c_uint,
-        *mut c_uint,
-        *mut c_void,
-    ) -> c_int,
-    synchronize: extern "C" fn() -> c_int,
+    set_voice_by_properties: SetVoiceByProperties,
+    set_voice: SetVoice,
+    set_parameter: SetParameter,
+    synth: Synth,
+    synchronize: Synchronize,
 }
 
 /// What the callback collects: samples, and (ms, mnemonic) per phone.
@@ -113,10 +121,9 @@ fn open() -> Library {
             assert!(!p.is_null(), "libespeak-ng lacks {s}");
             p
         };
-        let initialize: extern "C" fn(c_int, c_int, *const c_char, c_int) -> c_int =
-            std::mem::transmute(sym("espeak_Initialize"));
-        let set_callback: extern "C" fn(Callback) =
-            std::mem::transmute(sym("espeak_SetSynthCallback"));
+        let initialize = std::mem::transmute::<*mut c_void, Initialize>(sym("espeak_Initialize"));
+        let set_callback =
+            std::mem::transmute::<*mut c_void, SetCallback>(sym("espeak_SetSynthCallback"));
         let rate = initialize(
             AUDIO_OUTPUT_SYNCHRONOUS,
             0,
@@ -126,11 +133,17 @@ fn open() -> Library {
         assert!(rate > 0, "espeak_Initialize failed");
         set_callback(collect);
         Library {
-            set_voice_by_properties: std::mem::transmute(sym("espeak_ng_SetVoiceByProperties")),
-            set_voice: std::mem::transmute(sym("espeak_ng_SetVoiceByName")),
-            set_parameter: std::mem::transmute(sym("espeak_SetParameter")),
-            synth: std::mem::transmute(sym("espeak_Synth")),
-            synchronize: std::mem::transmute(sym("espeak_Synchronize")),
+            set_voice_by_properties: std::mem::transmute::<*mut c_void, SetVoiceByProperties>(sym(
+                "espeak_ng_SetVoiceByProperties",
+            )),
+            set_voice: std::mem::transmute::<*mut c_void, SetVoice>(sym(
+                "espeak_ng_SetVoiceByName",
+            )),
+            set_parameter: std::mem::transmute::<*mut c_void, SetParameter>(sym(
+                "espeak_SetParameter",
+            )),
+            synth: std::mem::transmute::<*mut c_void, Synth>(sym("espeak_Synth")),
+            synchronize: std::mem::transmute::<*mut c_void, Synchronize>(sym("espeak_Synchronize")),
         }
     }
 }

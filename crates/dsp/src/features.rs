@@ -38,13 +38,16 @@ pub fn mfcc(samples: &[f32]) -> Features {
     m.finish()
 }
 
+/// Triangular mel filters as sparse (FFT bin, weight) lists.
+type Bank = Vec<Vec<(usize, f32)>>;
+
 /// [`mfcc`] over samples that arrive in pieces (a file read a block at a
 /// time): only a window's worth of samples is kept, so memory is the
 /// features' (1/50 of the samples').
 pub struct Mfcc {
     window: Vec<f32>,
     /// Filter banks with their frequency scaling; the first is unscaled.
-    banks: Vec<(f32, Vec<Vec<(usize, f32)>>)>,
+    banks: Vec<(f32, Bank)>,
     dct: Vec<[f32; MELS]>,
     /// Samples not yet behind every window (zeros before the signal's
     /// start for the first frames); the next frame's window starts at
@@ -205,7 +208,7 @@ fn add_deltas(frames: &mut [[f32; DIMS]]) {
 /// Triangular filters on the HTK mel scale, 60 Hz .. 7.6 kHz, as sparse
 /// (bin, weight) lists; with `scale` != 1 every edge frequency is scaled
 /// by it (kept under the Nyquist frequency).
-fn mel_bank(scale: f32) -> Vec<Vec<(usize, f32)>> {
+fn mel_bank(scale: f32) -> Bank {
     let mel = |hz: f32| 2595.0 * (1.0 + hz / 700.0).log10();
     let hz = |m: f32| 700.0 * (10f32.powf(m / 2595.0) - 1.0);
     let (lo, hi) = (mel(60.0), mel(7600.0));
