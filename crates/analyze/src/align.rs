@@ -19,7 +19,7 @@ pub struct Anchor {
 pub struct AlignOptions {
     /// Largest accepted ratio between the two speech spans (either way round).
     pub max_length_ratio: f64,
-    /// Half-width of the path smoothing inside long speech runs, in seconds.
+    /// Half-width of the path smoothing the warp follows inside speech, in seconds.
     pub smoothing_s: f64,
     /// Between two word edges the warp is straight unless the smoothed
     /// path strays from the line by more than this, in source seconds.
@@ -177,6 +177,7 @@ pub fn align(
 /// 10 dB SNR, 29 under reverberation, 77-90 for clean speech.
 const NOISY_RANGE_DB: f32 = 10.0;
 
+/// [`align`], before the noise warnings.
 fn align_speech(
     source: Features,
     target: Features,
@@ -186,10 +187,11 @@ fn align_speech(
 ) -> Result<AlignResult, AlignError> {
     let check = || not_cancelled(opts);
     let src = prepare(source, "source")?;
-    let tgt = with_best_warp(&src, prepare(target, "target")?);
-    check()?;
+    let tgt = prepare(target, "target")?;
     // Compare the speech itself: pauses of any length are absorbed by the warp.
     check_lengths(src.speech_s, tgt.speech_s, opts.max_length_ratio)?;
+    let tgt = with_best_warp(&src, tgt);
+    check()?;
     let sides = Sides {
         src: &src,
         tgt: &tgt,

@@ -1,8 +1,11 @@
 //! `analyze`: align the source's speech to the target's, without a transcript.
 //!
-//! features (MFCC, 10 ms hop, per-file normalisation) -> voice activity ->
-//! multi-resolution DTW with slope constraints and free pauses -> a smoothed,
-//! strictly increasing [`vantage_core::Warp`] plus confidence figures.
+//! features (MFCC c0..c7 and deltas, 10 ms hop, per-file normalisation; the
+//! target's also at five vocal tract lengths, the best-matching kept) ->
+//! voice activity -> multi-resolution DTW with slope constraints and free
+//! pauses -> knots at word edges and, inside words, where the path strays
+//! from a straight line -> a strictly increasing [`vantage_core::Warp`]
+//! plus confidence figures.
 //!
 //! * `align`: multi-resolution anchored DTW over the features, the warp, confidence.
 //! * `dtw`: the slope-constrained DTW with free pauses, in a band.

@@ -181,7 +181,7 @@ impl Stage for Analyze {
                     max: 500.0,
                 },
                 json!(50.0),
-                "half-width of the path smoothing inside long runs of connected speech",
+                "half-width of the smoothing of the aligned path that the picture follows inside words",
             ),
             ParamSpec::new(
                 "follow_ms",
