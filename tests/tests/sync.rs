@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use vantage_core::warp::parse_timecodes_v2;
-use vantage_e2e::case::{build, cases, hard_cases, score, Case, CaseSpec};
+use vantage_e2e::case::{build, cases, hard_cases, score, voice_cases, Case, CaseSpec, Noise};
 use vantage_e2e::tools::{duration, probe_json, s};
 use vantage_e2e::vantage::{run, stderr, sync_args};
 
@@ -267,6 +267,47 @@ fn word_anchors_hold_the_alignment_across_long_pauses() {
     assert!(
         anchored.output.p95 <= sound.output.p95 * 1.1 + 2.0,
         "anchors made it worse: {:?} vs {:?}",
+        anchored.output,
+        sound.output
+    );
+}
+
+#[test]
+fn music_as_loud_as_the_voice_is_aligned_on_the_sound_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let mut spec = voice_cases()
+        .into_iter()
+        .find(|c| c.target_noise == Noise::SnrDb(0.0))
+        .expect("the 0 dB case");
+    spec.words = 14;
+    let case = build(&spec, dir.path());
+    let (out, alignment) = (
+        dir.path().join("out.mp4"),
+        dir.path().join("alignment.json"),
+    );
+    // The defaults: anchored on the words, failing on different content.
+    let o = sync(&cache, &case, &out, &["--alignment", s(&alignment)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a: serde_json::Value = serde_json::from_slice(&std::fs::read(&alignment).unwrap()).unwrap();
+    let warnings = a["confidence"]["warnings"].to_string();
+    assert!(
+        warnings.contains("music or noise under the speech"),
+        "{warnings}"
+    );
+    let anchored = score(&case, &out);
+    let sound_out = dir.path().join("sound.mp4");
+    let o = sync(&cache, &case, &sound_out, &["--set", "analyze.words=off"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sound = score(&case, &sound_out);
+    eprintln!(
+        "anchored {} | sound alone {}",
+        anchored.output, sound.output
+    );
+    // No worse than the acoustic alignment alone.
+    assert!(
+        anchored.output.p95 <= sound.output.p95 * 1.1 + 2.0,
+        "{:?} vs {:?}",
         anchored.output,
         sound.output
     );

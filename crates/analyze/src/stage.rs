@@ -246,6 +246,7 @@ impl Stage for Analyze {
             ));
         }
         let use_words = ctx.param_str("words")?;
+        let mut unheard_side = None;
         let words = match (
             ctx.optional_input("source-words"),
             ctx.optional_input("target-words"),
@@ -262,7 +263,18 @@ impl Stage for Analyze {
                     w.end += offset;
                 }
                 let (anchors, report) = word_anchors(&s, &t);
-                let mismatch = different_content(&s, &t, &report, ctx.param_f64("min_word_match")?);
+                // Whisper hearing nothing on one side (music or noise as
+                // loud as the voice) says nothing of the content: the VAD
+                // has found speech there, so align on the sound.
+                let unheard = [(&s, "source"), (&t, "target")]
+                    .into_iter()
+                    .find(|(t, _)| t.words.is_empty())
+                    .map(|(_, which)| which);
+                let mismatch = match unheard {
+                    Some(_) => None,
+                    None => different_content(&s, &t, &report, ctx.param_f64("min_word_match")?),
+                };
+                unheard_side = unheard;
                 Some((anchors, report, mismatch))
             }
             (None, None) => None,
@@ -329,6 +341,11 @@ impl Stage for Analyze {
             .confidence
             .warnings
             .extend(picture_ends_early(source_s, video.duration));
+        if let Some(which) = unheard_side {
+            result.confidence.warnings.push(format!(
+                "Whisper heard no words in the {which} (music or noise over the voice?): the words could not be compared, and the alignment is on the sound alone"
+            ));
+        }
         for w in &result.confidence.warnings {
             tracing::warn!(stage = %ctx.stage_name, "{w}");
         }
