@@ -2,7 +2,9 @@
 
 use std::path::Path;
 use vantage_core::warp::parse_timecodes_v2;
-use vantage_e2e::case::{build, cases, hard_cases, score, voice_cases, Case, CaseSpec, Noise};
+use vantage_e2e::case::{
+    build, cases, hard_cases, score, voice_cases, Case, CaseSpec, Noise, Scores,
+};
 use vantage_e2e::tools::{duration, probe_json, s};
 use vantage_e2e::vantage::{run, stderr, sync_args};
 
@@ -12,6 +14,25 @@ fn sync(cache: &Path, case: &Case, out: &Path, args: &[&str]) -> std::process::O
         cache,
         &sync_args(&case.source_video, &case.target_audio, out, args),
     )
+}
+
+/// `case` synced again in `dir` on the sound alone (the words only
+/// checked), scored and printed beside the `anchored` result.
+fn on_sound_alone(dir: &Path, case: &Case, anchored: &Scores) -> Scores {
+    let out = dir.join("sound.mp4");
+    let o = sync(
+        &dir.join("cache"),
+        case,
+        &out,
+        &["--set", "analyze.words=check"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sound = score(case, &out);
+    eprintln!(
+        "anchored {} | sound alone {}",
+        anchored.output, sound.output
+    );
+    sound
 }
 
 fn small_case(dir: &Path) -> (Case, CaseSpec) {
@@ -248,14 +269,7 @@ fn word_anchors_hold_the_alignment_across_long_pauses() {
         anchors.len()
     );
 
-    let sound_out = dir.path().join("sound.mp4");
-    let o = sync(&cache, &case, &sound_out, &["--set", "analyze.words=check"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let sound = score(&case, &sound_out);
-    eprintln!(
-        "anchored {} | sound alone {}",
-        anchored.output, sound.output
-    );
+    let sound = on_sound_alone(dir.path(), &case, &anchored);
     // Measured 12.7 / 38.3 ms (2026-12-01).
     assert!(
         anchored.output.median <= 17.0 && anchored.output.p95 <= 50.0,
@@ -296,14 +310,7 @@ fn music_as_loud_as_the_voice_is_aligned_on_the_sound_and_says_so() {
         "{warnings}"
     );
     let anchored = score(&case, &out);
-    let sound_out = dir.path().join("sound.mp4");
-    let o = sync(&cache, &case, &sound_out, &["--set", "analyze.words=off"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let sound = score(&case, &sound_out);
-    eprintln!(
-        "anchored {} | sound alone {}",
-        anchored.output, sound.output
-    );
+    let sound = on_sound_alone(dir.path(), &case, &anchored);
     // No worse than the acoustic alignment alone.
     assert!(
         anchored.output.p95 <= sound.output.p95 * 1.1 + 2.0,
