@@ -22,7 +22,8 @@ pub struct Pacing {
 /// How a side of a case is spoken.
 #[derive(Clone, Debug)]
 pub enum Speaker {
-    /// espeak-ng, word by word (the truth is known at every word's ends).
+    /// espeak-ng, word by word (the truth is known at every word's ends,
+    /// and at its phones' where the library times them).
     Espeak(Voice, Pacing),
     /// flite, connected speech a phrase at a time (the truth is known at
     /// every phone's ends): the long-word sentences, each phrase at its
@@ -37,7 +38,7 @@ pub struct Flite {
     /// Each phrase's duration stretch is drawn from this range.
     pub stretch: (f64, f64),
     /// Most silence between the phrases of a sentence (drawn from 0 up),
-    /// and before each sentence.
+    /// and the typical one before a sentence (drawn from half to 1.5 times it).
     pub phrase_pause: f64,
     pub sentence_pause: f64,
     pub seed: u64,
