@@ -246,7 +246,6 @@ impl Stage for Analyze {
             ));
         }
         let use_words = ctx.param_str("words")?;
-        let mut unheard_side = None;
         let words = match (
             ctx.optional_input("source-words"),
             ctx.optional_input("target-words"),
@@ -274,8 +273,7 @@ impl Stage for Analyze {
                     Some(_) => None,
                     None => different_content(&s, &t, &report, ctx.param_f64("min_word_match")?),
                 };
-                unheard_side = unheard;
-                Some((anchors, report, mismatch))
+                Some((anchors, report, mismatch, unheard))
             }
             (None, None) => None,
             _ => {
@@ -300,15 +298,16 @@ impl Stage for Analyze {
         };
         // Silence on one side, or lengths no pace explains, are the clearer
         // diagnosis when the words differ too (cheap: voice activity).
-        let speech_check = matches!(words, Some((_, _, Some(_))))
+        let speech_check = matches!(words, Some((_, _, Some(_), _)))
             .then(|| check_speech(&source, &target, opts.max_length_ratio));
         // The features move into the alignment, which keeps only their speech.
         let run_align = move |opts: &AlignOptions| {
             align(source, target, video.duration, target_duration, opts).map_err(to_stage_error)
         };
+        let unheard = words.as_ref().and_then(|w| w.3);
         let mut result = match words {
             None => run_align(&opts)?,
-            Some((anchors, report, None)) => {
+            Some((anchors, report, None, _)) => {
                 if use_words == "anchor" {
                     opts.anchors = anchors;
                 }
@@ -316,7 +315,7 @@ impl Stage for Analyze {
                 r.confidence.words = Some(report);
                 r
             }
-            Some((_, report, Some(reason))) => {
+            Some((_, report, Some(reason), _)) => {
                 speech_check.transpose().map_err(to_stage_error)?;
                 match fallback {
                 "acoustic" => {
@@ -341,7 +340,7 @@ impl Stage for Analyze {
             .confidence
             .warnings
             .extend(picture_ends_early(source_s, video.duration));
-        if let Some(which) = unheard_side {
+        if let Some(which) = unheard {
             result.confidence.warnings.push(format!(
                 "Whisper heard no words in the {which} (music or noise over the voice?): the words could not be compared, and the alignment is on the sound alone"
             ));

@@ -8,13 +8,9 @@ const FPS: usize = 100;
 /// boundary the alignment can anchor on, and a stop closure inside a word
 /// that looks like one costs nothing where both sides have it.
 pub fn speech_frames(energy_db: &[f32]) -> Vec<bool> {
-    if energy_db.is_empty() {
+    let Some([low, high]) = quantiles(energy_db, [0.05, 0.98]) else {
         return Vec::new();
-    }
-    let mut sorted = energy_db.to_vec();
-    sorted.sort_by(f32::total_cmp);
-    let pick = |q: f32| sorted[((sorted.len() - 1) as f32 * q) as usize];
-    let (low, high) = (pick(0.05), pick(0.98));
+    };
     // Absolute floor: nothing under -55 dBFS counts as speech.
     let threshold = (low + 0.25 * (high - low)).max(high - 40.0).max(-55.0);
     let mut speech: Vec<bool> = energy_db.iter().map(|&e| e > threshold).collect();
@@ -26,13 +22,18 @@ pub fn speech_frames(energy_db: &[f32]) -> Vec<bool> {
 /// frames: the pauses, in clean speech (60 dB and more), or the music and
 /// noise that never stop under it (a few dB at equal levels).
 pub fn dynamic_range_db(energy_db: &[f32]) -> f32 {
-    if energy_db.is_empty() {
-        return 0.0;
+    quantiles(energy_db, [0.10, 0.95]).map_or(0.0, |[quiet, loud]| loud - quiet)
+}
+
+/// The values at fractions `qs` (0..1) of the way through `values` sorted;
+/// `None` for no values.
+fn quantiles<const N: usize>(values: &[f32], qs: [f32; N]) -> Option<[f32; N]> {
+    if values.is_empty() {
+        return None;
     }
-    let mut sorted = energy_db.to_vec();
+    let mut sorted = values.to_vec();
     sorted.sort_by(f32::total_cmp);
-    let pick = |q: f32| sorted[((sorted.len() - 1) as f32 * q) as usize];
-    pick(0.95) - pick(0.10)
+    Some(qs.map(|q| sorted[((sorted.len() - 1) as f32 * q) as usize]))
 }
 
 /// Turn runs of speech shorter than `min_len` frames into silence.
