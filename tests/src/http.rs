@@ -158,3 +158,28 @@ impl Listener {
             .len()
     }
 }
+
+/// The first server-sent event of `url` (plain http), waiting at most
+/// `within` for it: the event's `data:` JSON.
+pub fn first_event(url: &str, within: Duration) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Write};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut conn = std::net::TcpStream::connect(host).expect("connecting");
+    conn.set_read_timeout(Some(within)).expect("timeout");
+    write!(
+        conn,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .expect("sending");
+    let mut lines = BufReader::new(conn).lines();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{url}: the stream ended before an event"))
+            .unwrap_or_else(|e| panic!("{url}: no event within {within:?} ({e})"));
+        if let Some(data) = line.strip_prefix("data:") {
+            return serde_json::from_str(data.trim()).expect("event JSON");
+        }
+    }
+}

@@ -543,6 +543,16 @@ fn queued_work_survives_a_crash_and_a_full_queue_says_when_to_retry() {
         (st["status"].as_str(), st["queue_position"].as_u64()),
         (Some("IN_QUEUE"), Some(1))
     );
+    // The status stream says so at once, not at the next change.
+    let url = format!(
+        "{}/local/vantage/requests/{}/status/stream",
+        server.queue, queued[1]
+    );
+    let first = http::first_event(&url, Duration::from_secs(5));
+    assert_eq!(
+        (first["status"].as_str(), first["queue_position"].as_u64()),
+        (Some("IN_QUEUE"), Some(1))
+    );
     let full = submit(&server.queue, &quick, "");
     assert_eq!(full.status, 429);
     assert!(full.header("retry-after").is_some());

@@ -50,9 +50,7 @@ impl Policy {
     /// The local file of one of this server's `/files/...` URLs (`own`
     /// lists the bases the server is known by), if `url` is one.
     pub fn own_file(&self, url: &str, own: &[String]) -> Option<PathBuf> {
-        let rest = own
-            .iter()
-            .find_map(|base| url.strip_prefix(&format!("{base}/files/")))?;
+        let rest = own_path(url, own)?;
         let rest = rest.split(['?', '#']).next()?;
         let safe = !rest.is_empty()
             && rest
@@ -67,6 +65,10 @@ impl Policy {
     pub fn check_input(&self, url: &str, own: &[String]) -> Result<(), Refusal> {
         match self.own_file(url, own) {
             Some(_) => Ok(()),
+            None if own_path(url, own).is_some() => Err((
+                format!("this server has no file at '{}': uploads and results are kept for --keep-hours, so upload it again", clip(url)),
+                "file_not_found",
+            )),
             None => self.check(url),
         }
     }
@@ -236,6 +238,12 @@ fn percent_decode(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// What follows `/files/` in one of this server's own URLs.
+fn own_path<'a>(url: &'a str, own: &[String]) -> Option<&'a str> {
+    own.iter()
+        .find_map(|base| url.strip_prefix(&format!("{base}/files/")))
 }
 
 /// Downloads with the policy's checks on every hop.

@@ -47,6 +47,18 @@ impl Endpoint {
         })
     }
 
+    /// The path it is posted to, without the app prefix (`parse`'s inverse).
+    pub fn path(&self) -> String {
+        match self {
+            Endpoint::Sync => "sync".into(),
+            Endpoint::Diagnostic => "diagnostic".into(),
+            Endpoint::Batch => "batch".into(),
+            Endpoint::Stream => "stream".into(),
+            Endpoint::Pipeline(name) => format!("pipelines/{name}"),
+            Endpoint::Piece => "pieces".into(),
+        }
+    }
+
     /// Check `body` as this endpoint's input, before any work (422 if
     /// not); `base` is the address the request came to.
     pub fn validate(&self, ctx: &Ctx, body: &[u8], base: &str) -> Result<Value, ApiError> {
@@ -232,6 +244,7 @@ impl Job<'_> {
         ];
         if request.mode != Mode::Vfr {
             outputs.push((SyncOutput::Frames, files.join("frames.json")));
+            outputs.push((SyncOutput::Freezes, files.join("freezes.json")));
         }
         if request.diagnostic {
             outputs.push((SyncOutput::Diagnostic, dir.video()));
@@ -259,6 +272,7 @@ impl Job<'_> {
             timecodes_url: self.url(&files.join("timecodes.txt")),
             alignment_url: self.url(&files.join("alignment.json")),
             frames_url: exists(files.join("frames.json")),
+            freezes_url: exists(files.join("freezes.json")),
             metadata,
         })
     }

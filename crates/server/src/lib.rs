@@ -17,6 +17,7 @@
 //! * [`webhook`]: webhook delivery with retries.
 //! * [`openapi`]: generates `/openapi.json`.
 //! * [`outputs`]: where finished files go (here, S3, the fal CDN).
+//! * [`playground`]: the web page `GET /` serves.
 //! * [`error`]: errors as HTTP statuses and bodies.
 //! * [`state`]: what every request shares, and the data folder's layout.
 
@@ -26,6 +27,7 @@ pub mod job;
 pub mod model;
 pub mod openapi;
 pub mod outputs;
+pub mod playground;
 pub mod queue;
 pub mod routes;
 pub mod state;
@@ -325,6 +327,7 @@ async fn open(cfg: &ServeConfig, keys: Vec<String>, tls: bool) -> Result<Api, Se
         queue: Arc::new(queue),
         webhooks: webhook::Webhooks::new(fetcher.client(), cfg.webhook_backoff),
         uploads: storage::Uploads::new(data.files(), cfg.max_upload_bytes),
+        weights,
         keys,
         ready: true.into(),
         tls,

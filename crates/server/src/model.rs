@@ -74,6 +74,8 @@ pub struct SyncResult {
     pub alignment_url: String,
     /// How each output frame was made (JSON; not in mode vfr).
     pub frames_url: Option<String>,
+    /// The frames a nearest-frame render would repeat (JSON; not in mode vfr).
+    pub freezes_url: Option<String>,
     pub metadata: Summary,
 }
 
@@ -181,6 +183,37 @@ pub enum StreamEvent {
     },
     Result(Box<SyncResult>),
     Error(ErrorBody),
+}
+
+/// `GET /requests`: the queue's most recent requests, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct RecentRequests {
+    pub requests: Vec<RequestSummary>,
+}
+
+/// One queued request as the queue's durable state holds it.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct RequestSummary {
+    pub request_id: String,
+    /// The `owner/alias` it was submitted under (empty without one).
+    pub app: String,
+    /// `sync`, `diagnostic`, `batch`, `stream`, `pipelines/NAME`.
+    pub endpoint: String,
+    /// `IN_QUEUE`, `IN_PROGRESS` or `COMPLETED`, as the status endpoint says.
+    pub status: String,
+    pub queue_position: Option<usize>,
+    /// For a completed request that failed: the message and its class
+    /// (`client_cancelled` when it was cancelled).
+    pub error: Option<String>,
+    pub error_type: Option<String>,
+    /// ISO 8601 times.
+    pub submitted_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// A sync's inputs (absent when sent as `data:` URIs) and RIFE mode.
+    pub video_url: Option<String>,
+    pub audio_url: Option<String>,
+    pub rife_mode: Option<String>,
 }
 
 /// `GET /health`, `/health/ready`.

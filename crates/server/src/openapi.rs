@@ -3,8 +3,8 @@
 //! the `ui` field hints fal's playground reads, set on those types).
 
 use crate::model::{
-    BatchInput, BatchOutput, ErrorBody, Health, PipelineInput, PipelineOutput, StreamEvent,
-    SyncInput, SyncResult, ValidationErrors,
+    BatchInput, BatchOutput, ErrorBody, Health, PipelineInput, PipelineOutput, RecentRequests,
+    StreamEvent, SyncInput, SyncResult, ValidationErrors,
 };
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -23,6 +23,7 @@ pub fn document(pipelines: &[&str]) -> Value {
     let pipe_out = sub::<PipelineOutput>(&mut gen);
     let event = sub::<StreamEvent>(&mut gen);
     let health = sub::<Health>(&mut gen);
+    let recent = sub::<RecentRequests>(&mut gen);
     let invalid = sub::<ValidationErrors>(&mut gen);
     let failed = sub::<ErrorBody>(&mut gen);
     let errors = Errors { invalid, failed };
@@ -44,6 +45,12 @@ pub fn document(pipelines: &[&str]) -> Value {
     pipeline["parameters"] = json!([{"name": "name", "in": "path", "required": true, "description": "a pipeline on this server's allow-list", "schema": {"type": "string", "enum": pipelines}}]);
     pipeline["responses"]["404"] = json!({"description": "no such pipeline on this server", "content": {"application/json": {"schema": errors.failed}}});
     paths.insert("/pipelines/{name}".into(), json!({"post": pipeline}));
+    paths.insert("/requests".into(), json!({"get": {
+        "operationId": "recent_requests",
+        "summary": "The queue's most recent requests, newest first, with their status",
+        "parameters": [{"name": "limit", "in": "query", "required": false, "description": "how many (default 20, at most 200)", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}],
+        "responses": {"200": json_body(&recent), "401": {"description": "no key, or not one of the server's keys", "content": {"application/json": {"schema": errors.failed}}}},
+    }}));
     paths.insert("/health".into(), json!({"get": {"operationId": "health", "summary": "Alive: 200 while the process runs", "security": [], "responses": {"200": json_body(&health)}}}));
     paths.insert("/health/ready".into(), json!({"get": {"operationId": "ready", "summary": "Ready: 200 once warm, 503 while draining", "security": [], "responses": {"200": json_body(&health), "503": json_body(&health)}}}));
     json!({

@@ -136,6 +136,12 @@ impl LogEntry {
             labels: json!({}),
         }
     }
+
+    /// With `labels` (the playground reads a stage's progress from them).
+    pub fn labelled(mut self, labels: Value) -> Self {
+        self.labels = labels;
+        self
+    }
 }
 
 /// A request in memory: its record, its logs, who waits on it.
@@ -444,6 +450,14 @@ impl Queue {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The `limit` most recently submitted requests, newest first.
+    pub fn recent(&self, limit: usize) -> Vec<Record> {
+        let mut records: Vec<Record> = lock(&self.entries).values().map(|e| e.snapshot()).collect();
+        records.sort_by(|a, b| b.submitted_at.total_cmp(&a.submitted_at));
+        records.truncate(limit);
+        records
     }
 
     /// Completed requests whose webhook has not been delivered yet.

@@ -26,6 +26,8 @@ pub struct Api {
     pub queue: Arc<Queue>,
     pub webhooks: crate::webhook::Webhooks,
     pub uploads: storage::Uploads,
+    /// The installed models (the playground offers them).
+    pub weights: vantage_weights::Store,
     /// Accepted `Authorization: Key ...` values (none: no auth).
     pub keys: Vec<String>,
     pub ready: AtomicBool,
@@ -57,8 +59,17 @@ pub struct At {
 pub fn router(api: Arc<Api>, listener: Listener) -> Router {
     let files = tower_http::services::ServeDir::new(api.ctx.data.files());
     let max_body = api.max_body;
-    Router::new()
+    let mut router = Router::new();
+    if listener == Listener::Run {
+        // `POST /` is still `/sync`: only GET is the page.
+        router = router
+            .route("/", get(crate::playground::page).fallback(dispatch))
+            .route("/playground", get(crate::playground::page))
+            .route("/playground/{asset}", get(crate::playground::asset));
+    }
+    router
         .route("/health", get(health))
+        .route("/requests", get(recent).fallback(dispatch))
         .route("/health/ready", get(ready))
         .route("/openapi.json", get(openapi))
         .route("/storage/upload/{token}", put(storage::put_upload))
@@ -108,13 +119,14 @@ impl Api {
         };
         crate::model::Health {
             status: status.into(),
-            running: self.ctx.active.load(Ordering::SeqCst),
+            // Slots held, not `active` (a queued job counts twice there).
+            running: self.ctx.max_running - self.ctx.running.available_permits(),
             queued: self.queue.queued(),
             version: env!("CARGO_PKG_VERSION").into(),
         }
     }
 
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    pub fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         if self.keys.is_empty() {
             return Ok(());
         }
@@ -572,14 +584,13 @@ pub fn status_json(
         "cancel_url": urls.cancel,
         "logs": log_value,
     });
+    body["status"] = json!(status_name(record.state));
     match record.state {
         State::Queued => {
-            body["status"] = json!("IN_QUEUE");
             body["queue_position"] = json!(queue.position(&record.id).unwrap_or(0));
         }
-        State::Running => body["status"] = json!("IN_PROGRESS"),
+        State::Running => {}
         State::Completed => {
-            body["status"] = json!("COMPLETED");
             let outcome = record.outcome.as_ref();
             body["metrics"] = json!({"inference_time": outcome.and_then(|o| o.inference_time)});
             if let Some(o) = outcome.filter(|o| o.error.is_some()) {
@@ -751,21 +762,99 @@ async fn run_queued(api: &Arc<Api>, entry: &Arc<Entry>) {
     api.webhooks.send(api.queue.clone(), entry.clone());
 }
 
-/// Every stage event as a log entry of the request.
+/// Every stage event as a log entry of the request, labelled with its stage,
+/// what happened and the stage's percent (so a page can draw progress bars
+/// without reading the messages).
 fn log_events(queue: Arc<Queue>, entry: Arc<Entry>) -> EventSink {
     Arc::new(move |e: &Event| {
-        let (level, message) = match e {
-            Event::Queued { stage, .. } => ("DEBUG", format!("{stage}: waiting for a slot")),
+        let (level, message, labels) = match e {
+            Event::Queued { stage, .. } => (
+                "DEBUG",
+                format!("{stage}: waiting for a slot"),
+                stage_label(stage, "queued", 0.0),
+            ),
+            Event::Started { stage } => ("INFO", describe(e), stage_label(stage, "started", 0.0)),
             Event::Progress {
                 stage,
                 percent,
                 message,
-            } => ("INFO", format!("{stage}: {percent:.0}% {message}")),
-            Event::Failed { .. } => ("ERROR", e.describe().unwrap_or_default()),
-            _ => ("INFO", e.describe().unwrap_or_default()),
+            } => (
+                "INFO",
+                format!("{stage}: {percent:.0}% {message}"),
+                stage_label(stage, "progress", *percent),
+            ),
+            Event::Cached { stage } => ("INFO", describe(e), stage_label(stage, "cached", 100.0)),
+            Event::Done { stage, .. } => ("INFO", describe(e), stage_label(stage, "done", 100.0)),
+            Event::Failed { stage, .. } => {
+                ("ERROR", describe(e), stage_label(stage, "failed", 0.0))
+            }
+            _ => ("INFO", describe(e), json!({})),
         };
-        queue.log(&entry, LogEntry::new(level, message));
+        queue.log(&entry, LogEntry::new(level, message).labelled(labels));
     })
+}
+
+fn describe(e: &Event) -> String {
+    e.describe().unwrap_or_default()
+}
+
+fn stage_label(stage: &str, event: &str, percent: f32) -> Value {
+    json!({"stage": stage, "event": event, "percent": percent})
+}
+
+/// `GET /requests[?limit=N]`: the most recent queued requests (default 20,
+/// at most 200) and their status, from the queue's durable state.
+async fn recent(AxState(at): AxState<At>, headers: HeaderMap, uri: Uri) -> Response {
+    if let Err(e) = at.api.authorize(&headers) {
+        return e.into_response();
+    }
+    let limit = query_param(uri.query().unwrap_or(""), "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(1, 200);
+    let queue = &at.api.queue;
+    let requests = queue
+        .recent(limit)
+        .into_iter()
+        .map(|r| summary(queue, r))
+        .collect();
+    Json(crate::model::RecentRequests { requests }).into_response()
+}
+
+fn summary(queue: &Queue, r: Record) -> crate::model::RequestSummary {
+    let input = |name: &str| {
+        let value = r.input.get(name).and_then(Value::as_str);
+        value
+            .filter(|v| !v.starts_with("data:"))
+            .map(str::to_string)
+    };
+    let outcome = r.outcome.as_ref();
+    crate::model::RequestSummary {
+        status: status_name(r.state).into(),
+        queue_position: (r.state == State::Queued)
+            .then(|| queue.position(&r.id))
+            .flatten(),
+        error: outcome.and_then(|o| o.error.clone()),
+        error_type: outcome.and_then(|o| o.error_type.clone()),
+        submitted_at: queue::iso8601(r.submitted_at),
+        started_at: r.started_at.map(queue::iso8601),
+        finished_at: r.finished_at.map(queue::iso8601),
+        video_url: input("video_url"),
+        audio_url: input("audio_url"),
+        rife_mode: input("rife_mode"),
+        endpoint: r.endpoint.path(),
+        app: r.app,
+        request_id: r.id,
+    }
+}
+
+/// A state as fal's status endpoint names it.
+fn status_name(state: State) -> &'static str {
+    match state {
+        State::Queued => "IN_QUEUE",
+        State::Running => "IN_PROGRESS",
+        State::Completed => "COMPLETED",
+    }
 }
 
 #[cfg(test)]

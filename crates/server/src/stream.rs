@@ -34,23 +34,34 @@ fn data(v: &impl serde::Serialize) -> Result<SseEvent, Infallible> {
 /// the log lines not sent before (the JS client accumulates them).
 pub fn status(api: Arc<Api>, entry: Arc<Entry>, urls: Urls, with_logs: bool) -> Events {
     let changes = entry.changed.subscribe();
-    let state = (api, entry, urls, changes, 0usize, false);
+    let state = (api, entry, urls, changes, 0usize, Next::Now);
     sse(stream::unfold(
         state,
-        move |(api, entry, urls, mut changes, sent, done)| async move {
-            if done {
-                return None;
-            }
+        move |(api, entry, urls, mut changes, sent, next)| async move {
+            // Each event goes out as soon as it is made; the wait for the
+            // next change comes after (a queued request may not change for minutes).
+            let last = match next {
+                Next::End => return None,
+                Next::Now => false,
+                Next::OnChange => changes.changed().await.is_err(),
+            };
             changes.borrow_and_update();
             let (body, shown) = status_json(&api.queue, &entry, &urls, with_logs, sent);
-            let done = body["status"] == "COMPLETED";
-            let event = data(&body);
-            if !done && changes.changed().await.is_err() {
-                return Some((event, (api, entry, urls, changes, shown, true)));
-            }
-            Some((event, (api, entry, urls, changes, shown, done)))
+            let next = if last || body["status"] == "COMPLETED" {
+                Next::End
+            } else {
+                Next::OnChange
+            };
+            Some((data(&body), (api, entry, urls, changes, shown, next)))
         },
     ))
+}
+
+/// When the status stream sends its next event.
+enum Next {
+    Now,
+    OnChange,
+    End,
 }
 
 /// Cancels the job when the client goes away (the stream is dropped).
