@@ -1,6 +1,6 @@
 // The playground in a real browser: playwright-core driving Debian's Chromium
 // against a `vantage serve` the Rust test started. Usage:
-//   VANTAGE_DIRECT=http://127.0.0.1:PORT ARTIFACTS=DIR node playground.mjs run VIDEO AUDIO LONG_VIDEO LONG_AUDIO
+//   VANTAGE_DIRECT=http://127.0.0.1:PORT ARTIFACTS=DIR node playground.mjs run VIDEO AUDIO OTHER_WORDS LONG_VIDEO LONG_AUDIO
 //   VANTAGE_DIRECT=... ARTIFACTS=DIR KEY=the-key node playground.mjs keys
 // Each state is kept as DIR/NN-name.png. Prints one JSON line of what it
 // measured; exits non-zero on the first failed check.
@@ -61,7 +61,7 @@ async function checkLabels() {
   measured.controls = await page.locator("input, select, button").count();
 }
 
-async function run(video, audio, longVideo, longAudio) {
+async function run(video, audio, otherWords, longVideo, longAudio) {
   await shot("empty");
   // The two files, uploaded with a progress bar as soon as they are chosen.
   await page.getByLabel("Choose a video…").setInputFiles(video);
@@ -162,7 +162,48 @@ async function run(video, audio, longVideo, longAudio) {
   await page.locator("#recent-table tbody tr td.status.done").first().waitFor();
   await shot("reloaded");
 
+  await mismatch(video, otherWords);
   await cancelBoth(longVideo, longAudio);
+}
+
+/** A narration with other words, dropped on the page: the error quotes
+ * both, beside the choice that decides, and its "Try again" runs. */
+async function mismatch(video, otherWords) {
+  await page.getByLabel("Choose a video…").setInputFiles(video); // a reload forgets the files
+  await drop("#audio-drop", otherWords, "audio/wav");
+  await waitUploaded("video");
+  await waitUploaded("audio");
+  await page.getByRole("radio", { name: /^Off/ }).check();
+  await page.getByRole("button", { name: "Synchronise" }).click();
+  const error = page.locator("#mismatch-error");
+  await error.filter({ hasText: "do not say the same words" }).waitFor({ timeout: 2 * MINUTE });
+  measured.mismatch = await error.innerText();
+  assert.match(measured.mismatch, /The video says ".+"; the narration says "Completely unrelated words about the weather and trains\."/);
+  assert.equal(await page.getByLabel("If the two audios say different words").getAttribute("aria-invalid"), "true");
+  await shot("mismatch");
+  await error.getByRole("button", { name: "Try again: stretch the picture evenly" }).click();
+  await page.locator("#result").waitFor({ state: "visible", timeout: 5 * MINUTE });
+  assert.equal(await page.getByLabel("If the two audios say different words").inputValue(), "linear");
+  measured.mismatch_warnings = await page.$$eval(".warnings li", (lis) => lis.map((li) => li.textContent));
+  assert.ok(measured.mismatch_warnings.some((w) => w.includes("stretched evenly")), JSON.stringify(measured.mismatch_warnings));
+  await page.getByLabel("If the two audios say different words").selectOption("");
+}
+
+/** A file dropped on `target`, as a person dragging it from their desktop would. */
+async function drop(target, path, type) {
+  const bytes = readFileSync(path).toString("base64");
+  const name = path.split("/").pop();
+  const transfer = await page.evaluateHandle(
+    ({ bytes, name, type }) => {
+      const data = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));
+      const t = new DataTransfer();
+      t.items.add(new File([data], name, { type }));
+      return t;
+    },
+    { bytes, name, type },
+  );
+  await page.dispatchEvent(target, "dragover", { dataTransfer: transfer });
+  await page.dispatchEvent(target, "drop", { dataTransfer: transfer });
 }
 
 /** One running and one queued request (the server runs one at a time), each cancelled. */

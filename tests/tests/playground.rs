@@ -60,6 +60,19 @@ fn pngs(dir: &Path) -> Vec<String> {
 fn the_playground_syncs_follows_cancels_and_explains_errors_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let (video, target) = tools::slowed_clip(dir.path());
+    let other_words = dir.path().join("other-words.wav");
+    let voice = vantage_e2e::speech::Voice {
+        name: "en-us",
+        speed: 150,
+        pitch: 50,
+    };
+    vantage_e2e::speech::speak_sentences(
+        &["completely unrelated words about the weather and trains"],
+        &voice,
+        0.2,
+    )
+    .write_wav(&other_words)
+    .unwrap();
     let long = dir.path().join("long");
     std::fs::create_dir_all(&long).unwrap();
     let (long_video, long_target) =
@@ -111,6 +124,7 @@ fn the_playground_syncs_follows_cancels_and_explains_errors_in_a_browser() {
             "run",
             s(&video),
             s(&target),
+            s(&other_words),
             s(&long_video),
             s(&long_target),
         ],
@@ -156,9 +170,17 @@ fn the_playground_syncs_follows_cancels_and_explains_errors_in_a_browser() {
         .iter()
         .filter(|r| r["status"] == "COMPLETED" && r["error"].is_null())
         .collect();
-    assert_eq!(done.len(), 1, "{recent}");
-    assert_eq!(done[0]["rife_mode"], "precision");
-    assert_eq!(done[0]["endpoint"], "sync");
+    let modes: Vec<&Value> = done.iter().map(|r| &r["rife_mode"]).collect();
+    assert_eq!(modes, [&json!("off"), &json!("precision")], "{recent}");
+    assert!(done.iter().all(|r| r["endpoint"] == "sync"));
+    let mismatched = requests
+        .iter()
+        .find(|r| r["error_type"] == "different_content")
+        .expect("the mismatch is listed");
+    assert!(mismatched["audio_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/other-words.wav"));
 
     let names = pngs(&shots);
     for state in [
@@ -169,6 +191,8 @@ fn the_playground_syncs_follows_cancels_and_explains_errors_in_a_browser() {
         "running",
         "result-playing",
         "diagnostic",
+        "reloaded",
+        "mismatch",
         "queued",
         "cancelled-while-queued",
         "cancelled-while-running",

@@ -81,11 +81,11 @@ function showValidation(detail) {
 function showFailure(status, body) {
   if (status === 401) return showKeyError(body);
   if (body && Array.isArray(body.detail)) return showValidation(body.detail);
-  const detail = body?.detail || `the server answered ${status}`;
+  const detail = plain(body?.detail) || `the server answered ${status}`;
   const remedies = (body?.remedies || []).flatMap((r) => r.choices.map((choice) => remedyButton(r.field, choice)));
   switch (body?.error_type) {
     case "different_content":
-      return showError("on_mismatch", `The two audios do not say the same words. ${detail}`, remedies);
+      return showError("on_mismatch", mismatchWords(detail), remedies);
     case "missing_weights":
       return showError("whisper_model", detail, remedies);
     default: {
@@ -93,6 +93,21 @@ function showFailure(status, body) {
       return showError(field in FIELD_ERRORS ? field : "form-error", detail, remedies);
     }
   }
+}
+
+/** A message without the runner's "stage 'x' (type) failed:" prefix. */
+function plain(detail) {
+  return typeof detail === "string" ? detail.replace(/^stage '[^']*' \([^)]*\) failed: /, "") : detail;
+}
+
+/** The mismatch in a sentence: how many words match, and both quotes. */
+function mismatchWords(detail) {
+  const quotes = /the source says (".*"), the target says (".*")\. /.exec(detail);
+  const count = /(\d+) of (\d+) words match/.exec(detail);
+  if (!quotes) return `The two audios do not say the same words: ${detail}`;
+  const matched = count ? ` (${count[1]} of ${count[2]} words match)` : "";
+  const end = /[.!?]"$/.test(quotes[2]) ? "" : ".";
+  return `The two audios do not say the same words${matched}. The video says ${quotes[1]}; the narration says ${quotes[2]}${end}`;
 }
 
 /** "Try again with …": sets the field and submits again. */
