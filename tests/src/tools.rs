@@ -188,3 +188,23 @@ pub fn luma_frames(video: &Path) -> Vec<Vec<u8>> {
     let bytes = std::fs::read(&raw).expect("decoded frames");
     bytes.chunks(frame).map(<[u8]>::to_vec).collect()
 }
+
+/// `dir/NAME`: a narration that says other words than [`slowed_clip`]'s
+/// ("Completely unrelated words about the weather and trains.").
+pub fn unrelated_narration(dir: &Path, name: &str) -> std::path::PathBuf {
+    use crate::speech::{speak_sentences, Voice};
+    let voice = Voice {
+        name: "en-us",
+        speed: 150,
+        pitch: 50,
+    };
+    let path = dir.join(name);
+    speak_sentences(
+        &["completely unrelated words about the weather and trains"],
+        &voice,
+        0.2,
+    )
+    .write_wav(&path)
+    .expect("writing speech");
+    path
+}

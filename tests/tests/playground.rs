@@ -60,19 +60,7 @@ fn pngs(dir: &Path) -> Vec<String> {
 fn the_playground_syncs_follows_cancels_and_explains_errors_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let (video, target) = tools::slowed_clip(dir.path());
-    let other_words = dir.path().join("other-words.wav");
-    let voice = vantage_e2e::speech::Voice {
-        name: "en-us",
-        speed: 150,
-        pitch: 50,
-    };
-    vantage_e2e::speech::speak_sentences(
-        &["completely unrelated words about the weather and trains"],
-        &voice,
-        0.2,
-    )
-    .write_wav(&other_words)
-    .unwrap();
+    let other_words = tools::unrelated_narration(dir.path(), "other-words.wav");
     let long = dir.path().join("long");
     std::fs::create_dir_all(&long).unwrap();
     let (long_video, long_target) =

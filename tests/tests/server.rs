@@ -290,19 +290,7 @@ fn bad_requests_get_422_naming_the_field_before_any_work() {
     }
     assert_eq!(origin.count(), 0, "nothing was fetched");
     // Media that cannot work is a finished request with its error, not a 500.
-    let different = dir.path().join("different.wav");
-    let voice = vantage_e2e::speech::Voice {
-        name: "en-us",
-        speed: 150,
-        pitch: 50,
-    };
-    vantage_e2e::speech::speak_sentences(
-        &["completely unrelated words about the weather and trains"],
-        &voice,
-        0.2,
-    )
-    .write_wav(&different)
-    .unwrap();
+    let different = tools::unrelated_narration(dir.path(), "different.wav");
     let a = http::post(&sync, &with("audio_url", json!(file_url(&different))));
     assert_eq!(a.status, 422, "{}", a.text());
     let e = a.json();
