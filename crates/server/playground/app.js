@@ -161,7 +161,7 @@ function megabytes(bytes) {
 async function upload(which, file) {
   const progress = $(`${which}-progress`);
   progress.hidden = false;
-  progress.value = 0;
+  uploadState(which, file, 0);
   const resp = await fetch("/storage/upload/initiate", {
     method: "POST",
     headers: authHeaders({ "content-type": "application/json" }),
@@ -179,7 +179,7 @@ async function upload(which, file) {
     xhr.open("PUT", target.upload_url);
     xhr.setRequestHeader("content-type", file.type || "application/octet-stream");
     xhr.upload.onprogress = (e) => {
-      if (e.lengthComputable) progress.value = (100 * e.loaded) / e.total;
+      if (e.lengthComputable) uploadState(which, file, (100 * e.loaded) / e.total);
     };
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) return resolve();
@@ -193,8 +193,14 @@ async function upload(which, file) {
     xhr.onabort = () => reject(new Error("The upload was replaced by another file."));
     xhr.send(file);
   });
-  progress.value = 100;
+  uploadState(which, file, 100);
   return target.file_url;
+}
+
+function uploadState(which, file, percent) {
+  $(`${which}-progress`).value = percent;
+  const state = percent >= 100 ? "uploaded" : `uploading… ${percent.toFixed(0)}%`;
+  $(`${which}-name`).textContent = `${file.name} (${megabytes(file.size)}): ${state}`;
 }
 
 /** The URL to send for one side, once its upload (if any) is done. */
