@@ -14,7 +14,7 @@ use vantage_analyze::words::word_anchors;
 use vantage_analyze::{align, AlignOptions, Anchor};
 use vantage_core::CancelToken;
 use vantage_dsp::features::{mfcc, Mfcc, VOCAL_TRACT_WARPS};
-use vantage_e2e::case::{all_cases, speech, truth, Split};
+use vantage_e2e::case::{all_cases, speech, text_of, truth, CaseSpec, Split};
 use vantage_e2e::truth::Stats;
 use vantage_transcribe::{load, transcribe, Device, Model, Options};
 use vantage_weights::{Kind, Store};
@@ -119,6 +119,16 @@ fn main() {
                 .source_at(t)
                 .map(|s| (r.warp.source_at(t) - s) * 1000.0)
         };
+        if let Ok(dir) = std::env::var("DUMP") {
+            dump(
+                std::path::Path::new(&dir),
+                spec,
+                &s16,
+                &t16,
+                &truth,
+                &r.warp,
+            );
+        }
         let errors: Vec<f64> = (0..(tgt.duration() * 100.0) as usize)
             .map(|k| k as f64 / 100.0)
             .filter(|&t| truth.in_word(t))
@@ -172,4 +182,53 @@ fn main() {
         ),
         Err(e) => println!("different words: {e}"),
     }
+}
+
+/// `DUMP=DIR`: the case's two 16 kHz signals, their texts, the truth and
+/// the warp every 10 ms of target speech, for checking another aligner.
+fn dump(
+    dir: &std::path::Path,
+    spec: &CaseSpec,
+    s16: &[f32],
+    t16: &[f32],
+    truth: &vantage_e2e::truth::Truth,
+    warp: &vantage_core::Warp,
+) {
+    std::fs::create_dir_all(dir).expect("DUMP dir");
+    let slug: String = spec
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let wav = |name: &str, samples: &[f32]| {
+        let pcm: Vec<u8> = samples
+            .iter()
+            .flat_map(|x| ((x.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
+            .collect();
+        let mut out = Vec::with_capacity(44 + pcm.len());
+        out.extend_from_slice(b"RIFF");
+        out.extend_from_slice(&(36 + pcm.len() as u32).to_le_bytes());
+        out.extend_from_slice(b"WAVEfmt ");
+        for v in [16u32, 1 | (1 << 16), 16_000, 32_000, 2 | (16 << 16)] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(b"data");
+        out.extend_from_slice(&(pcm.len() as u32).to_le_bytes());
+        out.extend_from_slice(&pcm);
+        std::fs::write(dir.join(format!("{slug}.{name}.wav")), out).expect("writing");
+    };
+    wav("src", s16);
+    wav("tgt", t16);
+    let points: Vec<[f64; 3]> = (0..(t16.len() / 160))
+        .map(|k| k as f64 / 100.0)
+        .filter(|&t| truth.in_word(t))
+        .filter_map(|t| truth.source_at(t).map(|s| [t, s, warp.source_at(t)]))
+        .collect();
+    let json = serde_json::json!({
+        "name": spec.name,
+        "source_text": text_of(&spec.source, spec.words),
+        "target_text": text_of(&spec.target, spec.words),
+        "points": points,
+    });
+    std::fs::write(dir.join(format!("{slug}.json")), json.to_string()).expect("writing");
 }

@@ -130,6 +130,17 @@ fn phrases(count: usize) -> Vec<(String, bool)> {
     out
 }
 
+/// The words `speaker` says in a case of `words` words, as text.
+pub fn text_of(speaker: &Speaker, words: usize) -> String {
+    match speaker {
+        Speaker::Espeak(..) => script(words).0.join(" "),
+        Speaker::Flite(_) => {
+            let phrases: Vec<String> = phrases(words).into_iter().map(|(p, _)| p).collect();
+            phrases.join(" ")
+        }
+    }
+}
+
 fn speak_as(speaker: &Speaker, words: usize) -> Speech {
     match speaker {
         Speaker::Espeak(voice, pacing) => {
