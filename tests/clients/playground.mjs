@@ -2,6 +2,7 @@
 // against a `vantage serve` the Rust test started. Usage:
 //   VANTAGE_DIRECT=http://127.0.0.1:PORT ARTIFACTS=DIR node playground.mjs run VIDEO AUDIO OTHER_WORDS LONG_VIDEO LONG_AUDIO
 //   VANTAGE_DIRECT=... ARTIFACTS=DIR KEY=the-key node playground.mjs keys
+//   VANTAGE_DIRECT=... ARTIFACTS=DIR SERVER_PID=N node playground.mjs restart VIDEO AUDIO
 // Each state is kept as DIR/NN-name.png. Prints one JSON line of what it
 // measured; exits non-zero on the first failed check.
 import { chromium } from "playwright-core";
@@ -36,8 +37,11 @@ try {
   await page.goto(`${direct}/`);
   await checkLabels();
   if (scenario === "keys") await keys();
+  else if (scenario === "restart") await restart(...files);
   else await run(...files);
-  assert.deepEqual(problems.filter((p) => !/status of 4\d\d/.test(p)), [], "the page logged errors");
+  // Answers the tests provoke (4xx; refused connections while the server is down) are not problems.
+  const expected = scenario === "restart" ? /status of 4\d\d|net::ERR_/ : /status of 4\d\d/;
+  assert.deepEqual(problems.filter((p) => !expected.test(p)), [], "the page logged errors");
   console.log(JSON.stringify(measured));
 } catch (e) {
   await shot("failure").catch(() => {});
@@ -263,6 +267,26 @@ async function keys() {
   measured.stored = await page.evaluate(() => sessionStorage.getItem("vantage.key"));
   assert.equal(measured.stored, process.env.KEY);
   await shot("key-accepted");
+}
+
+/** The page keeps following a request while the server is killed (the
+ * test restarts it on the same address) and shows its result. */
+async function restart(video, audio) {
+  await page.getByLabel("Choose a video…").setInputFiles(video);
+  await page.getByLabel("Choose an audio file…").setInputFiles(audio);
+  await waitUploaded("video");
+  await waitUploaded("audio");
+  await page.getByRole("radio", { name: /^Precision/ }).check();
+  await page.getByRole("button", { name: "Synchronise" }).click();
+  await page.locator('#stages li[data-stage="interpolate"]').waitFor({ timeout: 5 * MINUTE });
+  process.kill(Number(process.env.SERVER_PID), "SIGKILL");
+  const away = page.locator("#run-status").filter({ hasText: "does not answer" });
+  await away.waitFor({ timeout: MINUTE });
+  measured.away = await away.innerText();
+  await shot("server-away");
+  await page.locator("#result").waitFor({ state: "visible", timeout: 8 * MINUTE });
+  measured.result_duration = await mediaDuration("#result-video");
+  await shot("result-after-restart");
 }
 
 async function waitUploaded(which) {

@@ -42,6 +42,24 @@ impl Server {
         Server::spawn(command, data)
     }
 
+    /// [`Server::start`] with the direct listener on `127.0.0.1:port`
+    /// (a server restarted where a page or client expects it).
+    pub fn start_at(data: &Path, port: u16, extra: &[&str]) -> Server {
+        let mut command = crate::vantage::command();
+        let listen = format!("127.0.0.1:{port}");
+        command
+            .args(["serve", "--data", s(data), "--weights", s(&weights())])
+            .args(["--listen", &listen, "--queue-listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("VANTAGE_LOG", "warn");
+        Server::spawn(command, data)
+    }
+
+    /// Whether the process has ended (killed from outside, crashed).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
+    }
+
     /// Run `command` (something that ends in `vantage serve` with both
     /// listeners) and wait until both accept.
     pub fn spawn(mut command: Command, data: &Path) -> Server {

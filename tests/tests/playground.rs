@@ -222,3 +222,76 @@ fn the_playground_asks_for_a_key_and_says_when_it_is_wrong() {
     assert!(measured["wrong"].as_str().unwrap().contains("refused"));
     assert_eq!(pngs(&shots).len(), 3);
 }
+
+/// The server dies while the page follows a running request; restarted on
+/// the same address and data, it runs the request again from its cached
+/// stages, and the page, which kept asking, shows the result.
+#[test]
+fn the_playground_follows_a_request_across_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (video, target) = tools::slowed_clip_of(dir.path(), 16, "testsrc2=size=320x180:rate=24");
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut server = Server::start_at(&data, port, &[]);
+    let shots = artifacts("playground-restart");
+    let pid = server.pid().to_string();
+    let browser = std::thread::spawn({
+        let env = [
+            ("VANTAGE_DIRECT".to_string(), server.direct.clone()),
+            ("ARTIFACTS".to_string(), s(&shots).to_string()),
+            ("SERVER_PID".to_string(), pid),
+        ];
+        let args = [
+            "restart".to_string(),
+            s(&video).to_string(),
+            s(&target).to_string(),
+        ];
+        move || {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            client("playground.mjs", &args, &env)
+        }
+    });
+    // The page kills the server once the request runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !server.exited() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page never killed the server"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let restarted = Server::start_at(&data, port, &[]);
+    let out = browser.join().expect("the browser thread");
+    assert!(
+        out.status.success(),
+        "{}\n{}\nserver:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        restarted.log()
+    );
+    let measured: Value = serde_json::from_slice(
+        out.stdout
+            .rsplit(|&b| b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap_or(b"{}"),
+    )
+    .expect("measured JSON");
+    assert!(
+        measured["away"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not answer"),
+        "{measured}"
+    );
+    let duration = measured["result_duration"].as_f64().expect("duration");
+    let expected = tools::duration(&target);
+    assert!(
+        (duration - expected).abs() <= 1.0 / 24.0 + 1e-3,
+        "video {duration} s, narration {expected} s"
+    );
+}

@@ -333,8 +333,17 @@ async function follow(urls, signal) {
     if (e.status === 404 || e.status === 401) throw e;
   }
   let seen = -1;
-  for (;;) {
-    const { status, body } = await queueCall("GET", `${urls.status}?logs=1`);
+  for (;; await new Promise((r) => setTimeout(r, 1000))) {
+    let answer;
+    try {
+      answer = await queueCall("GET", `${urls.status}?logs=1`);
+    } catch {
+      if (signal.aborted) return;
+      // The server is away (restarting: queued and running requests survive it).
+      setRunStatus("The server does not answer; trying again…");
+      continue;
+    }
+    const { status, body } = answer;
     if (signal.aborted) return;
     if (status === 404 || status === 401) throw httpError(status, body);
     if (body?.status) {
@@ -343,7 +352,6 @@ async function follow(urls, signal) {
       seen = logs.length;
       if (body.status === "COMPLETED") return;
     }
-    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
