@@ -7,6 +7,7 @@
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use vantage_e2e::http;
 use vantage_e2e::server::{client, Server};
 use vantage_e2e::tools::{self, s};
@@ -26,7 +27,11 @@ fn browse(server: &Server, args: &[&str], env: &[(&str, &str)], shots: &Path) ->
         ("VANTAGE_DIRECT", server.direct.as_str()),
         ("ARTIFACTS", s(shots)),
     ]);
-    let out = client("playground.mjs", args, &env);
+    measured(&client("playground.mjs", args, &env), shots, server)
+}
+
+/// What a browser script that succeeded measured (its last stdout line).
+fn measured(out: &std::process::Output, shots: &Path, server: &Server) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -237,50 +242,28 @@ fn the_playground_follows_a_request_across_a_server_restart() {
         .port();
     let mut server = Server::start_at(&data, port, &[]);
     let shots = artifacts("playground-restart");
-    let pid = server.pid().to_string();
-    let browser = std::thread::spawn({
-        let env = [
-            ("VANTAGE_DIRECT".to_string(), server.direct.clone()),
-            ("ARTIFACTS".to_string(), s(&shots).to_string()),
-            ("SERVER_PID".to_string(), pid),
-        ];
-        let args = [
-            "restart".to_string(),
-            s(&video).to_string(),
-            s(&target).to_string(),
-        ];
-        move || {
-            let env: Vec<(&str, &str)> =
-                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            client("playground.mjs", &args, &env)
+    let (pid, direct) = (server.pid().to_string(), server.direct.clone());
+    let env = [
+        ("VANTAGE_DIRECT", direct.as_str()),
+        ("ARTIFACTS", s(&shots)),
+        ("SERVER_PID", pid.as_str()),
+    ];
+    let (out, restarted) = std::thread::scope(|scope| {
+        let browser =
+            scope.spawn(|| client("playground.mjs", &["restart", s(&video), s(&target)], &env));
+        // The page kills the server once the request runs.
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !server.exited() {
+            assert!(
+                Instant::now() < deadline,
+                "the page never killed the server"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let restarted = Server::start_at(&data, port, &[]);
+        (browser.join().expect("the browser thread"), restarted)
     });
-    // The page kills the server once the request runs.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    while !server.exited() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the page never killed the server"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let restarted = Server::start_at(&data, port, &[]);
-    let out = browser.join().expect("the browser thread");
-    assert!(
-        out.status.success(),
-        "{}\n{}\nserver:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        restarted.log()
-    );
-    let measured: Value = serde_json::from_slice(
-        out.stdout
-            .rsplit(|&b| b == b'\n')
-            .find(|l| !l.is_empty())
-            .unwrap_or(b"{}"),
-    )
-    .expect("measured JSON");
+    let measured = measured(&out, &shots, &restarted);
     assert!(
         measured["away"]
             .as_str()
