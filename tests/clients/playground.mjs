@@ -68,10 +68,7 @@ async function checkLabels() {
 async function run(video, audio, otherWords, longVideo, longAudio) {
   await shot("empty");
   // The two files, uploaded with a progress bar as soon as they are chosen.
-  await page.getByLabel("Choose a video…").setInputFiles(video);
-  await page.getByLabel("Choose an audio file…").setInputFiles(audio);
-  await waitUploaded("video");
-  await waitUploaded("audio");
+  await chooseBoth(video, audio);
 
   // A bad frame rate: the server's 422, shown beside the field.
   await page.getByLabel("Output frame rate").fill("fast");
@@ -212,10 +209,7 @@ async function drop(target, path, type) {
 
 /** One running and one queued request (the server runs one at a time), each cancelled. */
 async function cancelBoth(video, audio) {
-  await page.getByLabel("Choose a video…").setInputFiles(video);
-  await page.getByLabel("Choose an audio file…").setInputFiles(audio);
-  await waitUploaded("video");
-  await waitUploaded("audio");
+  await chooseBoth(video, audio);
   await page.getByRole("radio", { name: /^Precision/ }).check();
   await page.getByRole("button", { name: "Synchronise" }).click();
   await page.locator("#run-status").filter({ hasText: "Running" }).waitFor({ timeout: MINUTE });
@@ -272,10 +266,7 @@ async function keys() {
 /** The page keeps following a request while the server is killed (the
  * test restarts it on the same address) and shows its result. */
 async function restart(video, audio) {
-  await page.getByLabel("Choose a video…").setInputFiles(video);
-  await page.getByLabel("Choose an audio file…").setInputFiles(audio);
-  await waitUploaded("video");
-  await waitUploaded("audio");
+  await chooseBoth(video, audio);
   await page.getByRole("radio", { name: /^Precision/ }).check();
   await page.getByRole("button", { name: "Synchronise" }).click();
   await page.locator('#stages li[data-stage="interpolate"]').waitFor({ timeout: 5 * MINUTE });
@@ -287,6 +278,14 @@ async function restart(video, audio) {
   await page.locator("#result").waitFor({ state: "visible", timeout: 8 * MINUTE });
   measured.result_duration = await mediaDuration("#result-video");
   await shot("result-after-restart");
+}
+
+/** Both files chosen, and uploaded. */
+async function chooseBoth(video, audio) {
+  await page.getByLabel("Choose a video…").setInputFiles(video);
+  await page.getByLabel("Choose an audio file…").setInputFiles(audio);
+  await waitUploaded("video");
+  await waitUploaded("audio");
 }
 
 async function waitUploaded(which) {
