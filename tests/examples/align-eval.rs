@@ -201,21 +201,19 @@ fn dump(
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
     let wav = |name: &str, samples: &[f32]| {
-        let pcm: Vec<u8> = samples
-            .iter()
-            .flat_map(|x| ((x.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
-            .collect();
-        let mut out = Vec::with_capacity(44 + pcm.len());
-        out.extend_from_slice(b"RIFF");
-        out.extend_from_slice(&(36 + pcm.len() as u32).to_le_bytes());
-        out.extend_from_slice(b"WAVEfmt ");
-        for v in [16u32, 1 | (1 << 16), 16_000, 32_000, 2 | (16 << 16)] {
-            out.extend_from_slice(&v.to_le_bytes());
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let path = dir.join(format!("{slug}.{name}.wav"));
+        let mut w = hound::WavWriter::create(path, spec).expect("writing");
+        for x in samples {
+            w.write_sample((x.clamp(-1.0, 1.0) * 32767.0) as i16)
+                .expect("writing");
         }
-        out.extend_from_slice(b"data");
-        out.extend_from_slice(&(pcm.len() as u32).to_le_bytes());
-        out.extend_from_slice(&pcm);
-        std::fs::write(dir.join(format!("{slug}.{name}.wav")), out).expect("writing");
+        w.finalize().expect("writing");
     };
     wav("src", s16);
     wav("tgt", t16);

@@ -452,12 +452,16 @@ impl Queue {
         self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// The `limit` most recently submitted requests, newest first.
-    pub fn recent(&self, limit: usize) -> Vec<Record> {
-        let mut records: Vec<Record> = lock(&self.entries).values().map(|e| e.snapshot()).collect();
-        records.sort_by(|a, b| b.submitted_at.total_cmp(&a.submitted_at));
-        records.truncate(limit);
-        records
+    /// The `limit` most recently submitted requests, newest first (by
+    /// reference: a record's input may be a large `data:` URI).
+    pub fn recent(&self, limit: usize) -> Vec<Arc<Entry>> {
+        let mut entries: Vec<(f64, Arc<Entry>)> = lock(&self.entries)
+            .values()
+            .map(|e| (lock(&e.record).submitted_at, e.clone()))
+            .collect();
+        entries.sort_by(|a, b| b.0.total_cmp(&a.0));
+        entries.truncate(limit);
+        entries.into_iter().map(|(_, e)| e).collect()
     }
 
     /// Completed requests whose webhook has not been delivered yet.

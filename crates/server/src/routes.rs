@@ -816,12 +816,16 @@ async fn recent(AxState(at): AxState<At>, headers: HeaderMap, uri: Uri) -> Respo
     let requests = queue
         .recent(limit)
         .into_iter()
-        .map(|r| summary(queue, r))
+        .map(|e| summary(queue, &e))
         .collect();
     Json(crate::model::RecentRequests { requests }).into_response()
 }
 
-fn summary(queue: &Queue, r: Record) -> crate::model::RequestSummary {
+fn summary(queue: &Queue, entry: &Entry) -> crate::model::RequestSummary {
+    // Asked before the record is locked: the queue takes its order lock first.
+    let id = queue::lock(&entry.record).id.clone();
+    let queue_position = queue.position(&id);
+    let r = queue::lock(&entry.record);
     let input = |name: &str| {
         let value = r.input.get(name).and_then(Value::as_str);
         value
@@ -830,10 +834,11 @@ fn summary(queue: &Queue, r: Record) -> crate::model::RequestSummary {
     };
     let outcome = r.outcome.as_ref();
     crate::model::RequestSummary {
+        request_id: id,
+        app: r.app.clone(),
+        endpoint: r.endpoint.path(),
         status: status_name(r.state).into(),
-        queue_position: (r.state == State::Queued)
-            .then(|| queue.position(&r.id))
-            .flatten(),
+        queue_position,
         error: outcome.and_then(|o| o.error.clone()),
         error_type: outcome.and_then(|o| o.error_type.clone()),
         submitted_at: queue::iso8601(r.submitted_at),
@@ -842,9 +847,6 @@ fn summary(queue: &Queue, r: Record) -> crate::model::RequestSummary {
         video_url: input("video_url"),
         audio_url: input("audio_url"),
         rife_mode: input("rife_mode"),
-        endpoint: r.endpoint.path(),
-        app: r.app,
-        request_id: r.id,
     }
 }
 
