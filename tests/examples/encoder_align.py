@@ -9,7 +9,11 @@ truth beside the MFCC DTW warp. A research tool, not part of the product:
     python3 -m venv /tmp/enc && /tmp/enc/bin/pip install numpy
     DUMP=/tmp/dump cargo run --release -p vantage-e2e --example align-eval
     /tmp/enc/bin/python tests/examples/encoder_align.py /tmp/dump \
-        ~/.cache/vantage/weights/tiny.en/ggml-tiny.en.bin     # LAYER=2: that block's output
+        ~/.cache/vantage/weights/tiny.en/ggml-tiny.en.bin
+
+LAYER=N takes block N's output (default 2; -1: the encoder's output);
+MFCC=w aligns at 10 ms on the encoder distance plus w times a plain
+cepstral distance (c1..c7 and deltas of Whisper's log mel).
 """
 
 import bisect
@@ -23,7 +27,9 @@ import wave
 
 import numpy as np
 
-LAYER = int(os.environ.get("LAYER", "-1"))  # -1: after ln_post
+LAYER = int(os.environ.get("LAYER", "2"))  # -1: after ln_post
+# MFCC=w: DTW at 10 ms on the encoder distance + w x a normalised MFCC distance.
+MFCC = float(os.environ.get("MFCC", "-1"))
 
 
 def read_ggml(path):
@@ -129,14 +135,23 @@ def states(path, model):
         window = np.pad(window, ((0, 0), (0, 3000 - window.shape[1])), constant_values=window.min())
         out.append(encode(window, hp, t)[: (min(3000, frames - start) + 1) // 2])
     x = np.concatenate(out)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.linalg.norm(x, axis=1, keepdims=True), mel[:, :frames]
 
 
-def dtw(a, b):
-    """Path (i, j) of the cheapest alignment of a and b (steps right, down, diagonal)."""
-    cost = 1 - a @ b.T
+def cepstra(mel):
+    """c1..c7 of the log mel frames and their deltas, each normalised over the side."""
+    n = mel.shape[0]
+    dct = np.cos(np.pi / n * (np.arange(n) + 0.5)[None, :] * np.arange(1, 8)[:, None])
+    c = (dct @ mel).T
+    d = np.gradient(c, axis=0)
+    f = np.concatenate([c, d], axis=1)
+    return (f - f.mean(0)) / (f.std(0) + 1e-6)
+
+
+def dtw(cost):
+    """Path (i, j) of the cheapest alignment (steps right, down, diagonal)."""
     n, m = cost.shape
-    acc = np.empty((n, m))
+    acc = np.empty((n, m), np.float32)
     acc[0] = np.cumsum(cost[0])
     for i in range(1, n):
         up = acc[i - 1]
@@ -184,8 +199,17 @@ def main(folder, model_path):
     for path in sorted(glob.glob(f"{folder}/*.json")):
         case = json.load(open(path))
         base = path[: -len(".json")]
-        src, tgt = states(f"{base}.src.wav", model), states(f"{base}.tgt.wav", model)
-        knots = warp_of(dtw(src, tgt))
+        (src, src_mel), (tgt, tgt_mel) = (states(f"{base}.{s}.wav", model) for s in ("src", "tgt"))
+        if MFCC < 0:
+            knots = warp_of(dtw(1 - src @ tgt.T))
+        else:
+            # Encoder frames repeated to the 10 ms hop, beside the cepstra.
+            cost = 1 - np.repeat(np.repeat(src @ tgt.T, 2, 0), 2, 1)
+            n, m = min(cost.shape[0], src_mel.shape[1]), min(cost.shape[1], tgt_mel.shape[1])
+            a, b = cepstra(src_mel)[:n], cepstra(tgt_mel)[:m]
+            mf = np.sqrt(np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T, 0))
+            cost = cost[:n, :m] / np.median(cost) + MFCC * mf / np.median(mf)
+            knots = warp_of(dtw(cost.astype(np.float32)), hop=0.01)
         enc = [(warp_at(knots, t) - truth) * 1000 for t, truth, _ in case["points"]]
         mfcc = [(warp - truth) * 1000 for _, truth, warp in case["points"]]
         print(f"{case['name']:<34} encoder %5.1f %6.1f %6.1f   mfcc %5.1f %6.1f %6.1f"
