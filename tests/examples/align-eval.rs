@@ -6,7 +6,9 @@
 //! (cases whose name contains FILTER). `ANCHORS=tiny.en` (or another
 //! Whisper model in the weights store) anchors on the words as the
 //! pipeline does; `WORDS=1` prints the error at each word's (or phrase's)
-//! start, middle and end.
+//! start, middle and end. `ENCODER=tiny.en` also prints the error of a
+//! plain DTW on Whisper's encoder states (block 2's output,
+//! `vantage_transcribe::encoder`), the lead the README records.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +17,9 @@ use vantage_analyze::{align, AlignOptions, Anchor};
 use vantage_core::CancelToken;
 use vantage_dsp::features::{mfcc, Mfcc, VOCAL_TRACT_WARPS};
 use vantage_e2e::case::{all_cases, speech, text_of, truth, CaseSpec, Split};
+use vantage_e2e::states::{knot_at, states_warp};
 use vantage_e2e::truth::Stats;
+use vantage_transcribe::encoder::Encoder;
 use vantage_transcribe::{load, transcribe, Device, Model, Options};
 use vantage_weights::{Kind, Store};
 
@@ -43,6 +47,15 @@ fn anchors(model: &Model, source: &[f32], target: &[f32]) -> Vec<Anchor> {
     word_anchors(&heard(source), &heard(target)).0
 }
 
+/// The first three encoder blocks of the Whisper model named by `ENCODER`.
+fn encoder() -> Option<Encoder> {
+    let name = std::env::var("ENCODER").ok()?;
+    let weights = Store::open_default()
+        .resolve(&name, Kind::Whisper)
+        .unwrap_or_else(|e| panic!("{name}: {e} (vantage weights fetch {name})"));
+    Some(Encoder::load(&weights.path, 3).expect("loading the encoder"))
+}
+
 fn env_f64(name: &str) -> Option<f64> {
     std::env::var(name).ok()?.parse().ok()
 }
@@ -51,6 +64,7 @@ fn main() {
     let per_word = std::env::var("WORDS").is_ok();
     let filter = std::env::args().nth(1).unwrap_or_default();
     let model = whisper();
+    let encoder = encoder();
     println!(
         "{:<34} {:>8} {:>7} {:>7} {:>7}  {:>5} {:>8}",
         "case", "split", "median", "p95", "max", "conf", "align ms"
@@ -144,6 +158,26 @@ fn main() {
                     e(b)
                 );
             }
+        }
+        if let Some(enc) = &encoder {
+            let started = Instant::now();
+            let states = |s: &[f32]| enc.states(s).expect("encoding");
+            let (a, b) = (states(&s16), states(&t16));
+            let took = started.elapsed().as_secs_f64();
+            let knots = states_warp(&a, &b);
+            let errors: Vec<f64> = (0..(tgt.duration() * 100.0) as usize)
+                .map(|k| k as f64 / 100.0)
+                .filter(|&t| truth.in_word(t))
+                .filter_map(|t| {
+                    truth
+                        .source_at(t)
+                        .map(|s| (knot_at(&knots, t) - s) * 1000.0)
+                })
+                .collect();
+            println!(
+                "  encoder states, plain DTW {}  (encoding {took:.2} s)",
+                Stats::of(&errors)
+            );
         }
         for w in &r.confidence.warnings {
             println!("  warning: {w}");

@@ -5,6 +5,7 @@
 //!   word's or phone's start and end is known.
 //! * [`bars`]: a video whose frames show their own source time as bar
 //!   positions, and the inverse that reads the time back from a frame.
+//! * [`states`]: a plain DTW on Whisper's encoder states.
 //! * [`truth`]: the true source time for any target time, and error statistics.
 //! * [`vantage`]: running the built `vantage` binary; [`measure`] its time and memory.
 //! * [`tools`]: ffmpeg/ffprobe helpers.
@@ -22,6 +23,7 @@ pub mod measure;
 pub mod s3;
 pub mod server;
 pub mod speech;
+pub mod states;
 pub mod tools;
 pub mod truth;
 pub mod vantage;

@@ -4,9 +4,13 @@
 
 use std::path::Path;
 use vantage_analyze::words::{match_words, normalise, word_error_rate};
+use vantage_e2e::case::{all_cases, speech, truth};
 use vantage_e2e::speech::{script, sequence, speak, speak_sentences, Speech, Voice, SENTENCES};
+use vantage_e2e::states::{knot_at, states_warp};
 use vantage_e2e::truth::Stats;
 use vantage_e2e::vantage::{run, stderr};
+use vantage_transcribe::encoder::Encoder;
+use vantage_weights::{Kind, Store};
 
 const VOICE: Voice = Voice {
     name: "en-us",
@@ -188,4 +192,41 @@ fn one_model_serves_concurrent_transcriptions() {
     for t in together {
         assert_eq!(t.words, alone.words);
     }
+}
+
+/// Whisper's encoder states (block 2's output) are much the same for two
+/// voices: a plain DTW on them alone puts the target's words where the truth
+/// does (measured median 6.3, p95 21.1 ms on this case).
+#[test]
+fn encoder_states_follow_the_same_words_in_another_voice() {
+    let spec = all_cases()
+        .into_iter()
+        .find(|c| c.name.starts_with("gb fast"))
+        .expect("the gb fast -> us halting case");
+    let (src, tgt) = speech(&spec);
+    let truth = truth(&src, &tgt);
+    let weights = Store::open_default()
+        .resolve("tiny.en", Kind::Whisper)
+        .expect("tiny.en (vantage weights fetch tiny.en)");
+    let encoder = Encoder::load(&weights.path, 3).expect("loading the encoder");
+    let (s16, t16) = (src.to_16k(), tgt.to_16k());
+    let (a, b) = (encoder.states(&s16).unwrap(), encoder.states(&t16).unwrap());
+    assert_eq!(
+        b.len(),
+        (t16.len() / 160).div_ceil(2),
+        "a state every 20 ms"
+    );
+    let knots = states_warp(&a, &b);
+    let errors: Vec<f64> = (0..(tgt.duration() * 100.0) as usize)
+        .map(|k| k as f64 / 100.0)
+        .filter(|&t| truth.in_word(t))
+        .filter_map(|t| {
+            truth
+                .source_at(t)
+                .map(|s| (knot_at(&knots, t) - s) * 1000.0)
+        })
+        .collect();
+    let stats = Stats::of(&errors);
+    assert!(stats.count > 500, "{stats:?}");
+    assert!(stats.median < 10.0 && stats.p95 < 35.0, "{stats:?}");
 }

@@ -6,10 +6,12 @@
 //! model's alignment heads, which track word boundaries far better than the
 //! timestamp-token heuristic (see `shared/notes/whisper-facts.md`).
 //!
+//! * `encoder`: the encoder's inner states, features for alignment.
 //! * `model`: loading GGML models, kept within a memory budget.
 //! * `words`: running Whisper and turning its tokens into timed words.
 //! * `stage`: the `transcribe` stage.
 
+pub mod encoder;
 mod model;
 mod stage;
 mod words;
