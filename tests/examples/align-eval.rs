@@ -17,7 +17,7 @@ use vantage_analyze::{align, AlignOptions, Anchor};
 use vantage_core::CancelToken;
 use vantage_dsp::features::{mfcc, Mfcc, VOCAL_TRACT_WARPS};
 use vantage_e2e::case::{all_cases, speech, text_of, truth, CaseSpec, Split};
-use vantage_e2e::states::{knot_at, states_warp};
+use vantage_e2e::states::{knots_error, states_warp};
 use vantage_e2e::truth::Stats;
 use vantage_transcribe::encoder::Encoder;
 use vantage_transcribe::{load, transcribe, Device, Model, Options};
@@ -165,18 +165,9 @@ fn main() {
             let (a, b) = (states(&s16), states(&t16));
             let took = started.elapsed().as_secs_f64();
             let knots = states_warp(&a, &b);
-            let errors: Vec<f64> = (0..(tgt.duration() * 100.0) as usize)
-                .map(|k| k as f64 / 100.0)
-                .filter(|&t| truth.in_word(t))
-                .filter_map(|t| {
-                    truth
-                        .source_at(t)
-                        .map(|s| (knot_at(&knots, t) - s) * 1000.0)
-                })
-                .collect();
             println!(
                 "  encoder states, plain DTW {}  (encoding {took:.2} s)",
-                Stats::of(&errors)
+                knots_error(&knots, &truth, tgt.duration())
             );
         }
         for w in &r.confidence.warnings {

@@ -1,6 +1,7 @@
 //! A plain DTW on Whisper's encoder states, as a check of how far they
 //! alone follow the words (`vantage_transcribe::encoder`).
 
+use crate::truth::{Stats, Truth};
 use vantage_transcribe::encoder::STATE_HOP_S;
 
 /// (target s, source s) every state of `target`: a plain DTW (steps across,
@@ -59,10 +60,21 @@ pub fn states_warp(source: &[Vec<f32>], target: &[Vec<f32>]) -> Vec<(f64, f64)> 
 }
 
 /// `knots` (increasing target times) linearly at `t`, extended at the ends.
-pub fn knot_at(knots: &[(f64, f64)], t: f64) -> f64 {
+fn knot_at(knots: &[(f64, f64)], t: f64) -> f64 {
     let k = knots
         .partition_point(|k| k.0 <= t)
         .clamp(1, knots.len() - 1);
     let ((t0, s0), (t1, s1)) = (knots[k - 1], knots[k]);
     s0 + (t - t0) * (s1 - s0) / (t1 - t0)
+}
+
+/// Error (ms) of the `knots` warp against `truth` every 10 ms of the
+/// target's words, over `target_duration` seconds.
+pub fn knots_error(knots: &[(f64, f64)], truth: &Truth, target_duration: f64) -> Stats {
+    let errors: Vec<f64> = (0..(target_duration * 100.0) as usize)
+        .map(|k| k as f64 / 100.0)
+        .filter(|&t| truth.in_word(t))
+        .filter_map(|t| truth.source_at(t).map(|s| (knot_at(knots, t) - s) * 1000.0))
+        .collect();
+    Stats::of(&errors)
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use vantage_analyze::words::{match_words, normalise, word_error_rate};
 use vantage_e2e::case::{all_cases, speech, truth};
 use vantage_e2e::speech::{script, sequence, speak, speak_sentences, Speech, Voice, SENTENCES};
-use vantage_e2e::states::{knot_at, states_warp};
+use vantage_e2e::states::{knots_error, states_warp};
 use vantage_e2e::truth::Stats;
 use vantage_e2e::vantage::{run, stderr};
 use vantage_transcribe::encoder::Encoder;
@@ -217,16 +217,7 @@ fn encoder_states_follow_the_same_words_in_another_voice() {
         "a state every 20 ms"
     );
     let knots = states_warp(&a, &b);
-    let errors: Vec<f64> = (0..(tgt.duration() * 100.0) as usize)
-        .map(|k| k as f64 / 100.0)
-        .filter(|&t| truth.in_word(t))
-        .filter_map(|t| {
-            truth
-                .source_at(t)
-                .map(|s| (knot_at(&knots, t) - s) * 1000.0)
-        })
-        .collect();
-    let stats = Stats::of(&errors);
+    let stats = knots_error(&knots, &truth, tgt.duration());
     assert!(stats.count > 500, "{stats:?}");
     assert!(stats.median < 10.0 && stats.p95 < 35.0, "{stats:?}");
 }
