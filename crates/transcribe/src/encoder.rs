@@ -57,6 +57,18 @@ impl Encoder {
                 ggml.hparams[4]
             )));
         }
+        let (n_head, state) = (ggml.hparams[3], ggml.hparams[2]);
+        if n_head <= 0 || state <= 0 || state % n_head != 0 {
+            return Err(model_error(format!(
+                "{} heads of a {} wide state: not a Whisper encoder",
+                n_head, state
+            )));
+        }
+        if ggml.filters.len() != ggml.n_mels * (N_FFT / 2 + 1) {
+            return Err(model_error(format!(
+                "the mel filters are not for a {N_FFT}-point FFT"
+            )));
+        }
         let t = |name: &str| ggml.tensor(name).map_err(model_error);
         let pair = |name: &str| {
             Ok::<_, TranscribeError>((t(&format!("{name}.weight"))?, t(&format!("{name}.bias"))?))
@@ -86,7 +98,7 @@ impl Encoder {
         Ok(Encoder {
             filters: ggml.filters.clone(),
             n_mels: ggml.n_mels,
-            n_head: ggml.hparams[3] as usize,
+            n_head: n_head as usize,
             conv1: conv("encoder.conv1")?,
             conv2: conv("encoder.conv2")?,
             positions: t("encoder.positional_embedding")?,
