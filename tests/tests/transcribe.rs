@@ -8,7 +8,7 @@ use vantage_e2e::case::{all_cases, speech, truth};
 use vantage_e2e::speech::{script, sequence, speak, speak_sentences, Speech, Voice, SENTENCES};
 use vantage_e2e::states::{knots_error, states_warp};
 use vantage_e2e::truth::Stats;
-use vantage_e2e::vantage::{run, stderr};
+use vantage_e2e::vantage::{run, stderr, weights_dir};
 use vantage_transcribe::encoder::Encoder;
 use vantage_weights::{Kind, Store};
 
@@ -205,7 +205,7 @@ fn encoder_states_follow_the_same_words_in_another_voice() {
         .expect("the gb fast -> us halting case");
     let (src, tgt) = speech(&spec);
     let truth = truth(&src, &tgt);
-    let weights = Store::open_default()
+    let weights = Store::open(weights_dir())
         .resolve("tiny.en", Kind::Whisper)
         .expect("tiny.en (vantage weights fetch tiny.en)");
     let encoder = Encoder::load(&weights.path, 3).expect("loading the encoder");
