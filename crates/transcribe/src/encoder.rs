@@ -8,9 +8,10 @@
 //! rate to 20 ms), the positional embedding and `blocks` transformer blocks.
 
 use crate::TranscribeError;
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{Device, Tensor, D};
 use std::collections::HashMap;
 use std::path::Path;
+use vantage_weights::whisper::{read_hparams, HParams};
 
 /// Hop of the states: the second convolution has stride 2 over 10 ms frames.
 pub const STATE_HOP_S: f64 = 0.02;
@@ -49,16 +50,16 @@ impl Encoder {
     pub fn load(path: &Path, blocks: usize) -> Result<Self, TranscribeError> {
         let bytes = std::fs::read(path)
             .map_err(|e| TranscribeError::Model(format!("{}: {e}", path.display())))?;
-        let ggml =
+        let mut ggml =
             Ggml::parse(&bytes).map_err(|e| model_error(format!("{}: {e}", path.display())))?;
-        if blocks > ggml.hparams[4] as usize {
+        let (n_head, state) = (ggml.hparams.n_audio_head, ggml.hparams.n_audio_state);
+        if blocks > ggml.hparams.n_audio_layer as usize {
             return Err(model_error(format!(
                 "the model has {} encoder blocks, {blocks} asked for",
-                ggml.hparams[4]
+                ggml.hparams.n_audio_layer
             )));
         }
-        let (n_head, state) = (ggml.hparams[3], ggml.hparams[2]);
-        if n_head <= 0 || state <= 0 || state % n_head != 0 {
+        if state % n_head != 0 {
             return Err(model_error(format!(
                 "{} heads of a {} wide state: not a Whisper encoder",
                 n_head, state
@@ -69,6 +70,7 @@ impl Encoder {
                 "the mel filters are not for a {N_FFT}-point FFT"
             )));
         }
+        let filters = std::mem::take(&mut ggml.filters);
         let t = |name: &str| ggml.tensor(name).map_err(model_error);
         let pair = |name: &str| {
             Ok::<_, TranscribeError>((t(&format!("{name}.weight"))?, t(&format!("{name}.bias"))?))
@@ -96,7 +98,7 @@ impl Encoder {
             })
         };
         Ok(Encoder {
-            filters: ggml.filters.clone(),
+            filters,
             n_mels: ggml.n_mels,
             n_head: n_head as usize,
             conv1: conv("encoder.conv1")?,
@@ -269,7 +271,7 @@ fn window_of(
 /// The parts of a whisper.cpp GGML file the encoder needs (layout in
 /// `vantage_weights::whisper`).
 struct Ggml {
-    hparams: [i32; 11],
+    hparams: HParams,
     n_mels: usize,
     filters: Vec<f32>,
     tensors: HashMap<String, Tensor>,
@@ -277,14 +279,9 @@ struct Ggml {
 
 impl Ggml {
     fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let mut r = Reader { bytes, pos: 0 };
-        if r.u32()? != 0x6767_6d6c {
-            return Err("not a whisper.cpp GGML model (bad magic)".into());
-        }
-        let mut hparams = [0i32; 11];
-        for h in &mut hparams {
-            *h = r.i32()?;
-        }
+        let hparams = read_hparams(bytes).map_err(|e| e.to_string())?;
+        // Past the magic and the 11 hyper-parameters.
+        let mut r = Reader { bytes, pos: 48 };
         let (n_mels, bins) = (r.len()?, r.len()?);
         let filters = (0..n_mels * bins)
             .map(|_| r.f32())
@@ -306,27 +303,32 @@ impl Ggml {
                 .try_fold(1usize, |n, &d| n.checked_mul(d))
                 .filter(|n| n.checked_mul(4).is_some())
                 .ok_or_else(|| format!("{name}: dimensions {dims:?} too large"))?;
-            let data: Vec<f32> = match ftype {
-                0 => r
-                    .take(count * 4)?
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                1 => r
-                    .take(count * 2)?
-                    .chunks_exact(2)
-                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
+            let size = match ftype {
+                0 => 4,
+                1 => 2,
                 other => {
                     return Err(format!(
                         "{name}: tensor type {other} (only f32 and f16 models are read)"
                     ))
                 }
             };
-            if name.starts_with("encoder.") {
-                let t = Tensor::from_vec(data, dims, &Device::Cpu).map_err(|e| e.to_string())?;
-                tensors.insert(name, t);
+            let raw = r.take(count * size)?;
+            // Only the encoder's tensors are decoded; the decoder's are skipped.
+            if !name.starts_with("encoder.") {
+                continue;
             }
+            let data: Vec<f32> = match size {
+                4 => raw
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                _ => raw
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+            };
+            let t = Tensor::from_vec(data, dims, &Device::Cpu).map_err(|e| e.to_string())?;
+            tensors.insert(name, t);
         }
         Ok(Ggml {
             hparams,
@@ -345,7 +347,7 @@ impl Ggml {
         if t.rank() == 2 && t.dim(1).map_err(|e| e.to_string())? == 1 {
             return t.flatten_all().map_err(|e| e.to_string());
         }
-        t.to_dtype(DType::F32).map_err(|e| e.to_string())
+        Ok(t.clone())
     }
 }
 
@@ -390,7 +392,11 @@ mod tests {
 
     #[test]
     fn a_truncated_header_is_named() {
+        // A valid header (magic, 11 sizes), then the file ends in the filters.
         let mut bytes = 0x6767_6d6cu32.to_le_bytes().to_vec();
+        for v in [51864, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1, 80, 201] {
+            bytes.extend_from_slice(&i32::to_le_bytes(v));
+        }
         bytes.extend_from_slice(&[0; 10]);
         let err = Ggml::parse(&bytes).err().unwrap_or_default();
         assert!(err.contains("ends inside its header"), "{err}");
