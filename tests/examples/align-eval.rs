@@ -6,20 +6,19 @@
 //! (cases whose name contains FILTER). `ANCHORS=tiny.en` (or another
 //! Whisper model in the weights store) anchors on the words as the
 //! pipeline does; `WORDS=1` prints the error at each word's (or phrase's)
-//! start, middle and end. `ENCODER=tiny.en` also prints the error of a
-//! plain DTW on Whisper's encoder states (block 2's output,
-//! `vantage_transcribe::encoder`), the lead the README records.
+//! start, middle and end. `ENCODER=tiny.en` aligns on Whisper's encoder
+//! states (block 2's output, `vantage_transcribe::encoder`) beside the
+//! cepstra, at `STATES_WEIGHT=w` (default: the product's).
 
 use std::sync::Arc;
 use std::time::Instant;
 use vantage_analyze::words::word_anchors;
-use vantage_analyze::{align, AlignOptions, Anchor};
-use vantage_core::CancelToken;
+use vantage_analyze::{align, AlignOptions, Anchor, Sound};
+use vantage_core::{CancelToken, States};
 use vantage_dsp::features::{mfcc, Mfcc, VOCAL_TRACT_WARPS};
 use vantage_e2e::case::{all_cases, speech, text_of, truth, CaseSpec, Split};
-use vantage_e2e::states::{knots_error, states_warp};
 use vantage_e2e::truth::Stats;
-use vantage_transcribe::encoder::Encoder;
+use vantage_transcribe::encoder::{Encoder, STATE_HOP_S};
 use vantage_transcribe::{load, transcribe, Device, Model, Options};
 use vantage_weights::{Kind, Store};
 
@@ -56,6 +55,32 @@ fn encoder() -> Option<Encoder> {
     Some(Encoder::load(&weights.path, 3).expect("loading the encoder"))
 }
 
+/// The states of `samples`, kept under `STATES_CACHE=DIR` between runs
+/// when set (the cases are generated with a seed, so `name` is enough).
+fn cached_states(enc: &Encoder, samples: &[f32], name: &str) -> Vec<Vec<f32>> {
+    let file = std::env::var("STATES_CACHE").ok().map(|dir| {
+        let slug: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        std::path::Path::new(&dir).join(format!("{slug}.bin"))
+    });
+    if let Some(states) = file.as_ref().and_then(|f| States::read(f).ok()) {
+        return states.rows;
+    }
+    let rows = enc.states(samples).expect("encoding");
+    if let Some(file) = file {
+        let _ = std::fs::create_dir_all(file.parent().expect("a folder"));
+        let states = States {
+            hop_s: STATE_HOP_S,
+            rows,
+        };
+        states.write(&file).expect("writing the states cache");
+        return states.rows;
+    }
+    rows
+}
+
 fn env_f64(name: &str) -> Option<f64> {
     std::env::var(name).ok()?.parse().ok()
 }
@@ -86,6 +111,9 @@ fn main() {
                 .map(|m| anchors(m, &s16, &t16))
                 .unwrap_or_default(),
             smoothing_s: env_f64("SMOOTHING").unwrap_or(AlignOptions::default().smoothing_s),
+            follow_s: env_f64("FOLLOW").unwrap_or(AlignOptions::default().follow_s),
+            states_weight: env_f64("STATES_WEIGHT")
+                .unwrap_or(AlignOptions::default().states_weight),
             ..AlignOptions::default()
         };
         if !opts.anchors.is_empty() {
@@ -110,12 +138,18 @@ fn main() {
                 }
             }
         }
+        let states = |s: &[f32], side: &str| match &encoder {
+            Some(enc) => cached_states(enc, s, &format!("{}.{side}", spec.name)),
+            None => Vec::new(),
+        };
+        let (source_states, target_states) = (states(&s16, "src"), states(&t16, "tgt"));
         let started = Instant::now();
         let mut target = Mfcc::warped(&VOCAL_TRACT_WARPS);
         target.push(&t16);
+        let sound = |features, states| Sound { features, states };
         let result = align(
-            mfcc(&s16),
-            target.finish(),
+            sound(mfcc(&s16), source_states),
+            sound(target.finish(), target_states),
             src.duration(),
             tgt.duration(),
             &opts,
@@ -159,17 +193,6 @@ fn main() {
                 );
             }
         }
-        if let Some(enc) = &encoder {
-            let started = Instant::now();
-            let states = |s: &[f32]| enc.states(s).expect("encoding");
-            let (a, b) = (states(&s16), states(&t16));
-            let took = started.elapsed().as_secs_f64();
-            let knots = states_warp(&a, &b);
-            println!(
-                "  encoder states, plain DTW {}  (encoding {took:.2} s)",
-                knots_error(&knots, &truth, tgt.duration())
-            );
-        }
         for w in &r.confidence.warnings {
             println!("  warning: {w}");
         }
@@ -193,8 +216,8 @@ fn main() {
     let (src, tgt) = (speech(a).0, speech(b).1);
     let opts = AlignOptions::default();
     match align(
-        mfcc(&src.to_16k()),
-        mfcc(&tgt.to_16k()),
+        mfcc(&src.to_16k()).into(),
+        mfcc(&tgt.to_16k()).into(),
         src.duration(),
         tgt.duration(),
         &opts,

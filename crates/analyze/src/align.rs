@@ -26,6 +26,9 @@ pub struct AlignOptions {
     pub follow_s: f64,
     /// Known correspondences that narrow the search (sorted or not; conflicting ones are dropped).
     pub anchors: Vec<Anchor>,
+    /// With encoder states on both sides: their distance's weight against
+    /// the cepstral distance's (each measured against its own chance level).
+    pub states_weight: f64,
     /// Checked between the alignment's phases (each takes at most a few seconds).
     pub cancel: CancelToken,
 }
@@ -35,8 +38,9 @@ impl Default for AlignOptions {
         Self {
             max_length_ratio: 3.0,
             smoothing_s: 0.05,
-            follow_s: 0.03,
+            follow_s: 0.01,
             anchors: Vec::new(),
+            states_weight: 3.0,
             cancel: CancelToken::default(),
         }
     }
@@ -60,15 +64,50 @@ pub struct AlignResult {
     pub anchors_used: usize,
 }
 
+/// One side's sound as the alignment hears it.
+pub struct Sound {
+    pub features: Features,
+    /// Whisper's encoder states (unit vectors, one every [`STATE_FRAMES`]
+    /// feature frames), or none: they tell the words apart where the cepstra
+    /// of two voices, or of a voice under music, differ.
+    pub states: Vec<Vec<f32>>,
+}
+
+impl From<Features> for Sound {
+    fn from(features: Features) -> Self {
+        Self {
+            features,
+            states: Vec::new(),
+        }
+    }
+}
+
+/// Feature frames per encoder state (20 ms against 10 ms).
+pub const STATE_FRAMES: usize = 2;
+
+/// Frames at one resolution.
+struct Track {
+    frames: Vec<[f32; DIMS]>,
+    silent: Vec<bool>,
+    /// The encoder state each frame falls in (empty without states).
+    state: Vec<usize>,
+}
+
 /// Speech part of one signal, with normalised features.
 struct Side {
-    frames: Vec<[f32; DIMS]>,
+    track: Track,
     /// The frames at other frequency scalings, likewise trimmed and normalised.
     warped: Vec<(f32, Vec<[f32; DIMS]>)>,
-    silent: Vec<bool>,
+    states: Vec<Vec<f32>>,
     /// Index of the first kept frame in the whole signal.
     first: usize,
     speech_s: f64,
+}
+
+impl Side {
+    fn len(&self) -> usize {
+        self.track.len()
+    }
 }
 
 /// Less detected speech than this (in 10 ms frames) is no speech.
@@ -88,7 +127,11 @@ pub fn check_speech(source: &Features, target: &Features, limit: f64) -> Result<
     Ok(check_lengths(source_s, target_s, limit)?)
 }
 
-fn prepare(f: Features, which: &'static str) -> Result<Side, AlignError> {
+fn prepare(sound: Sound, which: &'static str) -> Result<Side, AlignError> {
+    let Sound {
+        features: f,
+        states,
+    } = sound;
     let speech = speech_frames(&f.energy_db);
     let speech_frames_count = speech.iter().filter(|&&s| s).count();
     if speech_frames_count < MIN_SPEECH_FRAMES {
@@ -103,10 +146,20 @@ fn prepare(f: Features, which: &'static str) -> Result<Side, AlignError> {
         normalise(&mut frames, &speech[first..=last]);
         frames
     };
+    let state = match states.len() {
+        0 => Vec::new(),
+        n => (first..=last)
+            .map(|i| (i / STATE_FRAMES).min(n - 1))
+            .collect(),
+    };
     Ok(Side {
-        frames: span(f.frames),
+        track: Track {
+            frames: span(f.frames),
+            silent: speech[first..=last].iter().map(|s| !s).collect(),
+            state,
+        },
         warped: f.warped.into_iter().map(|(k, w)| (k, span(w))).collect(),
-        silent: speech[first..=last].iter().map(|s| !s).collect(),
+        states,
         first,
         speech_s: speech_frames_count as f64 * HOP_S,
     })
@@ -117,13 +170,31 @@ fn distance(a: &[f32; DIMS], b: &[f32; DIMS]) -> f32 {
     (sum / DIMS as f32).sqrt()
 }
 
-/// Average every `factor` frames (a frame is silent only if all of its group are).
-fn decimate(
-    frames: &[[f32; DIMS]],
-    silent: &[bool],
-    factor: usize,
-) -> (Vec<[f32; DIMS]>, Vec<bool>) {
-    frames
+/// The dot product, in eight lanes the compiler keeps in vector registers
+/// (a single running sum is one long dependency chain: the states' 384
+/// products are most of a DTW cell's cost).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut lanes = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..LANES {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Average every `factor` frames (a frame is silent only if all of its
+/// group are, and stands for the state of its group's middle).
+fn decimate(frames: &[[f32; DIMS]], silent: &[bool], state: &[usize], factor: usize) -> Track {
+    let (frames, silent) = frames
         .chunks(factor)
         .zip(silent.chunks(factor))
         .map(|(fs, ss)| {
@@ -135,7 +206,26 @@ fn decimate(
             }
             (avg, ss.iter().all(|&s| s))
         })
-        .unzip()
+        .unzip();
+    let state = state
+        .chunks(factor)
+        .map(|group| group[group.len() / 2])
+        .collect();
+    Track {
+        frames,
+        silent,
+        state,
+    }
+}
+
+impl Track {
+    fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    fn decimate(&self, factor: usize) -> Track {
+        decimate(&self.frames, &self.silent, &self.state, factor)
+    }
 }
 
 /// How far (seconds) an anchor may sit from the acoustic alignment and still agree with it.
@@ -151,15 +241,15 @@ const ANCHOR_AGREEMENT_S: f64 = 0.15;
 /// went astray (a long pause, noise) and the alignment is redone inside
 /// the anchors' bounds.
 pub fn align(
-    source: Features,
-    target: Features,
+    source: Sound,
+    target: Sound,
     source_duration: f64,
     target_duration: f64,
     opts: &AlignOptions,
 ) -> Result<AlignResult, AlignError> {
     let ranges = [
-        (dynamic_range_db(&source.energy_db), "source"),
-        (dynamic_range_db(&target.energy_db), "target"),
+        (dynamic_range_db(&source.features.energy_db), "source"),
+        (dynamic_range_db(&target.features.energy_db), "target"),
     ];
     let mut result = align_speech(source, target, source_duration, target_duration, opts)?;
     for (range, which) in ranges {
@@ -179,8 +269,8 @@ const NOISY_RANGE_DB: f32 = 10.0;
 
 /// [`align`], before the noise warnings.
 fn align_speech(
-    source: Features,
-    target: Features,
+    source: Sound,
+    target: Sound,
     source_duration: f64,
     target_duration: f64,
     opts: &AlignOptions,
@@ -289,55 +379,29 @@ fn align_within(
 ) -> Result<AlignResult, AlignError> {
     let check = || not_cancelled(opts);
     let (src, tgt) = (sides.src, sides.tgt);
-    let (n, m) = (src.frames.len(), tgt.frames.len());
+    let (n, m) = (src.len(), tgt.len());
     let anchors = frame_anchors(anchors, src, tgt);
+    let fine = Compare::new(&src.track, &tgt.track, sides, opts.states_weight);
 
     const FACTOR: usize = 4;
     let path = if n * m <= 4_000_000 {
-        let window = anchored_band(n, m, &anchors, 1, n.max(m));
-        run(
-            n,
-            m,
-            &window,
-            cost(&src.frames, &tgt.frames, &src.silent, &tgt.silent),
-            &src.silent,
-            &tgt.silent,
-        )
+        run(&fine, &anchored_band(n, m, &anchors, 1, n.max(m)))
     } else {
         // Coarse pass at 40 ms in a band, then a full-resolution pass around its path.
-        let (cs, css) = decimate(&src.frames, &src.silent, FACTOR);
-        let (ct, cts) = decimate(&tgt.frames, &tgt.silent, FACTOR);
+        let (cs, ct) = (src.track.decimate(FACTOR), tgt.track.decimate(FACTOR));
+        let coarse = Compare::new(&cs, &ct, sides, opts.states_weight);
         let radius = (cs.len().max(ct.len()) / 4).clamp(50, 750);
         let band = anchored_band(cs.len(), ct.len(), &anchors, FACTOR, radius);
-        let coarse = run(
-            cs.len(),
-            ct.len(),
-            &band,
-            cost(&cs, &ct, &css, &cts),
-            &css,
-            &cts,
-        )?;
+        let coarse = run(&coarse, &band)?;
         check()?;
-        let window = Window::around_path(&coarse, FACTOR, n, m, 2 * FACTOR);
         run(
-            n,
-            m,
-            &window,
-            cost(&src.frames, &tgt.frames, &src.silent, &tgt.silent),
-            &src.silent,
-            &tgt.silent,
+            &fine,
+            &Window::around_path(&coarse, FACTOR, n, m, 2 * FACTOR),
         )
     }?;
     check()?;
 
-    let knots = path_to_knots(
-        &path,
-        src,
-        tgt,
-        opts,
-        sides.source_duration,
-        sides.target_duration,
-    );
+    let knots = path_to_knots(&path, &fine, sides, opts);
     let warp = Warp::new(knots).map_err(|e| AlignError::Warp(e.to_string()))?;
     let confidence = confidence(&path, src, tgt, &warp);
     Ok(AlignResult {
@@ -356,18 +420,17 @@ fn with_best_warp(src: &Side, mut tgt: Side) -> Side {
     }
     // At 80 ms: choosing needs the gist of the path, five times over.
     const FACTOR: usize = 8;
-    let (cs, css) = decimate(&src.frames, &src.silent, FACTOR);
+    let cs = src.track.decimate(FACTOR);
     let score = |frames: &[[f32; DIMS]]| {
-        let (ct, cts) = decimate(frames, &tgt.silent, FACTOR);
+        let ct = decimate(frames, &tgt.track.silent, &[], FACTOR);
+        let cepstra = Compare::cepstra(&cs, &ct);
         let radius = (cs.len().max(ct.len()) / 4).clamp(50, 750);
         let band = Window::band(cs.len(), ct.len(), radius);
-        let cost = cost(&cs, &ct, &css, &cts);
-        run(cs.len(), ct.len(), &band, cost, &css, &cts).map_or(f64::INFINITY, |path| {
-            let on_path = speech_distances(&path, &cs, &css, &ct, &cts);
-            mean(&on_path) / chance_cost(&cs, &css, &ct, &cts).max(1e-6)
+        run(&cepstra, &band).map_or(f64::INFINITY, |path| {
+            mean(&speech_distances(&path, &cepstra)) / cepstra.chance().max(1e-6)
         })
     };
-    let plain = score(&tgt.frames);
+    let plain = score(&tgt.track.frames);
     let best = tgt
         .warped
         .iter()
@@ -379,45 +442,108 @@ fn with_best_warp(src: &Side, mut tgt: Side) -> Side {
             "target frequencies scaled by {} (match {ratio:.3} of chance against {plain:.3})",
             tgt.warped[k].0
         );
-        tgt.frames = tgt.warped.swap_remove(k).1;
+        tgt.track.frames = tgt.warped.swap_remove(k).1;
     }
     tgt.warped.clear();
     tgt
 }
 
-/// Feature distances along `path` where both sides speak.
-fn speech_distances(
-    path: &[(usize, usize)],
-    fa: &[[f32; DIMS]],
-    sa: &[bool],
-    fb: &[[f32; DIMS]],
-    sb: &[bool],
-) -> Vec<f32> {
-    path.iter()
-        .filter(|&&(i, j)| !sa[i] && !sb[j])
-        .map(|&(i, j)| distance(&fa[i], &fb[j]))
-        .collect()
+/// How the frames of two tracks are compared: by cepstral distance and,
+/// where both sides have them, by the cosine distance of their encoder
+/// states, each scaled to its own chance level.
+#[derive(Clone, Copy)]
+struct Compare<'a> {
+    a: &'a Track,
+    b: &'a Track,
+    states: (&'a [Vec<f32>], &'a [Vec<f32>]),
+    /// The factors of the cepstral and the state distance (0: cepstra alone).
+    factors: (f32, f32),
 }
 
-/// Mean distance between pseudo-random speech frames of the two sides:
-/// what matching costs by chance.
-fn chance_cost(fa: &[[f32; DIMS]], sa: &[bool], fb: &[[f32; DIMS]], sb: &[bool]) -> f64 {
-    let si: Vec<usize> = (0..fa.len()).filter(|&i| !sa[i]).collect();
-    let tj: Vec<usize> = (0..fb.len()).filter(|&j| !sb[j]).collect();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = |bound: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % bound.max(1) as u64) as usize
-    };
-    let chance: Vec<f32> = (0..4000)
-        .map(|_| {
-            let (i, j) = (next(si.len()), next(tj.len()));
-            distance(&fa[si[i]], &fb[tj[j]])
-        })
-        .collect();
-    mean(&chance)
+impl<'a> Compare<'a> {
+    fn cepstra(a: &'a Track, b: &'a Track) -> Self {
+        Self {
+            a,
+            b,
+            states: (&[], &[]),
+            factors: (1.0, 0.0),
+        }
+    }
+
+    /// Cepstra and states at `weight` against each other (cepstra alone
+    /// where a side has no states).
+    fn new(a: &'a Track, b: &'a Track, sides: &Sides<'a>, weight: f64) -> Self {
+        let cepstra = Self::cepstra(a, b);
+        if a.state.is_empty() || b.state.is_empty() || weight <= 0.0 {
+            return cepstra;
+        }
+        let states = Self {
+            states: (&sides.src.states, &sides.tgt.states),
+            factors: (0.0, 1.0),
+            ..cepstra
+        };
+        // The sum stays on the cepstral scale the constants are set on.
+        let scale = (cepstra.chance() / states.chance().max(1e-6)) as f32;
+        let weight = weight as f32;
+        Self {
+            factors: (1.0 / (1.0 + weight), weight * scale / (1.0 + weight)),
+            ..states
+        }
+    }
+
+    fn distance(&self, i: usize, j: usize) -> f32 {
+        let (cepstra, states) = self.factors;
+        let mut d = 0.0;
+        if cepstra > 0.0 {
+            d += cepstra * distance(&self.a.frames[i], &self.b.frames[j]);
+        }
+        if states > 0.0 {
+            let x = &self.states.0[self.a.state[i]];
+            let y = &self.states.1[self.b.state[j]];
+            d += states * (1.0 - dot(x, y));
+        }
+        d
+    }
+
+    /// Mean distance between pseudo-random speech frames of the two sides:
+    /// what matching costs by chance.
+    fn chance(&self) -> f64 {
+        let speech = |t: &Track| -> Vec<usize> { (0..t.len()).filter(|&i| !t.silent[i]).collect() };
+        let (si, tj) = (speech(self.a), speech(self.b));
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound.max(1) as u64) as usize
+        };
+        let chance: Vec<f32> = (0..4000)
+            .map(|_| {
+                let (i, j) = (next(si.len()), next(tj.len()));
+                self.distance(si[i], tj[j])
+            })
+            .collect();
+        mean(&chance)
+    }
+
+    /// The distance, except that two silent frames match for free, and
+    /// speech against silence is told by the cepstra alone: the states of
+    /// a long silence are no quieter than speech.
+    fn cost(&self, i: usize, j: usize) -> f32 {
+        match (self.a.silent[i], self.b.silent[j]) {
+            (true, true) => 0.0,
+            (false, false) => self.distance(i, j),
+            _ => distance(&self.a.frames[i], &self.b.frames[j]) + SPEECH_VS_SILENCE,
+        }
+    }
+}
+
+/// Distances along `path` where both sides speak.
+fn speech_distances(path: &[(usize, usize)], compare: &Compare) -> Vec<f32> {
+    path.iter()
+        .filter(|&&(i, j)| !compare.a.silent[i] && !compare.b.silent[j])
+        .map(|&(i, j)| compare.distance(i, j))
+        .collect()
 }
 
 /// Extra cost of matching speech against silence (about a third of the chance
@@ -425,31 +551,12 @@ fn chance_cost(fa: &[[f32; DIMS]], sa: &[bool], fb: &[[f32; DIMS]], sb: &[bool])
 /// has no pause to match it.
 const SPEECH_VS_SILENCE: f32 = 0.5;
 
-/// Feature distance, except that two silent frames match for free.
-fn cost<'a>(
-    fa: &'a [[f32; DIMS]],
-    fb: &'a [[f32; DIMS]],
-    sa: &'a [bool],
-    sb: &'a [bool],
-) -> impl Fn(usize, usize) -> f32 + Copy + 'a {
-    move |i, j| match (sa[i], sb[j]) {
-        (true, true) => 0.0,
-        (false, false) => distance(&fa[i], &fb[j]),
-        _ => distance(&fa[i], &fb[j]) + SPEECH_VS_SILENCE,
-    }
-}
-
 /// DTW with the slope limits, falling back to unconstrained straight moves
 /// when the window admits no slope-limited path.
-fn run(
-    n: usize,
-    m: usize,
-    window: &Window,
-    cost: impl Fn(usize, usize) -> f32 + Copy,
-    silent_s: &[bool],
-    silent_t: &[bool],
-) -> Result<Vec<(usize, usize)>, AlignError> {
-    let free = |i: usize, j: usize| silent_s[i] || silent_t[j];
+fn run(compare: &Compare, window: &Window) -> Result<Vec<(usize, usize)>, AlignError> {
+    let (n, m) = (compare.a.len(), compare.b.len());
+    let cost = |i, j| compare.cost(i, j);
+    let free = |i: usize, j: usize| compare.a.silent[i] || compare.b.silent[j];
     dtw(n, m, window, cost, free, true)
         .or_else(|| dtw(n, m, window, cost, free, false))
         .ok_or_else(|| AlignError::Warp("no alignment path inside the search window".into()))
@@ -462,11 +569,7 @@ fn frame_anchors(anchors: &[Anchor], src: &Side, tgt: &Side) -> Vec<(usize, usiz
     for a in anchors {
         let i = (a.source / HOP_S).round() as isize - src.first as isize;
         let j = (a.target / HOP_S).round() as isize - tgt.first as isize;
-        if i <= 0
-            || j <= 0
-            || i as usize >= src.frames.len() - 1
-            || j as usize >= tgt.frames.len() - 1
-        {
+        if i <= 0 || j <= 0 || i as usize >= src.len() - 1 || j as usize >= tgt.len() - 1 {
             continue;
         }
         // Drop anchors that would make the correspondence go backwards.
@@ -525,14 +628,13 @@ fn anchored_band(
 /// are added by [`end_knot`].
 fn path_to_knots(
     path: &[(usize, usize)],
-    src: &Side,
-    tgt: &Side,
+    compare: &Compare,
+    sides: &Sides,
     opts: &AlignOptions,
-    source_duration: f64,
-    target_duration: f64,
 ) -> Vec<Knot> {
+    let (src, tgt) = (sides.src, sides.tgt);
     let smoothed = smooth_path(path, opts.smoothing_s);
-    let state = |k: usize| (src.silent[path[k].0], tgt.silent[path[k].1]);
+    let state = |k: usize| (compare.a.silent[path[k].0], compare.b.silent[path[k].1]);
     let edge = |k: usize| {
         k == 0 || k + 1 == path.len() || state(k) != state(k - 1) || state(k) != state(k + 1)
     };
@@ -540,10 +642,10 @@ fn path_to_knots(
     let fit = Fit {
         path,
         smoothed: &smoothed,
-        cost: |i: usize, j: usize| distance(&src.frames[i], &tgt.frames[j]),
-        rows: src.frames.len(),
+        cost: |i: usize, j: usize| compare.distance(i, j),
+        rows: src.len(),
         tolerance: opts.follow_s / HOP_S,
-        margin: FOLLOW_MARGIN,
+        margin: FOLLOW_MARGIN * compare.chance(),
     };
     let mut chosen = Vec::with_capacity(edges.len());
     for pair in edges.windows(2) {
@@ -583,7 +685,11 @@ fn path_to_knots(
             },
         );
     }
-    if let Some(tail) = end_knot(source_duration - last.source, target_duration - last.target) {
+    let tail = end_knot(
+        sides.source_duration - last.source,
+        sides.target_duration - last.target,
+    );
+    if let Some(tail) = tail {
         knots.push(Knot {
             source: last.source + tail.0,
             target: last.target + tail.1,
@@ -592,9 +698,10 @@ fn path_to_knots(
     knots
 }
 
-/// How much worse (mean feature distance along it) a straight line must
-/// match the frames than the path does before the warp leaves it.
-const FOLLOW_MARGIN: f64 = 0.1;
+/// How much worse (mean distance along it, as a share of the distance by
+/// chance) a straight line must match the frames than the path does
+/// before the warp leaves it.
+const FOLLOW_MARGIN: f64 = 0.04;
 
 /// What [`follow`] fits the knots to.
 struct Fit<'a, C: Fn(usize, usize) -> f32> {
@@ -689,15 +796,11 @@ fn end_knot(ds: f64, dt: f64) -> Option<(f64, f64)> {
 }
 
 fn confidence(path: &[(usize, usize)], src: &Side, tgt: &Side, warp: &Warp) -> Confidence {
-    let path_cost = mean(&speech_distances(
-        path,
-        &src.frames,
-        &src.silent,
-        &tgt.frames,
-        &tgt.silent,
-    ));
-    let chance_cost = chance_cost(&src.frames, &src.silent, &tgt.frames, &tgt.silent);
-    let tj: Vec<usize> = (0..tgt.frames.len()).filter(|&j| !tgt.silent[j]).collect();
+    // On the cepstra alone: the thresholds below are measured on them.
+    let cepstra = Compare::cepstra(&src.track, &tgt.track);
+    let path_cost = mean(&speech_distances(path, &cepstra));
+    let chance_cost = cepstra.chance();
+    let tj: Vec<usize> = (0..tgt.len()).filter(|&j| !tgt.track.silent[j]).collect();
     let rates: Vec<bool> = tj
         .iter()
         .map(|&j| {
@@ -804,7 +907,8 @@ mod tests {
             .map(|i| ((i as f32) * 0.05).sin() * 0.3)
             .collect();
         let (speechy, silent) = (mfcc(&speechy), mfcc(&silent));
-        let err = align(speechy, silent, 3.0, 3.0, &AlignOptions::default()).err();
+        let opts = AlignOptions::default();
+        let err = align(speechy.into(), silent.into(), 3.0, 3.0, &opts).err();
         assert_eq!(err, Some(AlignError::NoSpeech("target")));
     }
 }

@@ -19,5 +19,7 @@ mod dtw;
 mod stage;
 pub mod words;
 
-pub use align::{align, check_speech, AlignError, AlignOptions, AlignResult, Anchor};
+pub use align::{
+    align, check_speech, AlignError, AlignOptions, AlignResult, Anchor, Sound, STATE_FRAMES,
+};
 pub use stage::Analyze;

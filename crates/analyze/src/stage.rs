@@ -1,14 +1,14 @@
 //! The `analyze` stage.
 
 use crate::words::word_anchors;
-use crate::{align, check_speech, AlignError, AlignOptions, AlignResult};
+use crate::{align, check_speech, AlignError, AlignOptions, AlignResult, Sound, STATE_FRAMES};
 use serde_json::json;
 use vantage_core::warp::format_timecodes_v2;
 use vantage_core::{
     Alignment, Confidence, Knot, ParamKind, ParamSpec, Params, Port, PortType, Ports, Stage,
-    StageContext, StageError, Transcript, Warp, WordMatch,
+    StageContext, StageError, States, Transcript, Warp, WordMatch,
 };
-use vantage_dsp::features::{Features, Mfcc, VOCAL_TRACT_WARPS};
+use vantage_dsp::features::{Features, Mfcc, HOP_S, VOCAL_TRACT_WARPS};
 use vantage_media::{frame_times, probe, read_wav_blocks, AUDIO_RATE};
 
 pub struct Analyze;
@@ -66,6 +66,34 @@ fn read_speech(
     }
     let seconds = mfcc.samples() as f64 / AUDIO_RATE as f64;
     Ok((mfcc.finish(), seconds))
+}
+
+/// The encoder states at input `port`, on the features' clock: after
+/// `shift` samples of silence (negative: with that many dropped), like
+/// the samples (to the nearest state: the states are 20 ms apart).
+fn read_states(ctx: &StageContext, port: &str, shift: i64) -> Result<Vec<Vec<f32>>, StageError> {
+    let path = ctx.input(port)?;
+    let states = States::read(path).map_err(|e| {
+        StageError::InvalidInput(format!(
+            "input '{port}': {e} (it comes from a transcribe stage)"
+        ))
+    })?;
+    let hop = HOP_S * STATE_FRAMES as f64;
+    if (states.hop_s - hop).abs() > 1e-6 {
+        return Err(StageError::InvalidInput(format!(
+            "input '{port}' has encoder states every {} s; analyze compares them every {hop} s",
+            states.hop_s
+        )));
+    }
+    let mut rows = states.rows;
+    let by = (shift as f64 / (AUDIO_RATE as f64 * hop)).round() as i64;
+    if by < 0 {
+        rows.drain(..(by.unsigned_abs() as usize).min(rows.len()));
+    } else if let Some(first) = rows.first().cloned() {
+        // Silence there: the voice activity keeps it out of the comparison.
+        rows.splice(0..0, std::iter::repeat_n(first, by as usize));
+    }
+    Ok(rows)
 }
 
 /// A warning when the source's picture stops well before its sound does
@@ -158,10 +186,10 @@ impl Stage for Analyze {
         "analyze"
     }
     fn version(&self) -> u32 {
-        5
+        6
     }
     fn describe(&self) -> &'static str {
-        "align source speech to target speech (DTW on MFCCs, anchored on the words both transcripts share); writes the warp and timecodes v2"
+        "align source speech to target speech (DTW on MFCCs and Whisper's encoder states, anchored on the words both transcripts share); writes the warp and timecodes v2"
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
@@ -186,8 +214,14 @@ impl Stage for Analyze {
             ParamSpec::new(
                 "follow_ms",
                 ParamKind::Float { min: 1.0, max: 1000.0 },
-                json!(30.0),
+                json!(10.0),
                 "between word edges the picture moves at a constant rate unless the aligned path strays from that line by more than this (syllables timed differently)",
+            ),
+            ParamSpec::new(
+                "states_weight",
+                ParamKind::Float { min: 0.0, max: 100.0 },
+                json!(AlignOptions::default().states_weight),
+                "with encoder states (from the transcribe stages): how much their distance counts against the cepstral one; 0 aligns on the cepstra alone",
             ),
             ParamSpec::new(
                 "words",
@@ -217,6 +251,8 @@ impl Stage for Analyze {
                 Port::required("video", PortType::Video),
                 Port::optional("source-words", PortType::Transcript),
                 Port::optional("target-words", PortType::Transcript),
+                Port::optional("source-states", PortType::States),
+                Port::optional("target-states", PortType::States),
             ],
             outputs: vec![
                 Port::required("alignment", PortType::Alignment),
@@ -245,6 +281,21 @@ impl Stage for Analyze {
                 "the target audio is empty (zero length)".into(),
             ));
         }
+        let states = match (
+            ctx.optional_input("source-states"),
+            ctx.optional_input("target-states"),
+        ) {
+            (Some(_), Some(_)) => Some((
+                read_states(ctx, "source-states", shift)?,
+                read_states(ctx, "target-states", 0)?,
+            )),
+            (None, None) => None,
+            _ => {
+                return Err(StageError::InvalidInput(
+                    "analyze needs both source-states and target-states, or neither".into(),
+                ))
+            }
+        };
         let use_words = ctx.param_str("words")?;
         let words = match (
             ctx.optional_input("source-words"),
@@ -288,6 +339,7 @@ impl Stage for Analyze {
             smoothing_s: ctx.param_f64("smoothing_ms")? / 1000.0,
             follow_s: ctx.param_f64("follow_ms")? / 1000.0,
             anchors: Vec::new(),
+            states_weight: ctx.param_f64("states_weight")?,
             cancel: ctx.cancel.clone(),
         };
         ctx.report(0.1, "aligning speech");
@@ -301,6 +353,15 @@ impl Stage for Analyze {
         let speech_check = matches!(words, Some((_, _, Some(_), _)))
             .then(|| check_speech(&source, &target, opts.max_length_ratio));
         // The features move into the alignment, which keeps only their speech.
+        let (source_states, target_states) = states.unwrap_or_default();
+        let source = Sound {
+            features: source,
+            states: source_states,
+        };
+        let target = Sound {
+            features: target,
+            states: target_states,
+        };
         let run_align = move |opts: &AlignOptions| {
             align(source, target, video.duration, target_duration, opts).map_err(to_stage_error)
         };

@@ -6,12 +6,14 @@
 //! * [`process`]: child processes that die with us (ffmpeg, `exec` commands).
 //! * [`loaded`]: models kept loaded between runs, within a memory budget.
 //! * [`segments`]: long renders in segments, made here and by peers.
+//! * [`states`]: Whisper's encoder states, from transcription to alignment.
 
 pub mod artifacts;
 pub mod loaded;
 pub mod process;
 pub mod segments;
 pub mod stage;
+pub mod states;
 pub mod warp;
 
 pub use artifacts::{
@@ -22,6 +24,7 @@ pub use stage::{
     CancelToken, ErrorKind, ParamKind, ParamSpec, Params, Peers, Pieces, Port, PortType, Ports,
     Progress, Resources, Stage, StageContext, StageError,
 };
+pub use states::States;
 pub use warp::{Knot, Warp, WarpError};
 
 /// Vantage's own folder: `$VANTAGE_HOME`, or `~/.cache/vantage`. The cache

@@ -37,10 +37,12 @@ pub enum PortType {
     Transcript,
     /// "timecode format v2" text.
     Timecodes,
+    /// Whisper's encoder states of an audio ([`crate::States`]).
+    States,
 }
 
 impl PortType {
-    pub const ALL: [PortType; 12] = [
+    pub const ALL: [PortType; 13] = [
         PortType::File,
         PortType::Media,
         PortType::Video,
@@ -53,6 +55,7 @@ impl PortType {
         PortType::RenderLog,
         PortType::Transcript,
         PortType::Timecodes,
+        PortType::States,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +72,7 @@ impl PortType {
             PortType::RenderLog => "render-log",
             PortType::Transcript => "transcript",
             PortType::Timecodes => "timecodes",
+            PortType::States => "states",
         }
     }
 
@@ -89,14 +93,16 @@ impl PortType {
             | PortType::RenderLog
             | PortType::Transcript => "json",
             PortType::Timecodes => "txt",
-            PortType::File => "bin",
+            PortType::File | PortType::States => "bin",
         }
     }
 
     fn parent(self) -> Option<PortType> {
         match self {
             PortType::File => None,
-            PortType::Media | PortType::Json | PortType::Timecodes => Some(PortType::File),
+            PortType::Media | PortType::Json | PortType::Timecodes | PortType::States => {
+                Some(PortType::File)
+            }
             PortType::Video | PortType::Audio => Some(PortType::Media),
             PortType::Wav => Some(PortType::Audio),
             PortType::Alignment

@@ -1,12 +1,13 @@
 //! The `transcribe` stage.
 
+use crate::encoder::{Encoder, STATE_HOP_S};
 use crate::{
     default_threads, load, transcribe, transcribe_speech, Device, Options, TranscribeError,
 };
 use serde_json::json;
 use vantage_core::{
     ParamKind, ParamSpec, Params, Port, PortType, Ports, Resources, Stage, StageContext,
-    StageError, Transcript,
+    StageError, States, Transcript,
 };
 use vantage_dsp::features::Mfcc;
 use vantage_dsp::vad::{flagged_seconds, speech_frames, MIN_SPEECH_S};
@@ -72,10 +73,10 @@ impl Stage for Transcribe {
         "transcribe"
     }
     fn version(&self) -> u32 {
-        3
+        4
     }
     fn describe(&self) -> &'static str {
-        "speech to words with start/end times and probabilities (Whisper, DTW word timestamps)"
+        "speech to words with start/end times and probabilities (Whisper, DTW word timestamps), and the encoder states the alignment compares"
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
@@ -135,7 +136,10 @@ impl Stage for Transcribe {
                 Port::optional("source", PortType::Wav),
                 Port::optional("target", PortType::Wav),
             ],
-            outputs: vec![Port::required("transcript", PortType::Transcript)],
+            outputs: vec![
+                Port::required("transcript", PortType::Transcript),
+                Port::required("states", PortType::States),
+            ],
         }
     }
     fn resources(&self, params: &Params) -> Resources {
@@ -183,6 +187,7 @@ impl Stage for Transcribe {
                 words: Vec::new(),
             };
             ctx.write_json("transcript", &empty)?;
+            write_states(ctx, Vec::new())?;
             ctx.report(1.0, "no speech: empty transcript");
             return Ok(());
         }
@@ -201,6 +206,12 @@ impl Stage for Transcribe {
         let transcript = transcribe_speech(&model, &weights.name, &samples, &speech, &opts)
             .map_err(to_stage_error)?;
         ctx.write_json("transcript", &transcript)?;
+        if ctx.cancel.is_cancelled() {
+            return Err(StageError::Cancelled);
+        }
+        ctx.report(0.8, "encoding the sound for the alignment");
+        let encoder = Encoder::load(&weights.path, STATE_BLOCKS).map_err(to_stage_error)?;
+        write_states(ctx, encoder.states(&samples).map_err(to_stage_error)?)?;
         ctx.report(
             1.0,
             &format!("{} words ({})", transcript.words.len(), transcript.language),
@@ -212,6 +223,23 @@ impl Stage for Transcribe {
 /// Refuse speech `speech_s` long beside the other side's (input `source`
 /// or `target`) when no plausible pace explains the difference: cheap
 /// (voice activity), so it comes before either side's Whisper run.
+/// Encoder blocks whose output the alignment compares: the third of
+/// tiny.en's four follows the words across voices and under music best,
+/// the last one and the second lose them (the README's "Whisper's encoder
+/// states as the features").
+const STATE_BLOCKS: usize = 3;
+
+fn write_states(ctx: &StageContext, rows: Vec<Vec<f32>>) -> Result<(), StageError> {
+    let path = ctx.output("states")?;
+    let states = States {
+        hop_s: STATE_HOP_S,
+        rows,
+    };
+    states
+        .write(path)
+        .map_err(StageError::io(format!("writing {}", path.display())))
+}
+
 fn check_against_other_side(ctx: &StageContext, speech_s: f64) -> Result<(), StageError> {
     let (source_s, target_s) = match (ctx.optional_input("source"), ctx.optional_input("target")) {
         (Some(source), None) => (speech_seconds(source)?, speech_s),
