@@ -319,3 +319,35 @@ fn music_as_loud_as_the_voice_is_aligned_on_the_sound_and_says_so() {
         sound.output
     );
 }
+
+#[test]
+fn encoder_states_hold_the_picture_to_a_reverberant_voice() {
+    // Under half a second of reverberation the target's cepstra smear
+    // across words; Whisper's encoder states, which the transcribe stages
+    // hand to analyze, still tell them apart.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let spec = voice_cases()
+        .into_iter()
+        .find(|c| c.target_reverb_s > 0.0 && c.target_noise == Noise::None)
+        .expect("the reverberation case");
+    let case = build(&spec, dir.path());
+    let synced = |name: &str, args: &[&str]| {
+        let out = dir.path().join(name);
+        let o = sync(&cache, &case, &out, args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        score(&case, &out)
+    };
+    let states = synced("states.mp4", &[]);
+    let cepstra = synced("cepstra.mp4", &["--set", "analyze.states_weight=0"]);
+    eprintln!(
+        "with the states {} | cepstra alone {}",
+        states.output, cepstra.output
+    );
+    assert!(
+        states.output.p95 <= 0.75 * cepstra.output.p95,
+        "{:?} vs {:?}",
+        states.output,
+        cepstra.output
+    );
+}

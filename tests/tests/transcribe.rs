@@ -4,9 +4,11 @@
 
 use std::path::Path;
 use vantage_analyze::words::{match_words, normalise, word_error_rate};
+use vantage_core::States;
 use vantage_e2e::case::{all_cases, speech, truth};
 use vantage_e2e::speech::{script, sequence, speak, speak_sentences, Speech, Voice, SENTENCES};
 use vantage_e2e::states::{knots_error, states_warp};
+use vantage_e2e::tools::{s, talking_clip};
 use vantage_e2e::truth::Stats;
 use vantage_e2e::vantage::{run, stderr, weights_dir};
 use vantage_transcribe::encoder::Encoder;
@@ -220,4 +222,83 @@ fn encoder_states_follow_the_same_words_in_another_voice() {
     let stats = knots_error(&knots, &truth, tgt.duration());
     assert!(stats.count > 500, "{stats:?}");
     assert!(stats.median < 10.0 && stats.p95 < 35.0, "{stats:?}");
+}
+
+#[test]
+fn the_transcribe_stage_hands_its_encoder_states_to_the_alignment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (video, speech) = talking_clip(
+        dir.path(),
+        "clip",
+        8,
+        &VOICE,
+        0.2,
+        "testsrc=size=160x120:rate=24",
+    );
+    let pipeline = dir.path().join("states.yaml");
+    std::fs::write(
+        &pipeline,
+        "inputs:\n  audio: audio\nstages:\n  wav:\n    uses: extract-audio\n    inputs: { media: inputs.audio }\n  words:\n    uses: transcribe\n    inputs: { audio: wav.audio }\noutputs:\n  states: words.states\n",
+    )
+    .unwrap();
+    let states_file = dir.path().join("states.bin");
+    let input = format!("audio={}", s(&speech));
+    let o = run(
+        &cache,
+        &[
+            "run",
+            s(&pipeline),
+            "-i",
+            &input,
+            "-o",
+            &format!("states={}", s(&states_file)),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let states = States::read(&states_file).expect("an encoder states file");
+    let seconds = vantage_e2e::tools::duration(&speech);
+    assert!((states.hop_s - 0.02).abs() < 1e-6, "{}", states.hop_s);
+    assert!(
+        (states.rows.len() as f64 - seconds / 0.02).abs() <= 2.0,
+        "{} states for {seconds} s",
+        states.rows.len()
+    );
+    // tiny.en's state is 384 wide; the states are unit vectors.
+    assert!(states.rows.iter().all(|r| r.len() == 384));
+    let norm: f32 = states.rows[10].iter().map(|x| x * x).sum();
+    assert!((norm - 1.0).abs() < 0.01, "{norm}");
+
+    // A file that is not one is refused by analyze, naming the input.
+    let analyze = dir.path().join("analyze.yaml");
+    std::fs::write(
+        &analyze,
+        "inputs:\n  video: video\n  audio: audio\n  theirs: states\n  ours: states\nstages:\n  src:\n    uses: extract-audio\n    inputs: { media: inputs.video }\n  tgt:\n    uses: extract-audio\n    inputs: { media: inputs.audio }\n  analyze:\n    uses: analyze\n    inputs: { source: src.audio, target: tgt.audio, video: inputs.video, source-states: inputs.theirs, target-states: inputs.ours }\noutputs:\n  alignment: analyze.alignment\n",
+    )
+    .unwrap();
+    let not_states = dir.path().join("words.json");
+    std::fs::write(&not_states, "{\"words\": []}").unwrap();
+    let o = run(
+        &cache,
+        &[
+            "run",
+            s(&analyze),
+            "-i",
+            &format!("video={}", s(&video)),
+            "-i",
+            &input,
+            "-i",
+            &format!("theirs={}", s(&not_states)),
+            "-i",
+            &format!("ours={}", s(&states_file)),
+            "-o",
+            &format!("alignment={}", s(&dir.path().join("al.json"))),
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("source-states") && err.contains("not an encoder states file"),
+        "{err}"
+    );
 }

@@ -68,10 +68,8 @@ fn read_speech(
     Ok((mfcc.finish(), seconds))
 }
 
-/// The encoder states at input `port`, on the features' clock: after
-/// `shift` samples of silence (negative: with that many dropped), like
-/// the samples (to the nearest state: the states are 20 ms apart).
-fn read_states(ctx: &StageContext, port: &str, shift: i64) -> Result<Vec<Vec<f32>>, StageError> {
+/// The encoder states at input `port`, checked.
+fn read_states(ctx: &StageContext, port: &str) -> Result<Vec<Vec<f32>>, StageError> {
     let path = ctx.input(port)?;
     let states = States::read(path).map_err(|e| {
         StageError::InvalidInput(format!(
@@ -85,7 +83,32 @@ fn read_states(ctx: &StageContext, port: &str, shift: i64) -> Result<Vec<Vec<f32
             states.hop_s
         )));
     }
-    let mut rows = states.rows;
+    Ok(states.rows)
+}
+
+/// Both sides' encoder states, or neither.
+fn read_both_states(
+    ctx: &StageContext,
+) -> Result<Option<(Vec<Vec<f32>>, Vec<Vec<f32>>)>, StageError> {
+    match (
+        ctx.optional_input("source-states"),
+        ctx.optional_input("target-states"),
+    ) {
+        (Some(_), Some(_)) => Ok(Some((
+            read_states(ctx, "source-states")?,
+            read_states(ctx, "target-states")?,
+        ))),
+        (None, None) => Ok(None),
+        _ => Err(StageError::InvalidInput(
+            "analyze needs both source-states and target-states, or neither".into(),
+        )),
+    }
+}
+
+/// `rows` after `shift` samples of silence (negative: with that many
+/// dropped), like the samples, to the nearest state (20 ms).
+fn shift_states(mut rows: Vec<Vec<f32>>, shift: i64) -> Vec<Vec<f32>> {
+    let hop = HOP_S * STATE_FRAMES as f64;
     let by = (shift as f64 / (AUDIO_RATE as f64 * hop)).round() as i64;
     if by < 0 {
         rows.drain(..(by.unsigned_abs() as usize).min(rows.len()));
@@ -93,7 +116,7 @@ fn read_states(ctx: &StageContext, port: &str, shift: i64) -> Result<Vec<Vec<f32
         // Silence there: the voice activity keeps it out of the comparison.
         rows.splice(0..0, std::iter::repeat_n(first, by as usize));
     }
-    Ok(rows)
+    rows
 }
 
 /// A warning when the source's picture stops well before its sound does
@@ -261,6 +284,7 @@ impl Stage for Analyze {
         }
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        let states = read_both_states(ctx)?;
         let video_path = ctx.input("video")?;
         let info = probe(video_path)?;
         let stream = info.require_video(video_path)?;
@@ -281,21 +305,6 @@ impl Stage for Analyze {
                 "the target audio is empty (zero length)".into(),
             ));
         }
-        let states = match (
-            ctx.optional_input("source-states"),
-            ctx.optional_input("target-states"),
-        ) {
-            (Some(_), Some(_)) => Some((
-                read_states(ctx, "source-states", shift)?,
-                read_states(ctx, "target-states", 0)?,
-            )),
-            (None, None) => None,
-            _ => {
-                return Err(StageError::InvalidInput(
-                    "analyze needs both source-states and target-states, or neither".into(),
-                ))
-            }
-        };
         let use_words = ctx.param_str("words")?;
         let words = match (
             ctx.optional_input("source-words"),
@@ -356,7 +365,7 @@ impl Stage for Analyze {
         let (source_states, target_states) = states.unwrap_or_default();
         let source = Sound {
             features: source,
-            states: source_states,
+            states: shift_states(source_states, shift),
         };
         let target = Sound {
             features: target,
@@ -432,7 +441,22 @@ impl Stage for Analyze {
 
 #[cfg(test)]
 mod tests {
-    use super::picture_shift;
+    use super::{picture_shift, shift_states};
+
+    #[test]
+    fn states_move_with_the_samples_onto_the_pictures_clock() {
+        let rows: Vec<Vec<f32>> = (0..5).map(|k| vec![k as f32]).collect();
+        let firsts = |rows: Vec<Vec<f32>>| -> Vec<f32> { rows.iter().map(|r| r[0]).collect() };
+        // 40 ms of silence before the audio: two states more, in front.
+        assert_eq!(
+            firsts(shift_states(rows.clone(), 640)),
+            [0., 0., 0., 1., 2., 3., 4.]
+        );
+        // 20 ms of audio dropped; 25 ms rounds to one state (20 ms) too.
+        assert_eq!(firsts(shift_states(rows.clone(), -320)), [1., 2., 3., 4.]);
+        assert_eq!(firsts(shift_states(rows.clone(), -400)), [1., 2., 3., 4.]);
+        assert!(shift_states(rows, -32_000).is_empty());
+    }
 
     #[test]
     fn audio_offsets_shift_within_bounds_and_broken_ones_are_refused() {

@@ -2,14 +2,14 @@
 //! them to the alignment: unit vectors at a fixed hop, kept as half floats
 //! (a minute of tiny.en's 384-wide states is 2.3 MB).
 //!
-//! File: `VSTATES1`, then little-endian u32 width, u32 count, f32 hop in
+//! File: `VSTATES1`, then little-endian u32 width, u32 count, f64 hop in
 //! seconds, then `count × width` IEEE half floats.
 
 use half::f16;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"VSTATES1";
-const HEADER: usize = 8 + 4 + 4 + 4;
+const HEADER: usize = 8 + 4 + 4 + 8;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct States {
@@ -25,7 +25,7 @@ impl States {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(width as u32).to_le_bytes());
         out.extend_from_slice(&(self.rows.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(self.hop_s as f32).to_le_bytes());
+        out.extend_from_slice(&self.hop_s.to_le_bytes());
         for row in &self.rows {
             for &x in row {
                 out.extend_from_slice(&f16::from_f32(x).to_le_bytes());
@@ -38,11 +38,13 @@ impl States {
         if bytes.len() < HEADER || &bytes[..8] != MAGIC {
             return Err("not an encoder states file (no VSTATES1 header)".into());
         }
-        let u32_at = |at: usize| {
-            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        let word = |at: usize, n: usize| {
+            let mut b = [0u8; 8];
+            b[..n].copy_from_slice(&bytes[at..at + n]);
+            u64::from_le_bytes(b)
         };
-        let (width, count) = (u32_at(8) as usize, u32_at(12) as usize);
-        let hop_s = f32::from_bits(u32_at(16)) as f64;
+        let (width, count) = (word(8, 4) as usize, word(12, 4) as usize);
+        let hop_s = f64::from_bits(word(16, 8));
         let body = &bytes[HEADER..];
         if width.checked_mul(count).and_then(|n| n.checked_mul(2)) != Some(body.len()) {
             return Err(format!(
@@ -90,7 +92,7 @@ mod tests {
             rows: vec![vec![0.6, -0.8, 0.0], vec![0.1, 0.2, -0.97]],
         };
         let back = States::from_bytes(&states.to_bytes()).unwrap();
-        assert!((back.hop_s - 0.02).abs() < 1e-6);
+        assert_eq!(back.hop_s, 0.02);
         for (a, b) in states.rows.iter().flatten().zip(back.rows.iter().flatten()) {
             assert!((a - b).abs() < 1e-3, "{a} {b}");
         }

@@ -61,6 +61,13 @@ fn device_param(params: &Params) -> &str {
 }
 
 /// Threads this run asks for (0 in the params: leave a core free).
+fn states_param(params: &Params) -> bool {
+    params
+        .get("states")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true)
+}
+
 fn threads(params: &Params) -> usize {
     match params.get("threads").and_then(|v| v.as_u64()) {
         Some(n) if n > 0 => n as usize,
@@ -120,6 +127,12 @@ impl Stage for Transcribe {
                 "with the other side's audio (input source or target): refuse before Whisper runs when one side speaks this many times longer than the other",
             ),
             ParamSpec::new(
+                "states",
+                ParamKind::Bool,
+                json!(true),
+                "also write the output `states`: the encoder states analyze compares beside the cepstra (its third block's output; about half as long again as tiny.en's transcription on a CPU); false drops the output",
+            ),
+            ParamSpec::new(
                 "device",
                 ParamKind::Choice(&["cpu", "cuda"]),
                 json!("cpu"),
@@ -127,7 +140,11 @@ impl Stage for Transcribe {
             ),
         ]
     }
-    fn ports(&self, _: &Params) -> Ports {
+    fn ports(&self, params: &Params) -> Ports {
+        let mut outputs = vec![Port::required("transcript", PortType::Transcript)];
+        if states_param(params) {
+            outputs.push(Port::required("states", PortType::States));
+        }
         Ports {
             // The other side of a sync (this audio is then its target or
             // its source), for the length check before Whisper.
@@ -136,10 +153,7 @@ impl Stage for Transcribe {
                 Port::optional("source", PortType::Wav),
                 Port::optional("target", PortType::Wav),
             ],
-            outputs: vec![
-                Port::required("transcript", PortType::Transcript),
-                Port::required("states", PortType::States),
-            ],
+            outputs,
         }
     }
     fn resources(&self, params: &Params) -> Resources {
@@ -187,7 +201,9 @@ impl Stage for Transcribe {
                 words: Vec::new(),
             };
             ctx.write_json("transcript", &empty)?;
-            write_states(ctx, Vec::new())?;
+            if states_param(&ctx.params) {
+                write_states(ctx, Vec::new())?;
+            }
             ctx.report(1.0, "no speech: empty transcript");
             return Ok(());
         }
@@ -206,12 +222,14 @@ impl Stage for Transcribe {
         let transcript = transcribe_speech(&model, &weights.name, &samples, &speech, &opts)
             .map_err(to_stage_error)?;
         ctx.write_json("transcript", &transcript)?;
-        if ctx.cancel.is_cancelled() {
-            return Err(StageError::Cancelled);
+        if states_param(&ctx.params) {
+            if ctx.cancel.is_cancelled() {
+                return Err(StageError::Cancelled);
+            }
+            ctx.report(0.8, "encoding the sound for the alignment");
+            let encoder = Encoder::load(&weights.path, STATE_BLOCKS).map_err(to_stage_error)?;
+            write_states(ctx, encoder.states(&samples).map_err(to_stage_error)?)?;
         }
-        ctx.report(0.8, "encoding the sound for the alignment");
-        let encoder = Encoder::load(&weights.path, STATE_BLOCKS).map_err(to_stage_error)?;
-        write_states(ctx, encoder.states(&samples).map_err(to_stage_error)?)?;
         ctx.report(
             1.0,
             &format!("{} words ({})", transcript.words.len(), transcript.language),
