@@ -9,8 +9,34 @@ use vantage_analyze::words::{match_words, normalise, word_error_rate};
 use vantage_core::CancelToken;
 use vantage_e2e::speech::{script, sequence, speak, Voice};
 use vantage_e2e::truth::Stats;
-use vantage_transcribe::{load, transcribe, Device, Options};
+use vantage_transcribe::{load, transcribe, Device, Model, Options};
 use vantage_weights::{Kind, Store};
+
+/// What the states the alignment compares cost beside the transcription:
+/// the encoder's first blocks (candle, all cores) on the whole speech and
+/// on its first 8 s, a typical generated clip, beside those 8 s padded
+/// with silence to the 30 s Whisper hears (what the encoder ran before it
+/// cut its last window to the audio).
+fn encoder_speed(model: &Model, samples: &[f32]) {
+    let t = Instant::now();
+    let encoder = model.encoder().expect("loading the encoder");
+    let load_s = t.elapsed().as_secs_f64();
+    let time = |samples: &[f32]| {
+        let t = Instant::now();
+        encoder.states(samples).expect("encoding");
+        t.elapsed().as_secs_f64()
+    };
+    let seconds = samples.len() as f64 / 16_000.0;
+    let clip = &samples[..8 * 16_000];
+    let mut padded = clip.to_vec();
+    padded.resize(30 * 16_000, 0.0);
+    let (whole, short, long) = (time(samples), time(clip), time(&padded));
+    println!(
+        "  encoder states: load {load_s:.2} s, {seconds:.0} s of speech {whole:.2} s (RTF {:.3}), 8 s {short:.2} s (padded to 30 s: {long:.2} s, {:.1}x)",
+        whole / seconds,
+        long / short
+    );
+}
 
 fn main() {
     let threads: usize = std::env::args()
@@ -92,6 +118,9 @@ fn main() {
                 ends.median,
                 ends.p95,
             );
+            if dtw {
+                encoder_speed(&model, &samples);
+            }
         }
     }
     // Conversion from the kept wheels into a scratch store (extraction, digests, conversion).

@@ -18,7 +18,7 @@ use vantage_core::{CancelToken, States};
 use vantage_dsp::features::{mfcc, Mfcc, VOCAL_TRACT_WARPS};
 use vantage_e2e::case::{all_cases, speech, text_of, truth, CaseSpec, Split};
 use vantage_e2e::truth::Stats;
-use vantage_transcribe::encoder::{Encoder, STATE_HOP_S};
+use vantage_transcribe::encoder::{Encoder, STATE_BLOCKS, STATE_HOP_S};
 use vantage_transcribe::{load, transcribe, Device, Model, Options};
 use vantage_weights::{Kind, Store};
 
@@ -52,7 +52,7 @@ fn encoder() -> Option<Encoder> {
     let weights = Store::open_default()
         .resolve(&name, Kind::Whisper)
         .unwrap_or_else(|e| panic!("{name}: {e} (vantage weights fetch {name})"));
-    Some(Encoder::load(&weights.path, 3).expect("loading the encoder"))
+    Some(Encoder::load(&weights.path, STATE_BLOCKS).expect("loading the encoder"))
 }
 
 /// The states of `samples`, kept under `STATES_CACHE=DIR` between runs

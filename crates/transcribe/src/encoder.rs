@@ -15,6 +15,11 @@ use vantage_weights::whisper::{read_hparams, HParams};
 
 /// Hop of the states: the second convolution has stride 2 over 10 ms frames.
 pub const STATE_HOP_S: f64 = 0.02;
+/// Encoder blocks whose output the alignment compares: the third of
+/// tiny.en's four follows the words across voices and under music best,
+/// the last one and the second lose them (the README's "Whisper's encoder
+/// states as the features").
+pub const STATE_BLOCKS: usize = 3;
 const N_FFT: usize = 400;
 const HOP: usize = 160;
 /// Mel frames in one encoder window (30 s).
@@ -109,13 +114,18 @@ impl Encoder {
     }
 
     /// Unit-length states every [`STATE_HOP_S`] of 16 kHz mono `samples`,
-    /// 30 s windows at a time as Whisper hears them.
+    /// 30 s windows at a time as Whisper hears them (the last one cut to
+    /// the audio's end).
     pub fn states(&self, samples: &[f32]) -> Result<Vec<Vec<f32>>, TranscribeError> {
         let frames = samples.len() / HOP;
         let mel = log_mel(samples, &self.filters, self.n_mels, frames + WINDOW);
         let mut out = Vec::with_capacity(frames.div_ceil(2));
         for start in (0..frames).step_by(WINDOW) {
-            let window = window_of(&mel, self.n_mels, frames + WINDOW, start)?;
+            // Only as long as the audio, not padded to 30 s as Whisper
+            // pads it: up to several times faster on short clips, and the
+            // alignment measured the same (README, "Benchmarks").
+            let len = WINDOW.min(frames - start).div_ceil(2) * 2;
+            let window = window_of(&mel, self.n_mels, frames + WINDOW, start, len)?;
             let states = self.encode(window).map_err(model_error)?;
             let keep = WINDOW.min(frames - start).div_ceil(2);
             let rows: Vec<Vec<f32>> = states.to_vec2().map_err(model_error)?;
@@ -254,18 +264,19 @@ fn log_mel(samples: &[f32], filters: &[f32], n_mels: usize, total: usize) -> Vec
     mel
 }
 
-/// Mel frames `start..start + WINDOW` as an (n_mels, WINDOW) tensor.
+/// Mel frames `start..start + len` as an (n_mels, len) tensor.
 fn window_of(
     mel: &[f32],
     n_mels: usize,
     total: usize,
     start: usize,
+    len: usize,
 ) -> Result<Tensor, TranscribeError> {
-    let mut w = Vec::with_capacity(n_mels * WINDOW);
+    let mut w = Vec::with_capacity(n_mels * len);
     for m in 0..n_mels {
-        w.extend_from_slice(&mel[m * total + start..m * total + start + WINDOW]);
+        w.extend_from_slice(&mel[m * total + start..m * total + start + len]);
     }
-    Tensor::from_vec(w, (n_mels, WINDOW), &Device::Cpu).map_err(model_error)
+    Tensor::from_vec(w, (n_mels, len), &Device::Cpu).map_err(model_error)
 }
 
 /// The parts of a whisper.cpp GGML file the encoder needs (layout in

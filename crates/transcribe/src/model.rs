@@ -1,8 +1,9 @@
 //! Loading Whisper models, once per process, kept within a memory budget.
 
+use crate::encoder::{Encoder, STATE_BLOCKS};
 use crate::TranscribeError;
-use std::path::Path;
-use std::sync::{Arc, Once};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once, OnceLock};
 use vantage_core::loaded::Loaded;
 use vantage_weights::whisper::{read_hparams, HParams};
 use whisper_rs::{
@@ -15,11 +16,23 @@ pub struct Model {
     pub hparams: HParams,
     /// Whether word times come from DTW over the alignment heads.
     pub dtw: bool,
+    path: PathBuf,
+    encoder: OnceLock<Encoder>,
 }
 
 impl Model {
     pub fn english_only(&self) -> bool {
         !self.hparams.is_multilingual()
+    }
+
+    /// The first [`STATE_BLOCKS`] blocks of this model's encoder on
+    /// candle, read from its file on first use and kept with it.
+    pub fn encoder(&self) -> Result<&Encoder, TranscribeError> {
+        if let Some(encoder) = self.encoder.get() {
+            return Ok(encoder);
+        }
+        let encoder = Encoder::load(&self.path, STATE_BLOCKS)?;
+        Ok(self.encoder.get_or_init(|| encoder))
     }
 }
 
@@ -120,7 +133,13 @@ fn read_model(path: &Path, dtw: bool, device: Device) -> Result<Model, Transcrib
             path.display()
         ))
     })?;
-    Ok(Model { ctx, hparams, dtw })
+    Ok(Model {
+        ctx,
+        hparams,
+        dtw,
+        path: path.to_path_buf(),
+        encoder: OnceLock::new(),
+    })
 }
 
 /// The alignment-head preset for the model's size, recognised from its shape.

@@ -1,6 +1,6 @@
 //! The `transcribe` stage.
 
-use crate::encoder::{Encoder, STATE_HOP_S};
+use crate::encoder::STATE_HOP_S;
 use crate::{
     default_threads, load, transcribe, transcribe_speech, Device, Options, TranscribeError,
 };
@@ -227,7 +227,7 @@ impl Stage for Transcribe {
                 return Err(StageError::Cancelled);
             }
             ctx.report(0.8, "encoding the sound for the alignment");
-            let encoder = Encoder::load(&weights.path, STATE_BLOCKS).map_err(to_stage_error)?;
+            let encoder = model.encoder().map_err(to_stage_error)?;
             write_states(ctx, encoder.states(&samples).map_err(to_stage_error)?)?;
         }
         ctx.report(
@@ -237,15 +237,6 @@ impl Stage for Transcribe {
         Ok(())
     }
 }
-
-/// Refuse speech `speech_s` long beside the other side's (input `source`
-/// or `target`) when no plausible pace explains the difference: cheap
-/// (voice activity), so it comes before either side's Whisper run.
-/// Encoder blocks whose output the alignment compares: the third of
-/// tiny.en's four follows the words across voices and under music best,
-/// the last one and the second lose them (the README's "Whisper's encoder
-/// states as the features").
-const STATE_BLOCKS: usize = 3;
 
 fn write_states(ctx: &StageContext, rows: Vec<Vec<f32>>) -> Result<(), StageError> {
     let path = ctx.output("states")?;
@@ -258,6 +249,9 @@ fn write_states(ctx: &StageContext, rows: Vec<Vec<f32>>) -> Result<(), StageErro
         .map_err(StageError::io(format!("writing {}", path.display())))
 }
 
+/// Refuse speech `speech_s` long beside the other side's (input `source`
+/// or `target`) when no plausible pace explains the difference: cheap
+/// (voice activity), so it comes before either side's Whisper run.
 fn check_against_other_side(ctx: &StageContext, speech_s: f64) -> Result<(), StageError> {
     let (source_s, target_s) = match (ctx.optional_input("source"), ctx.optional_input("target")) {
         (Some(source), None) => (speech_seconds(source)?, speech_s),
