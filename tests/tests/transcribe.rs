@@ -276,29 +276,47 @@ fn the_transcribe_stage_hands_its_encoder_states_to_the_alignment() {
         "inputs:\n  video: video\n  audio: audio\n  theirs: states\n  ours: states\nstages:\n  src:\n    uses: extract-audio\n    inputs: { media: inputs.video }\n  tgt:\n    uses: extract-audio\n    inputs: { media: inputs.audio }\n  analyze:\n    uses: analyze\n    inputs: { source: src.audio, target: tgt.audio, video: inputs.video, source-states: inputs.theirs, target-states: inputs.ours }\noutputs:\n  alignment: analyze.alignment\n",
     )
     .unwrap();
+    let refused = |theirs: &Path, needle: &str| {
+        let o = run(
+            &cache,
+            &[
+                "run",
+                s(&analyze),
+                "-i",
+                &format!("video={}", s(&video)),
+                "-i",
+                &input,
+                "-i",
+                &format!("theirs={}", s(theirs)),
+                "-i",
+                &format!("ours={}", s(&states_file)),
+                "-o",
+                &format!("alignment={}", s(&dir.path().join("al.json"))),
+            ],
+        );
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("source-states") && err.contains(needle),
+            "{needle:?} in {err}"
+        );
+    };
     let not_states = dir.path().join("words.json");
     std::fs::write(&not_states, "{\"words\": []}").unwrap();
-    let o = run(
-        &cache,
-        &[
-            "run",
-            s(&analyze),
-            "-i",
-            &format!("video={}", s(&video)),
-            "-i",
-            &input,
-            "-i",
-            &format!("theirs={}", s(&not_states)),
-            "-i",
-            &format!("ours={}", s(&states_file)),
-            "-o",
-            &format!("alignment={}", s(&dir.path().join("al.json"))),
-        ],
-    );
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("source-states") && err.contains("not an encoder states file"),
-        "{err}"
-    );
+    refused(&not_states, "not an encoder states file");
+    // States of another audio (0.2 s of them).
+    let other = dir.path().join("other.bin");
+    let short = States {
+        hop_s: 0.02,
+        rows: vec![states.rows[0].clone(); 10],
+    };
+    short.write(&other).unwrap();
+    refused(&other, "they are of different audio");
+    // And of another model (512 wide, as base's).
+    let wide = States {
+        hop_s: 0.02,
+        rows: vec![vec![0.0; 512]; states.rows.len()],
+    };
+    wide.write(&other).unwrap();
+    refused(&other, "different Whisper models");
 }

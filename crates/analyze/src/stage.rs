@@ -94,15 +94,36 @@ fn read_both_states(
         ctx.optional_input("source-states"),
         ctx.optional_input("target-states"),
     ) {
-        (Some(_), Some(_)) => Ok(Some((
-            read_states(ctx, "source-states")?,
-            read_states(ctx, "target-states")?,
-        ))),
+        (Some(_), Some(_)) => {
+            let source = read_states(ctx, "source-states")?;
+            let target = read_states(ctx, "target-states")?;
+            let width = |rows: &[Vec<f32>]| rows.first().map(Vec::len);
+            if let (Some(a), Some(b)) = (width(&source), width(&target)) {
+                if a != b {
+                    return Err(StageError::InvalidInput(format!(
+                        "source-states and target-states come from different Whisper models ({a} and {b} wide): give both transcribe stages the same model"
+                    )));
+                }
+            }
+            Ok(Some((source, target)))
+        }
         (None, None) => Ok(None),
         _ => Err(StageError::InvalidInput(
             "analyze needs both source-states and target-states, or neither".into(),
         )),
     }
+}
+
+/// `rows`, the states of input `port`, checked against the `seconds` of
+/// its audio.
+fn states_of(rows: Vec<Vec<f32>>, seconds: f64, port: &str) -> Result<Vec<Vec<f32>>, StageError> {
+    let covered = rows.len() as f64 * HOP_S * STATE_FRAMES as f64;
+    if !rows.is_empty() && (covered - seconds).abs() > 0.1 {
+        return Err(StageError::InvalidInput(format!(
+            "input '{port}' covers {covered:.2} s but its audio lasts {seconds:.2} s: they are of different audio; give analyze the states of the transcribe stage that heard the same audio"
+        )));
+    }
+    Ok(rows)
 }
 
 /// `rows` after `shift` samples of silence (negative: with that many
@@ -305,6 +326,13 @@ impl Stage for Analyze {
                 "the target audio is empty (zero length)".into(),
             ));
         }
+        let states = match states {
+            Some((source, target)) => Some((
+                states_of(shift_states(source, shift), source_s, "source-states")?,
+                states_of(target, target_duration, "target-states")?,
+            )),
+            None => None,
+        };
         let use_words = ctx.param_str("words")?;
         let words = match (
             ctx.optional_input("source-words"),
@@ -365,7 +393,7 @@ impl Stage for Analyze {
         let (source_states, target_states) = states.unwrap_or_default();
         let source = Sound {
             features: source,
-            states: shift_states(source_states, shift),
+            states: source_states,
         };
         let target = Sound {
             features: target,
