@@ -1,9 +1,11 @@
 //! `analyze`: align the source's speech to the target's, without a transcript.
 //!
 //! features (MFCC c0..c7 and deltas, 10 ms hop, per-file normalisation; the
-//! target's also at five vocal tract lengths, the best-matching kept) ->
+//! target's also at five vocal tract lengths, the best-matching kept; and,
+//! from the transcribe stages, Whisper's encoder states every 20 ms) ->
 //! voice activity -> multi-resolution DTW with slope constraints and free
-//! pauses -> knots at word edges and, inside words, where the path strays
+//! pauses, on cepstral and state distances mixed -> knots at word edges
+//! and, inside words, where the path strays
 //! from a straight line -> a strictly increasing [`vantage_core::Warp`]
 //! plus confidence figures.
 //!

@@ -68,8 +68,11 @@ fn read_speech(
     Ok((mfcc.finish(), seconds))
 }
 
+/// Encoder states, a row each.
+type Rows = Vec<Vec<f32>>;
+
 /// The encoder states at input `port`, checked.
-fn read_states(ctx: &StageContext, port: &str) -> Result<Vec<Vec<f32>>, StageError> {
+fn read_states(ctx: &StageContext, port: &str) -> Result<Rows, StageError> {
     let path = ctx.input(port)?;
     let states = States::read(path).map_err(|e| {
         StageError::InvalidInput(format!(
@@ -87,9 +90,7 @@ fn read_states(ctx: &StageContext, port: &str) -> Result<Vec<Vec<f32>>, StageErr
 }
 
 /// Both sides' encoder states, or neither.
-fn read_both_states(
-    ctx: &StageContext,
-) -> Result<Option<(Vec<Vec<f32>>, Vec<Vec<f32>>)>, StageError> {
+fn read_both_states(ctx: &StageContext) -> Result<Option<(Rows, Rows)>, StageError> {
     match (
         ctx.optional_input("source-states"),
         ctx.optional_input("target-states"),
@@ -116,7 +117,7 @@ fn read_both_states(
 
 /// `rows`, the states of input `port`, checked against the `seconds` of
 /// its audio.
-fn states_of(rows: Vec<Vec<f32>>, seconds: f64, port: &str) -> Result<Vec<Vec<f32>>, StageError> {
+fn states_of(rows: Rows, seconds: f64, port: &str) -> Result<Rows, StageError> {
     let covered = rows.len() as f64 * HOP_S * STATE_FRAMES as f64;
     if !rows.is_empty() && (covered - seconds).abs() > 0.1 {
         return Err(StageError::InvalidInput(format!(
@@ -128,7 +129,7 @@ fn states_of(rows: Vec<Vec<f32>>, seconds: f64, port: &str) -> Result<Vec<Vec<f3
 
 /// `rows` after `shift` samples of silence (negative: with that many
 /// dropped), like the samples, to the nearest state (20 ms).
-fn shift_states(mut rows: Vec<Vec<f32>>, shift: i64) -> Vec<Vec<f32>> {
+fn shift_states(mut rows: Rows, shift: i64) -> Rows {
     let hop = HOP_S * STATE_FRAMES as f64;
     let by = (shift as f64 / (AUDIO_RATE as f64 * hop)).round() as i64;
     if by < 0 {
