@@ -71,6 +71,9 @@ fn read_speech(
 /// Encoder states, a row each.
 type Rows = Vec<Vec<f32>>;
 
+/// Seconds between two encoder states, as the alignment reads them.
+const STATES_HOP_S: f64 = HOP_S * STATE_FRAMES as f64;
+
 /// The encoder states at input `port`, checked.
 fn read_states(ctx: &StageContext, port: &str) -> Result<Rows, StageError> {
     let path = ctx.input(port)?;
@@ -79,10 +82,9 @@ fn read_states(ctx: &StageContext, port: &str) -> Result<Rows, StageError> {
             "input '{port}': {e} (it comes from a transcribe stage)"
         ))
     })?;
-    let hop = HOP_S * STATE_FRAMES as f64;
-    if (states.hop_s - hop).abs() > 1e-6 {
+    if (states.hop_s - STATES_HOP_S).abs() > 1e-6 {
         return Err(StageError::InvalidInput(format!(
-            "input '{port}' has encoder states every {} s; analyze compares them every {hop} s",
+            "input '{port}' has encoder states every {} s; analyze compares them every {STATES_HOP_S} s",
             states.hop_s
         )));
     }
@@ -118,7 +120,7 @@ fn read_both_states(ctx: &StageContext) -> Result<Option<(Rows, Rows)>, StageErr
 /// `rows`, the states of input `port`, checked against the `seconds` of
 /// its audio.
 fn states_of(rows: Rows, seconds: f64, port: &str) -> Result<Rows, StageError> {
-    let covered = rows.len() as f64 * HOP_S * STATE_FRAMES as f64;
+    let covered = rows.len() as f64 * STATES_HOP_S;
     if !rows.is_empty() && (covered - seconds).abs() > 0.1 {
         return Err(StageError::InvalidInput(format!(
             "input '{port}' covers {covered:.2} s but its audio lasts {seconds:.2} s: they are of different audio; give analyze the states of the transcribe stage that heard the same audio"
@@ -130,8 +132,7 @@ fn states_of(rows: Rows, seconds: f64, port: &str) -> Result<Rows, StageError> {
 /// `rows` after `shift` samples of silence (negative: with that many
 /// dropped), like the samples, to the nearest state (20 ms).
 fn shift_states(mut rows: Rows, shift: i64) -> Rows {
-    let hop = HOP_S * STATE_FRAMES as f64;
-    let by = (shift as f64 / (AUDIO_RATE as f64 * hop)).round() as i64;
+    let by = (shift as f64 / (AUDIO_RATE as f64 * STATES_HOP_S)).round() as i64;
     if by < 0 {
         rows.drain(..(by.unsigned_abs() as usize).min(rows.len()));
     } else if let Some(first) = rows.first().cloned() {

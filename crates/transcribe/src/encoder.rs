@@ -124,10 +124,9 @@ impl Encoder {
             // Only as long as the audio, not padded to 30 s as Whisper
             // pads it: up to several times faster on short clips, and the
             // alignment measured the same (README, "Benchmarks").
-            let len = WINDOW.min(frames - start).div_ceil(2) * 2;
-            let window = window_of(&mel, self.n_mels, frames + WINDOW, start, len)?;
-            let states = self.encode(window).map_err(model_error)?;
             let keep = WINDOW.min(frames - start).div_ceil(2);
+            let window = window_of(&mel, self.n_mels, frames + WINDOW, start, 2 * keep)?;
+            let states = self.encode(window).map_err(model_error)?;
             let rows: Vec<Vec<f32>> = states.to_vec2().map_err(model_error)?;
             out.extend(rows.into_iter().take(keep).map(unit));
         }
